@@ -1,0 +1,195 @@
+"""`fraudstream`: the command-line tool. Subcommands parse arguments and call one function each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from fraudstream import contract as c
+from fraudstream.files import InputError
+
+PROG = "fraudstream"
+
+
+class Progress:
+    """Prints each step of a long command to stderr with the time since the command started."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2022-05-15, got {text!r}") from None
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from fraudstream import generate
+    from fraudstream.files import write_parquet
+
+    scale = generate.SCALES[args.scale]
+    config = generate.GeneratorConfig(
+        cards=args.cards or scale.cards,
+        transactions=args.transactions or scale.transactions,
+        fraud_ratio=args.fraud_ratio,
+        seed=args.seed,
+        start=datetime.combine(args.start, datetime.min.time(), tzinfo=timezone.utc),
+        end=datetime.combine(args.end, datetime.min.time(), tzinfo=timezone.utc),
+    )
+    progress = Progress(args.quiet)
+    table = generate.generate(config, progress)
+    progress(f"writing {args.out}")
+    write_parquet(table, args.out)
+    print(
+        f"wrote {table.num_rows:,} transactions on {config.cards:,} cards "
+        f"({config.fraud_transactions:,} fraudulent) to {args.out}"
+    )
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from fraudstream import features
+
+    paths = features.run(args.transactions, args.out, Progress(args.quiet))
+    print(f"wrote {paths['features']} and {paths['batch_aggregates']}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from fraudstream import train
+
+    config = train.TrainConfig(
+        feature_set=args.feature_set,
+        train_start=args.train_start,
+        holdout_start=args.holdout_start,
+        validation_fraction=args.validation_fraction,
+        threshold=args.threshold,
+        rounds=args.rounds,
+        seed=args.seed,
+    )
+    metrics = train.run(args.features, args.out, config, Progress(args.quiet))
+    print("\n".join(train.summary_lines(metrics)))
+    print(f"wrote {Path(args.out) / train.MODEL_ARTIFACT}, {Path(args.out) / train.METRICS_FILE} and plots")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Streaming fraud detection with aggregated features: the batch ML pipeline.",
+        epilog="Typical run: fraudstream generate --out data/transactions.parquet && "
+        "fraudstream features data/transactions.parquet --out data && "
+        "fraudstream train data/features.parquet --out data",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", help="do not print progress to stderr")
+
+    from fraudstream.generate import SCALES, GeneratorConfig
+
+    defaults = GeneratorConfig()
+    gen = sub.add_parser(
+        "generate",
+        parents=[quiet],
+        help="synthetic card transactions with fraud chain attacks",
+        description="Generate synthetic card transactions with fraud chain attacks, as the seed's data notebook "
+        "did: amounts in five buckets, and a share of transactions fraudulent, in chains of 3-10 "
+        "transactions on one card 30-120 s apart. Deterministic for a given --seed. Writes Parquet with "
+        f"columns {', '.join(c.TRANSACTION_COLUMNS)}.",
+    )
+    gen.add_argument("--out", required=True, type=Path, metavar="TX.parquet", help="output Parquet file")
+    gen.add_argument("--cards", type=_positive_int, metavar="N", help="number of distinct cards (default: from --scale)")
+    size = gen.add_mutually_exclusive_group()
+    size.add_argument("--transactions", type=_positive_int, metavar="N", help="number of transactions")
+    size.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="demo",
+        help="preset size: "
+        + "; ".join(f"{name} = {s.cards:,} cards, {s.transactions:,} transactions" for name, s in SCALES.items())
+        + " (default: demo)",
+    )
+    gen.add_argument("--fraud-ratio", type=float, default=defaults.fraud_ratio, metavar="R",
+                     help=f"share of fraudulent transactions, in [0, 1) (default: {defaults.fraud_ratio})")
+    gen.add_argument("--seed", type=int, default=defaults.seed, metavar="S", help=f"random seed (default: {defaults.seed})")
+    gen.add_argument("--start", type=_date, default=defaults.start.date(), metavar="DATE",
+                     help=f"first day of the period (default: {defaults.start.date()})")
+    gen.add_argument("--end", type=_date, default=defaults.end.date(), metavar="DATE",
+                     help=f"day after the period (default: {defaults.end.date()})")
+    gen.set_defaults(func=cmd_generate)
+
+    feat = sub.add_parser(
+        "features",
+        parents=[quiet],
+        help="batch aggregates and ratio features (DuckDB)",
+        description="Compute, for every transaction, the card's count and average amount over the last 10 "
+        "minutes and the last week (event time, the transaction included), the seconds since its previous "
+        "transaction and the ratio features. Writes DIR/features.parquet (the training table) and "
+        f"DIR/batch_aggregates.parquet (each card's latest 1-week aggregates: the rows of {c.BATCH_FEATURE_GROUP}).",
+    )
+    feat.add_argument("transactions", type=Path, metavar="TX.parquet", help="transactions from `fraudstream generate`")
+    feat.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    feat.set_defaults(func=cmd_features)
+
+    from fraudstream.train import TrainConfig
+
+    tdefaults = TrainConfig()
+    tr = sub.add_parser(
+        "train",
+        parents=[quiet],
+        help="train the XGBoost model and write the evaluation report",
+        description="Train XGBoost with the seed's hyperparameters on the training period, evaluate on the "
+        "hold-out period, and report the trained feature set beside v1 (the seed's). Writes DIR/model.tar.gz "
+        "(for the SageMaker XGBoost 3.0-5 container), DIR/metrics.json and PNG plots.",
+    )
+    tr.add_argument("features", type=Path, metavar="features.parquet", help="from `fraudstream features`")
+    tr.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    tr.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=tdefaults.feature_set,
+                    help="model inputs: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in c.FEATURE_SETS.items())
+                    + f" (default: {tdefaults.feature_set})")
+    tr.add_argument("--threshold", type=float, default=tdefaults.threshold,
+                    help=f"score above which a transaction is FRAUD (default: {tdefaults.threshold})")
+    tr.add_argument("--train-start", type=_date, default=tdefaults.train_start, metavar="DATE",
+                    help=f"first day of the training period (default: {tdefaults.train_start})")
+    tr.add_argument("--holdout-start", type=_date, default=tdefaults.holdout_start, metavar="DATE",
+                    help=f"first day of the hold-out period (default: {tdefaults.holdout_start})")
+    tr.add_argument("--validation-fraction", type=float, default=tdefaults.validation_fraction, metavar="F",
+                    help=f"share of the training period held out for validation (default: {tdefaults.validation_fraction})")
+    tr.add_argument("--rounds", type=_positive_int, default=tdefaults.rounds, metavar="N",
+                    help=f"boosting rounds (default: {tdefaults.rounds}, the seed's)")
+    tr.add_argument("--seed", type=int, default=tdefaults.seed, metavar="S",
+                    help=f"seed of the validation split and of XGBoost's row sampling (default: {tdefaults.seed})")
+    tr.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (InputError, ValueError, OSError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The feature contract: every name and rule that crosses a component boundary.
+
+Training, the batch SQL wrapper, the Lambda handlers and the local pipeline import these
+definitions; nothing else may spell a feature name, the model's column order or a ratio rule.
+This module is pure Python (no numpy import) so that it can ship inside a Lambda asset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# --- Transactions (generator output, topic messages) ------------------------------------
+TID = "tid"
+DATETIME = "datetime"
+CC_NUM = "cc_num"
+AMOUNT = "amount"
+FRAUD_LABEL = "fraud_label"
+TRANS_TS = "trans_ts"  # event time, epoch seconds
+
+TRANSACTION_COLUMNS = (TID, DATETIME, CC_NUM, AMOUNT, FRAUD_LABEL)
+
+# --- Aggregates ---------------------------------------------------------------------------
+NUM_TRANS_LAST_10M = "num_trans_last_10m"
+AVG_AMT_LAST_10M = "avg_amt_last_10m"
+NUM_TRANS_LAST_1W = "num_trans_last_1w"
+AVG_AMT_LAST_1W = "avg_amt_last_1w"
+SECS_SINCE_PREV_TX = "secs_since_prev_tx"
+
+WINDOW_10M_SECONDS = 600
+WINDOW_1W_SECONDS = 7 * 24 * 3600
+# secs_since_prev_tx is capped here, and takes this value for a card's first transaction.
+SECS_SINCE_PREV_TX_CAP = WINDOW_1W_SECONDS
+
+# Columns the batch SQL computes for every transaction (besides the transaction's own).
+AGGREGATE_COLUMNS = (
+    NUM_TRANS_LAST_10M,
+    AVG_AMT_LAST_10M,
+    NUM_TRANS_LAST_1W,
+    AVG_AMT_LAST_1W,
+    SECS_SINCE_PREV_TX,
+)
+
+# --- Feature groups -------------------------------------------------------------------------
+TRANS_TIME = "trans_time"  # event time feature of both groups, epoch seconds
+PREV_TRANS_TIME = "prev_trans_time"
+STREAMING_FEATURE_GROUP = "cc-agg-fg"
+BATCH_FEATURE_GROUP = "cc-agg-batch-fg"
+# Content of cc-agg-batch-fg, in schema order (batch_aggregates.parquet has these columns).
+BATCH_FEATURE_GROUP_COLUMNS = (CC_NUM, NUM_TRANS_LAST_1W, AVG_AMT_LAST_1W, TRANS_TIME)
+
+# --- Ratio features -------------------------------------------------------------------------
+AMT_RATIO1 = "amt_ratio1"
+AMT_RATIO2 = "amt_ratio2"
+COUNT_RATIO = "count_ratio"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A model feature defined as numerator / denominator, 0 only when the denominator is 0."""
+
+    name: str
+    numerator: str
+    denominator: str
+
+
+RATIOS = (
+    Ratio(AMT_RATIO1, AVG_AMT_LAST_10M, AVG_AMT_LAST_1W),
+    Ratio(AMT_RATIO2, AMOUNT, AVG_AMT_LAST_1W),
+    Ratio(COUNT_RATIO, NUM_TRANS_LAST_10M, NUM_TRANS_LAST_1W),
+)
+
+
+def safe_divide(numerator: Any, denominator: Any) -> Any:
+    """numerator / denominator, and 0 where the denominator is 0.
+
+    Works on plain numbers (the handlers) and on numpy arrays or pandas Series (batch).
+    """
+    if isinstance(denominator, (int, float)):
+        return numerator / denominator if denominator != 0 else 0.0
+    # Array-likes: numpy is already imported by whoever built them.
+    import numpy as np
+
+    num = np.asarray(numerator, dtype="float64")
+    den = np.asarray(denominator, dtype="float64")
+    out = np.zeros(np.broadcast(num, den).shape, dtype="float64")
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def add_ratio_features(columns: dict[str, Any]) -> dict[str, Any]:
+    """Return ``columns`` plus every ratio feature; accepts a dict or a DataFrame."""
+    for ratio in RATIOS:
+        columns[ratio.name] = safe_divide(columns[ratio.numerator], columns[ratio.denominator])
+    return columns
+
+
+def ratio_columns_sql() -> str:
+    """The ratio features as SQL select expressions, the same rule as ``safe_divide``.
+
+    The batch SQL embeds these so DuckDB and Spark stream them straight to Parquet (a Python UDF
+    costs more than the whole query at seed scale); tests prove both renderings agree.
+    """
+    return ",\n    ".join(
+        f"CASE WHEN {r.denominator} = 0 THEN 0.0 ELSE CAST({r.numerator} AS DOUBLE) / {r.denominator} END AS {r.name}"
+        for r in RATIOS
+    )
+
+
+# --- Feature sets: the model's input columns, in order -------------------------------------
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    # The seed's model, kept to reproduce it.
+    "v1": (AMOUNT, AMT_RATIO1, AMT_RATIO2, COUNT_RATIO),
+    # Default: adds the raw velocity and recency that expose chain attacks early.
+    "v2": (AMOUNT, AMT_RATIO1, AMT_RATIO2, COUNT_RATIO, NUM_TRANS_LAST_10M, SECS_SINCE_PREV_TX),
+}
+DEFAULT_FEATURE_SET = "v2"
+# Every feature any set uses, in a stable order (what features.parquet carries).
+ALL_FEATURES: tuple[str, ...] = tuple(dict.fromkeys(f for s in FEATURE_SETS.values() for f in s))
+
+
+def feature_names(feature_set: str) -> tuple[str, ...]:
+    """The model's input columns for ``feature_set``, in order; a clear error for unknown sets."""
+    try:
+        return FEATURE_SETS[feature_set]
+    except KeyError:
+        known = ", ".join(sorted(FEATURE_SETS))
+        raise ValueError(f"unknown feature set {feature_set!r} (known: {known})") from None
+
+
+def mask_card(cc_num: int | str) -> str:
+    """A card number as PCI DSS allows it to be shown: first six and last four digits."""
+    digits = str(cc_num)
+    if len(digits) < 11:
+        return "*" * len(digits)
+    return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+
+
+# --- Scoring ----------------------------------------------------------------------------------
+DEFAULT_THRESHOLD = 0.25  # FRAUD when the score is above it (the seed's value)

@@ -1,0 +1,47 @@
+"""Shared fixtures and builders: hand-made transaction tables and small generated data sets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from fraudstream import contract as c
+from fraudstream.generate import GeneratorConfig, generate
+
+# 2022-03-01 00:00:00 UTC: inside the default generator period.
+T0 = int(datetime(2022, 3, 1, tzinfo=timezone.utc).timestamp())
+
+
+def transactions(rows: list[tuple[int, float, float]]) -> pa.Table:
+    """A transactions table from (cc_num, seconds after T0, amount) tuples; tids t0, t1, ..."""
+    return pa.table(
+        {
+            c.TID: [f"t{i}" for i in range(len(rows))],
+            c.DATETIME: pa.array([(T0 + offset) * 1_000_000 for _, offset, _ in rows], type=pa.timestamp("us")),
+            c.CC_NUM: pa.array([card for card, _, _ in rows], type=pa.int64()),
+            c.AMOUNT: pa.array([amount for _, _, amount in rows], type=pa.float64()),
+            c.FRAUD_LABEL: pa.array([0] * len(rows), type=pa.int8()),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def small_config() -> GeneratorConfig:
+    """200 cards, 100,000 transactions: fraud chains on a realistic per-card density."""
+    return GeneratorConfig(cards=200, transactions=100_000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_transactions(small_config) -> pa.Table:
+    return generate(small_config)
+
+
+@pytest.fixture(scope="session")
+def small_transactions_file(small_transactions, tmp_path_factory):
+    from fraudstream.files import write_parquet
+
+    path = tmp_path_factory.mktemp("data") / "transactions.parquet"
+    write_parquet(small_transactions, path)
+    return path
