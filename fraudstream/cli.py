@@ -72,8 +72,9 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from fraudstream import train
+    from fraudstream.train_config import TrainConfig
 
-    config = train.TrainConfig(
+    config = TrainConfig(
         feature_set=args.feature_set,
         train_start=args.train_start,
         holdout_start=args.holdout_start,
@@ -82,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         rounds=args.rounds,
         seed=args.seed,
     )
-    metrics = train.run(args.features, args.out, config, Progress(args.quiet))
+    metrics = train.run(args.features, args.out, config, None if args.quiet else Progress())
     print("\n".join(train.summary_lines(metrics)))
     print(f"wrote {Path(args.out) / train.MODEL_ARTIFACT}, {Path(args.out) / train.METRICS_FILE} and plots")
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     feat.set_defaults(func=cmd_features)
 
-    from fraudstream.train import TrainConfig
+    from fraudstream.train_config import TrainConfig
 
     tdefaults = TrainConfig()
     tr = sub.add_parser(

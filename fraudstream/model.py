@@ -29,6 +29,7 @@ ATTR_FEATURE_NAMES = "feature_names"
 
 def save_artifact(booster: xgb.Booster, feature_set: str, path: str | os.PathLike) -> None:
     """Write ``booster`` as model.tar.gz, recording its feature set and names inside the model."""
+    booster = booster.copy()  # leave the caller's booster as it was
     booster.set_attr(**{ATTR_FEATURE_SET: feature_set, ATTR_FEATURE_NAMES: json.dumps(c.feature_names(feature_set))})
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / f"{MODEL_FILE}.ubj"  # the extension picks the format, UBJSON

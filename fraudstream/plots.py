@@ -19,9 +19,11 @@ SCORE_DISTRIBUTION = "score_distribution.png"
 FEATURE_IMPORTANCE = "feature_importance.png"
 
 
-def write_all(out: Path, labels: np.ndarray, scores: dict[str, np.ndarray], booster: xgb.Booster, feature_set: str) -> None:
+def write_all(
+    out: Path, labels: np.ndarray, scores: dict[str, np.ndarray], booster: xgb.Booster, feature_set: str, threshold: float
+) -> None:
     _save(pr_curves(labels, scores), out / PR_CURVE)
-    _save(score_distribution(labels, scores[feature_set], feature_set), out / SCORE_DISTRIBUTION)
+    _save(score_distribution(labels, scores[feature_set], feature_set, threshold), out / SCORE_DISTRIBUTION)
     _save(feature_importance(booster, feature_set), out / FEATURE_IMPORTANCE)
 
 
@@ -37,11 +39,12 @@ def pr_curves(labels: np.ndarray, scores: dict[str, np.ndarray]) -> plt.Figure:
     return fig
 
 
-def score_distribution(labels: np.ndarray, scores: np.ndarray, feature_set: str) -> plt.Figure:
+def score_distribution(labels: np.ndarray, scores: np.ndarray, feature_set: str, threshold: float) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 5))
     bins = np.linspace(0, 1, 51)
     ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="legitimate", log=True)
     ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="fraudulent", log=True)
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold}")
     ax.set(xlabel="fraud score", ylabel="transactions (log scale)", title=f"Hold-out scores by label ({feature_set})")
     ax.legend()
     return fig
