@@ -7,8 +7,14 @@ This module is pure Python (no numpy import) so that it can ship inside a Lambda
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# --- Topics -----------------------------------------------------------------------------------
+TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card number
+AGGREGATES_TOPIC = "cc-aggregates"  # one aggregate message per transaction, from Flink
 
 # --- Transactions (generator output, topic messages) ------------------------------------
 TID = "tid"
@@ -17,6 +23,9 @@ CC_NUM = "cc_num"
 AMOUNT = "amount"
 FRAUD_LABEL = "fraud_label"
 TRANS_TS = "trans_ts"  # event time, epoch seconds
+PREV_TRANS_TS = "prev_trans_ts"  # aggregate messages: the card's transaction before, or null
+MERCHANT = "merchant"
+ZIP_CODE = "zip_code"
 
 TRANSACTION_COLUMNS = (TID, DATETIME, CC_NUM, AMOUNT, FRAUD_LABEL)
 
@@ -46,8 +55,28 @@ TRANS_TIME = "trans_time"  # event time feature of both groups, epoch seconds
 PREV_TRANS_TIME = "prev_trans_time"
 STREAMING_FEATURE_GROUP = "cc-agg-fg"
 BATCH_FEATURE_GROUP = "cc-agg-batch-fg"
+RECORD_IDENTIFIER = CC_NUM
+EVENT_TIME_FEATURE = TRANS_TIME
+INTEGRAL, FRACTIONAL = "Integral", "Fractional"  # SageMaker Feature Store feature types
+# (feature name, type) in schema order; the CDK app creates the groups from these.
+FEATURE_GROUP_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
+    STREAMING_FEATURE_GROUP: (
+        (CC_NUM, INTEGRAL),
+        (NUM_TRANS_LAST_10M, INTEGRAL),
+        (AVG_AMT_LAST_10M, FRACTIONAL),
+        (TRANS_TIME, FRACTIONAL),
+        (PREV_TRANS_TIME, FRACTIONAL),
+    ),
+    BATCH_FEATURE_GROUP: (
+        (CC_NUM, INTEGRAL),
+        (NUM_TRANS_LAST_1W, INTEGRAL),
+        (AVG_AMT_LAST_1W, FRACTIONAL),
+        (TRANS_TIME, FRACTIONAL),
+    ),
+}
 # Content of cc-agg-batch-fg, in schema order (batch_aggregates.parquet has these columns).
-BATCH_FEATURE_GROUP_COLUMNS = (CC_NUM, NUM_TRANS_LAST_1W, AVG_AMT_LAST_1W, TRANS_TIME)
+BATCH_FEATURE_GROUP_COLUMNS = tuple(name for name, _ in FEATURE_GROUP_SCHEMAS[BATCH_FEATURE_GROUP])
+STREAMING_FEATURE_GROUP_COLUMNS = tuple(name for name, _ in FEATURE_GROUP_SCHEMAS[STREAMING_FEATURE_GROUP])
 
 # --- Ratio features -------------------------------------------------------------------------
 AMT_RATIO1 = "amt_ratio1"
@@ -134,6 +163,67 @@ def mask_card(cc_num: int | str) -> str:
     if len(digits) < 11:
         return "*" * len(digits)
     return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+
+
+# --- The online definition (DESIGN.md): batch features rebuilt from stored records ----------------
+
+
+def online_features(
+    trans_ts: float,
+    amount: float,
+    streaming: Mapping[str, Any] | None,
+    batch: Mapping[str, Any] | None,
+    earlier: Iterable[tuple[float, float]] = (),
+) -> dict[str, Any]:
+    """Every model feature of one transaction, equal to what the batch SQL computes for it.
+
+    ``streaming`` and ``batch`` are the card's records in cc-agg-fg and cc-agg-batch-fg (None when
+    missing); ``earlier`` holds (event time, amount) of the card's transactions scored before this
+    one in the same batch. A record that already includes this transaction (its trans_time is
+    not older) is not folded in twice. Stored records are scalars, so a transaction that left a
+    window between a record's time and this one cannot be subtracted (DESIGN.md's approximation).
+    """
+    earlier = list(earlier)
+    folded = [*earlier, (trans_ts, amount)]
+
+    def window(record, count_name, average_name, seconds, stale_after):
+        count, total, since = 0, 0.0, -math.inf
+        if record is not None and record[TRANS_TIME] >= trans_ts - stale_after:
+            count, since = int(record[count_name]), float(record[TRANS_TIME])
+            total = float(record[average_name]) * count
+        for ts, amt in folded:
+            if ts > since and ts >= trans_ts - seconds:
+                count, total = count + 1, total + amt
+        return count, total / count
+
+    n_10m, avg_10m = window(streaming, NUM_TRANS_LAST_10M, AVG_AMT_LAST_10M, WINDOW_10M_SECONDS, WINDOW_10M_SECONDS)
+    # The batch record stands for the card's weekly profile, kept fresh nightly: no staleness cut.
+    n_1w, avg_1w = window(batch, NUM_TRANS_LAST_1W, AVG_AMT_LAST_1W, WINDOW_1W_SECONDS, math.inf)
+
+    previous = [ts for ts, _ in earlier]
+    if streaming is not None:
+        if streaming[TRANS_TIME] < trans_ts:
+            previous.append(streaming[TRANS_TIME])
+        elif streaming.get(PREV_TRANS_TIME) is not None:  # the record already includes this one
+            previous.append(streaming[PREV_TRANS_TIME])
+    if batch is not None and batch[TRANS_TIME] < trans_ts:
+        previous.append(batch[TRANS_TIME])
+    gap = trans_ts - max(previous) if previous else SECS_SINCE_PREV_TX_CAP
+
+    features = {
+        AMOUNT: amount,
+        NUM_TRANS_LAST_10M: n_10m,
+        AVG_AMT_LAST_10M: avg_10m,
+        NUM_TRANS_LAST_1W: n_1w,
+        AVG_AMT_LAST_1W: avg_1w,
+        SECS_SINCE_PREV_TX: float(min(gap, SECS_SINCE_PREV_TX_CAP)),
+    }
+    return add_ratio_features(features)
+
+
+def feature_vector(features: Mapping[str, Any], feature_set: str) -> list[float]:
+    """The model's input row for ``feature_set``, in the model's column order."""
+    return [float(features[name]) for name in feature_names(feature_set)]
 
 
 # --- Scoring ----------------------------------------------------------------------------------

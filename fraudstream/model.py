@@ -13,7 +13,6 @@ import json
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +57,6 @@ def feature_set_of(booster: xgb.Booster) -> str:
     if feature_set is None:
         raise ValueError("the model does not record its feature set; retrain it with `fraudstream train`")
     return feature_set
-
-
-def to_csv(rows: Iterable[Sequence[float]]) -> str:
-    """Model input rows as the CSV body the endpoint takes (no header, one row per line)."""
-    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
 
 
 def score_csv(booster: xgb.Booster, body: str) -> list[float]:

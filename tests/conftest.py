@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -9,6 +10,12 @@ import pytest
 
 from fraudstream import contract as c
 from fraudstream.generate import GeneratorConfig, generate
+
+# Tests never reach AWS: fake credentials and a region for every client created here.
+for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                      "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_PROFILE", None)
 
 # 2022-03-01 00:00:00 UTC: inside the default generator period.
 T0 = int(datetime(2022, 3, 1, tzinfo=timezone.utc).timestamp())
@@ -45,3 +52,42 @@ def small_transactions_file(small_transactions, tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "transactions.parquet"
     write_parquet(small_transactions, path)
     return path
+
+
+class LogCapture:
+    """The handlers' JSON log records (Powertools writes to the stdout it saw at import)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict]:
+        import json
+
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def logs():
+    import io
+
+    from fraudstream.telemetry import logger
+
+    handler = logger.registered_handler
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield LogCapture(stream)
+    handler.setStream(previous)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics():
+    """Metrics accumulate in the module-level Metrics object until flushed: start each test empty."""
+    from fraudstream.telemetry import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()

@@ -9,6 +9,7 @@ import pytest
 import xgboost as xgb
 
 from fraudstream import contract as c
+from fraudstream.scorers import to_csv
 from fraudstream import model
 
 
@@ -45,8 +46,8 @@ def test_csv_rows_score_as_the_in_memory_matrix_does(booster_and_rows, tmp_path)
     model.save_artifact(booster, "v2", tmp_path / "model.tar.gz")
     loaded = model.load_artifact(tmp_path / "model.tar.gz")
     expected = booster.predict(xgb.DMatrix(rows.astype(np.float32), feature_names=list(c.feature_names("v2"))))
-    np.testing.assert_array_equal(model.score_csv(loaded, model.to_csv(rows)), expected)
-    assert model.score_csv(loaded, model.to_csv(rows[:1])) == pytest.approx([float(expected[0])])
+    np.testing.assert_array_equal(model.score_csv(loaded, to_csv(rows)), expected)
+    assert model.score_csv(loaded, to_csv(rows[:1])) == pytest.approx([float(expected[0])])
 
 
 def test_an_archive_with_more_than_one_file_is_refused(booster_and_rows, tmp_path):

@@ -12,6 +12,7 @@ from fraudstream import contract as c
 from fraudstream import features, model, train
 from fraudstream.train_config import SEED_HYPERPARAMETERS, TrainConfig
 from fraudstream.files import InputError
+from fraudstream.scorers import to_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -63,7 +64,7 @@ def test_the_artifact_reproduces_the_reported_hold_out_scores(trained, features_
     out, metrics = trained
     booster = model.load_artifact(out / "model.tar.gz")
     _, _, holdout = train.load_splits(features_file, TrainConfig())
-    scores = np.array(model.score_csv(booster, model.to_csv(holdout.matrix("v2"))))
+    scores = np.array(model.score_csv(booster, to_csv(holdout.matrix("v2"))))
     flagged = scores > metrics["threshold"]
     cm = metrics["holdout"]["v2"]["confusion_matrix"]
     assert int((flagged & (holdout.labels == 1)).sum()) == cm["true_positive"]
