@@ -13,8 +13,8 @@ from botocore.config import Config
 
 RETRY_ATTEMPTS = 5
 CONFIGS = {
-    "sagemaker-featurestore-runtime": Config(connect_timeout=2, read_timeout=5, retries={"mode": "adaptive", "max_attempts": RETRY_ATTEMPTS}),
-    "sagemaker-runtime": Config(connect_timeout=2, read_timeout=10, retries={"mode": "adaptive", "max_attempts": RETRY_ATTEMPTS}),
+    "sagemaker-featurestore-runtime": Config(connect_timeout=2, read_timeout=5, retries={"mode": "adaptive", "total_max_attempts": RETRY_ATTEMPTS}),
+    "sagemaker-runtime": Config(connect_timeout=2, read_timeout=10, retries={"mode": "adaptive", "total_max_attempts": RETRY_ATTEMPTS}),
 }
 
 

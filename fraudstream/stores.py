@@ -108,7 +108,8 @@ class EmbeddedOnlineStore:
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            con.execute("PRAGMA synchronous=NORMAL")  # no fsync per write; WAL keeps the file consistent
             self._local.con = con
         return con
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,14 @@ EVENTS = Path(__file__).parent / "events"
 CLUSTER_ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/fraudstream/751d2973-a626-431c-9d4e-d7975eb44dd7-2"
 
 
+@functools.cache
+def _documented_example_text() -> str:
+    return (EVENTS / "msk_documented_example.json").read_text()
+
+
 def documented_example() -> dict:
     """AWS's documented MSK event (Lambda developer guide), value 'Hello, this is a test.'."""
-    return json.loads((EVENTS / "msk_documented_example.json").read_text())
+    return json.loads(_documented_example_text())
 
 
 def encode(message: Any) -> str:
@@ -31,7 +37,7 @@ def msk_event(values: list[Any], topic: str = c.TRANSACTIONS_TOPIC, partition: i
     record_template = template["records"]["mytopic-0"][0]
     records = []
     for i, value in enumerate(values):
-        record = copy.deepcopy(record_template)
+        record = {**record_template, "headers": copy.deepcopy(record_template["headers"])}
         record.update(topic=topic, partition=partition, offset=first_offset + i, value=encode(value))
         if key == "absent":
             record.pop("key")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 
 from botocore.awsrequest import AWSResponse
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+class _Raw(io.BytesIO):
+    """What botocore reads a response from: stream() for parsed bodies, read() for streaming ones."""
 
     def stream(self, **_kwargs):
-        yield self.body
+        yield self.getvalue()
 
 
 def http_response(status: int, body: dict | bytes, content_type: str = "application/json") -> AWSResponse:
