@@ -10,7 +10,7 @@ DATA ?= data
 SCALE ?= demo
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast demo benchmark lock clean
+.PHONY: help install test test-fast demo benchmark benchmark-handlers lambda-assets lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,8 +38,14 @@ demo: $(STAMP) ## generate data, compute features, train and evaluate (SCALE=dem
 benchmark: $(STAMP) ## time generate, features and train at seed scale
 	$(BIN)/python benchmarks/batch_pipeline.py
 
+benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses $(DATA)/model.tar.gz if present)
+	$(BIN)/python benchmarks/handlers.py --model $(DATA)/model.tar.gz
+
+lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
+	$(BIN)/python -m fraudstream.lambda_assets build/lambda
+
 lock: $(STAMP) ## re-pin requirements.lock after editing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 clean: ## remove the virtual environment and generated data
-	rm -rf $(VENV) $(DATA) .pytest_cache
+	rm -rf $(VENV) $(DATA) build .pytest_cache

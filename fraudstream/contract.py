@@ -202,10 +202,12 @@ def online_features(
 
     previous = [ts for ts, _ in earlier]
     if streaming is not None:
-        if streaming[TRANS_TIME] < trans_ts:
-            previous.append(streaming[TRANS_TIME])
-        elif streaming.get(PREV_TRANS_TIME) is not None:  # the record already includes this one
-            previous.append(streaming[PREV_TRANS_TIME])
+        record_ts, record_prev = streaming[TRANS_TIME], streaming.get(PREV_TRANS_TIME)
+        if record_ts < trans_ts:
+            previous.append(record_ts)
+        elif record_prev is not None and (record_ts == trans_ts or record_prev < trans_ts):
+            # The record already includes this transaction (or, scored late, newer ones too).
+            previous.append(record_prev)
     if batch is not None and batch[TRANS_TIME] < trans_ts:
         previous.append(batch[TRANS_TIME])
     gap = trans_ts - max(previous) if previous else SECS_SINCE_PREV_TX_CAP
