@@ -22,6 +22,7 @@ MAX_AMOUNT = 10_000_000.0  # larger amounts are refused as oversized
 MIN_EVENT_TIME = 946_684_800.0  # 2000-01-01
 MAX_EVENT_TIME = 4_102_444_800.0  # 2100-01-01
 MAX_CARD_DIGITS = 19  # ISO/IEC 7812
+MAX_CARD_NUMBER = 2**63 - 1  # stored as a signed 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ def parse_event(event: Mapping[str, Any], parse: Callable[[RecordRef, dict], Any
             valid.append(parse(ref, decode_value(value)))
         except InvalidMessage as exc:
             invalid.append(InvalidRecord(ref, str(exc)))
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # Backstop: no value, however odd, may fail the batch and stall its partition.
+            invalid.append(InvalidRecord(ref, f"unreadable value ({type(exc).__name__})"))
     return valid, invalid
 
 
@@ -116,8 +120,10 @@ def decode_value(value: Any) -> dict:
         message = json.loads(text, parse_constant=_refuse_constant)
     except InvalidMessage:
         raise
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidMessage(f"value is not JSON ({exc.msg} at character {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, deep nesting
+        raise InvalidMessage(f"value is not usable JSON ({type(exc).__name__})") from None
     if not isinstance(message, dict):
         raise InvalidMessage(f"value is a JSON {type(message).__name__}, expected an object")
     return message
@@ -130,7 +136,8 @@ def parse_transaction(ref: RecordRef, message: dict) -> Transaction:
         cc_num=_card(message),
         amount=_number(message, c.AMOUNT, low=0.0, high=MAX_AMOUNT),
         trans_ts=_event_time(message, c.TRANS_TS),
-        tid=str(tid)[:64] if tid is not None else None,
+        # Logged with the verdict: printable ASCII only, so no value can break the log line.
+        tid="".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in str(tid)[:64]) if tid is not None else None,
     )
 
 
@@ -155,10 +162,13 @@ def parse_aggregate(ref: RecordRef, message: dict) -> Aggregate:
 def _card(message: dict) -> int:
     value = message.get(c.CC_NUM)
     if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) > MAX_CARD_DIGITS:
+            raise InvalidMessage(f"{c.CC_NUM} is not a card number")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidMessage(f"{c.CC_NUM} is missing or not a whole number")
-    if value <= 0 or len(str(value)) > MAX_CARD_DIGITS:
+    # Feature Store's Integral and SQLite's INTEGER are signed 64-bit.
+    if not 0 < value <= MAX_CARD_NUMBER:
         raise InvalidMessage(f"{c.CC_NUM} is not a card number")
     return value
 
@@ -167,7 +177,10 @@ def _number(message: dict, name: str, low: float, high: float) -> float:
     value = message.get(name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidMessage(f"{name} is missing or not a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise InvalidMessage(f"{name} is out of range [{low:g}, {high:g}]") from None
     if not math.isfinite(value) or not low <= value <= high:
         raise InvalidMessage(f"{name} is out of range [{low:g}, {high:g}]")
     return value

@@ -5,6 +5,7 @@ The same variables select the backends on AWS and locally (README: "Configuratio
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ def _number(env: Mapping[str, str], name: str, default, kind=float, low=None, hi
         value = kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name}={raw!r}: expected a {kind.__name__}") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name}={raw!r}: expected a finite number")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigurationError(f"{name}={raw!r}: expected a value in [{low}, {high}]")
     return value

@@ -65,6 +65,15 @@ def test_both_handlers_run_end_to_end_locally_through_their_environment(tmp_path
     assert "num last 10m: 2" in verdict["message"] and verdict["function_request_id"] == "req-1"
 
 
+def test_a_card_number_too_large_for_the_store_is_skipped_not_fatal(tmp_path, artifact, monkeypatch, logs):
+    env = {"FEATURE_STORE_BACKEND": "embedded", "EMBEDDED_STORE_PATH": str(tmp_path / "s.sqlite"),
+           "MODEL_BACKEND": "local", "MODEL_PATH": artifact["v2"]}
+    handler = _load_handler("aggregate_to_feature_store", env, monkeypatch)
+    event = msk_event([aggregate(CARD, T, 1, 10.0, None), aggregate(9999999999999999999, T, 1, 10.0, None)],
+                      topic=c.AGGREGATES_TOPIC)
+    assert handler.lambda_handler(event, Context()) == {"written": 1, "skipped_stale": 0, "invalid": 1}
+
+
 def test_the_documented_aws_event_is_handled_without_error(tmp_path, artifact, monkeypatch, logs):
     env = {"FEATURE_STORE_BACKEND": "embedded", "EMBEDDED_STORE_PATH": str(tmp_path / "s.sqlite"),
            "MODEL_BACKEND": "local", "MODEL_PATH": artifact["v2"]}
@@ -85,6 +94,8 @@ def test_the_predict_function_refuses_to_start_with_a_model_of_another_feature_s
     [({"MODEL_BACKEND": "endpoint"}, "ENDPOINT_NAME is required"),
      ({"MODEL_BACKEND": "gpu"}, "MODEL_BACKEND='gpu'"),
      ({"MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "e", "FRAUD_THRESHOLD": "high"}, "FRAUD_THRESHOLD"),
+     ({"MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "e", "FRAUD_THRESHOLD": "nan"}, "finite"),
+     ({"MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "e", "EMBEDDED_STORE_TTL_SECONDS": "nan"}, "finite"),
      ({"MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "e", "MODEL_FEATURE_SET": "v1"}, "expects feature set v1")],
 )
 def test_a_missing_or_invalid_variable_fails_the_cold_start_with_its_name(env, message, monkeypatch):

@@ -36,6 +36,12 @@ def test_records_of_several_partitions_keep_their_own_references():
     assert sorted((tx.ref.partition, tx.ref.offset) for tx in valid) == [(0, 7), (3, 42)]
 
 
+def test_a_transaction_id_that_cannot_be_printed_is_made_printable():
+    event = msk_event([b'{"cc_num": 4111111111111111, "amount": 1.0, "trans_ts": 1700000000, "tid": "a\\ud800b"}'])
+    [tx], _ = parse_event(event, parse_transaction)
+    assert tx.tid == "a?b"
+
+
 def test_a_card_number_given_as_a_digit_string_is_accepted():
     [tx], _ = parse_event(msk_event([transaction(str(CARD), TS, 1.0)]), parse_transaction)
     assert tx.cc_num == CARD
@@ -59,6 +65,11 @@ def test_a_card_number_given_as_a_digit_string_is_accepted():
         (transaction(CARD, "yesterday", 1.0), "trans_ts is missing or not a number"),
         (transaction(CARD, 12.0, 1.0), "trans_ts is out of range"),
         (b"x" * (1024 * 1024), "larger than"),
+        (b'{"cc_num": 4111111111111111, "trans_ts": 1700000000, "amount": 1' + b"0" * 400 + b"}", "amount is out of range"),
+        (b'{"cc_num": 4111111111111111, "trans_ts": 1700000000, "amount": ' + b"9" * 4400 + b"}", "not usable JSON"),
+        (transaction("9" * 5000, TS, 1.0), "not a card number"),
+        (transaction(9999999999999999999, TS, 1.0), "not a card number"),  # 19 digits, above 2^63 - 1
+        (b'{"x": ' + b"[" * 20000 + b"]" * 20000 + b"}", "not usable JSON"),
     ],
 )
 def test_bad_transactions_are_reported_with_a_reason_and_never_their_content(value, reason):

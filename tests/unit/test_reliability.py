@@ -33,6 +33,9 @@ BAD_VALUES = [
     b'{"cc_num": 4111111111111111, "amount": NaN, "trans_ts": 1700000000}',
     transaction(CARD, T, 1e308),
     b"x" * (1024 * 1024),
+    transaction(9999999999999999999, T, 1.0),  # 19 digits but beyond a signed 64-bit integer
+    b'{"cc_num": 4111111111111111, "trans_ts": 1700000000, "amount": 1' + b"0" * 400 + b"}",
+    b'{"x": ' + b"[" * 20000 + b"]" * 20000 + b"}",
 ]
 
 
