@@ -124,3 +124,11 @@ def _parse_between_good_ones(value):
 
 def test_base64_of_the_builder_round_trips():
     assert base64.b64decode(msk_event([b"abc"])["records"][f"{c.TRANSACTIONS_TOPIC}-0"][0]["value"]) == b"abc"
+
+
+@pytest.mark.parametrize("key", [None, "NDExMTExMTExMTExMTExMQ==", "absent"])
+def test_records_with_a_null_absent_or_present_key_and_byte_array_headers_parse(key):
+    event = msk_event([transaction(CARD, TS, 5.0)], key=key)
+    assert event["records"][f"{c.TRANSACTIONS_TOPIC}-0"][0]["headers"][0]["headerKey"][:2] == [104, 101]
+    [tx], invalid = parse_event(event, parse_transaction)
+    assert invalid == [] and tx.cc_num == CARD
