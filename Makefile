@@ -9,6 +9,8 @@ UV_VERSION := 0.9.30
 DATA ?= data
 SCALE ?= demo
 STAMP := $(VENV)/.installed
+FLINK_VENV := .venv-flink
+FLINK_STAMP := $(FLINK_VENV)/.installed
 
 .PHONY: help install test test-fast demo benchmark benchmark-handlers lambda-assets lock clean
 
@@ -22,13 +24,19 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-install: $(STAMP) ## build the virtual environment (.venv) from requirements.lock
+# Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (DESIGN.md).
+$(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
+	$(PYTHON) -m venv $(FLINK_VENV)
+	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
+	touch $@
 
-test: $(STAMP) ## run every test (unit, Spark parity, integration)
+install: $(STAMP) $(FLINK_STAMP) ## build both virtual environments (.venv, .venv-flink) from their lock files
+
+test: $(STAMP) $(FLINK_STAMP) ## run every test (unit, Spark parity, real Flink, integration)
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## unit tests without Spark and the end-to-end run
-	$(BIN)/pytest -m "not spark and not slow"
+test-fast: $(STAMP) ## unit tests without Spark, Flink and the end-to-end runs
+	$(BIN)/pytest -m "not spark and not slow" --ignore=tests/flink
 
 demo: $(STAMP) ## generate data, compute features, train and evaluate (SCALE=demo|seed, DATA=dir)
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet
@@ -44,8 +52,9 @@ benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.lambda_assets build/lambda
 
-lock: $(STAMP) ## re-pin requirements.lock after editing pyproject.toml
+lock: $(STAMP) ## re-pin requirements.lock (pyproject.toml) and flink_sql/requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile flink_sql/requirements.in --python-version 3.11 -o flink_sql/requirements.lock
 
 clean: ## remove the virtual environment and generated data
-	rm -rf $(VENV) $(DATA) build .pytest_cache
+	rm -rf $(VENV) $(FLINK_VENV) $(DATA) build .pytest_cache

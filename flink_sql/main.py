@@ -1,0 +1,136 @@
+"""PyFlink entry point: the 10-minute aggregation, on Managed Service for Apache Flink or locally.
+
+On the managed service (runtime FLINK-1_20) this file is the application's `python` entry: it
+reads the runtime properties, renders tables_msk.sql and submits
+`INSERT INTO aggregates <aggregate_10m.sql>`. Locally (`--local`) the same statement runs in a
+Flink mini-cluster over tables_local.sql, whose two tables are directories of JSON-lines files.
+
+Runtime properties, group `fraudstream` (the CDK app sets them; application_properties.json has
+local values): bootstrap.servers, transactions.topic, aggregates.topic, consumer.group,
+time.mode (processing | event), max.out.of.orderness.seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
+PROPERTY_GROUP = "fraudstream"
+LOCAL_COMMIT_MS = 500  # local aggregates files appear at most this late (plus processing)
+TIME_MODES = ("processing", "event")
+DEFAULTS = {
+    "consumer.group": "fraudstream-aggregation",
+    "time.mode": "processing",
+    "max.out.of.orderness.seconds": "0",
+}
+
+
+def sql_file(name: str) -> str:
+    """A SQL file of this directory without its comment lines."""
+    text = (HERE / f"{name}.sql").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+def time_attribute(mode: str, max_out_of_orderness_seconds: float = 0) -> str:
+    """The `row_time` column (and watermark) the query windows on."""
+    if mode not in TIME_MODES:
+        raise ValueError(f"time mode {mode!r}: expected one of {', '.join(TIME_MODES)}")
+    return sql_file(f"time_{mode}").format(max_out_of_orderness_seconds=float(max_out_of_orderness_seconds))
+
+
+def statements(text: str) -> list[str]:
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def aggregate_query() -> str:
+    return sql_file("aggregate_10m")
+
+
+def msk_tables(properties: dict[str, str]) -> list[str]:
+    props = {**DEFAULTS, **properties}
+    missing = [k for k in ("bootstrap.servers", "transactions.topic", "aggregates.topic") if not props.get(k)]
+    if missing:
+        raise ValueError(f"runtime property group {PROPERTY_GROUP!r} lacks {', '.join(missing)}")
+    return statements(
+        sql_file("tables_msk").format(
+            time_attribute=time_attribute(props["time.mode"], float(props["max.out.of.orderness.seconds"])),
+            bootstrap_servers=props["bootstrap.servers"],
+            transactions_topic=props["transactions.topic"],
+            aggregates_topic=props["aggregates.topic"],
+            consumer_group=props["consumer.group"],
+        )
+    )
+
+
+def local_tables(transactions_path: str, aggregates_path: str, mode: str, watch_seconds: float | None) -> list[str]:
+    monitor = f",\n    'source.monitor-interval' = '{int(watch_seconds * 1000)}ms'" if watch_seconds else ""
+    return statements(
+        sql_file("tables_local").format(
+            time_attribute=time_attribute(mode), transactions_path=transactions_path,
+            aggregates_path=aggregates_path, monitor=monitor, roll_interval=f"{LOCAL_COMMIT_MS}ms",
+        )
+    )
+
+
+def load_properties(path: Path) -> dict[str, str]:
+    """The `fraudstream` group of a runtime-properties file ([{PropertyGroupId, PropertyMap}])."""
+    groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in json.loads(path.read_text(encoding="utf-8"))}
+    return groups.get(PROPERTY_GROUP, {})
+
+
+def table_environment(parallelism: int = 1):
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    env.get_config().set("parallelism.default", str(parallelism))
+    return env
+
+
+def run_managed(properties: dict[str, str]) -> None:
+    """Submit the aggregation against MSK (the managed service keeps it running)."""
+    env = table_environment(int(os.environ.get("FLINK_PARALLELISM", "1")))
+    for ddl in msk_tables(properties):
+        env.execute_sql(ddl)
+    statement_set = env.create_statement_set()
+    statement_set.add_insert_sql(f"INSERT INTO aggregates {aggregate_query()}")
+    statement_set.execute()
+
+
+def run_local(transactions_path: str, aggregates_path: str, mode: str, watch_seconds: float | None) -> None:
+    """Run `INSERT INTO aggregates <query>` over the local topics, as on MSK.
+
+    With ``watch_seconds`` the job keeps watching for new transaction files until it is stopped;
+    without, it reads what is there and returns once every aggregate is written. Aggregate files
+    roll and are committed every LOCAL_COMMIT_MS (a checkpoint), which bounds their delay.
+    """
+    env = table_environment()
+    env.get_config().set("execution.checkpointing.interval", f"{LOCAL_COMMIT_MS}ms")
+    for ddl in local_tables(transactions_path, aggregates_path, mode, watch_seconds):
+        env.execute_sql(ddl)
+    env.execute_sql(f"INSERT INTO aggregates {aggregate_query()}").wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--local", action="store_true", help="run over the local topics instead of MSK")
+    parser.add_argument("--transactions", help="--local: the transactions topic directory")
+    parser.add_argument("--aggregates", help="--local: the aggregates topic directory")
+    parser.add_argument("--time-mode", choices=TIME_MODES, default=DEFAULTS["time.mode"])
+    parser.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="--local: keep watching for new transactions, checking this often")
+    parser.add_argument("--properties", type=Path, help="runtime properties file (default: the managed service's)")
+    args = parser.parse_args(argv)
+    if args.local:
+        if not (args.transactions and args.aggregates):
+            parser.error("--local needs --transactions and --aggregates")
+        run_local(args.transactions, args.aggregates, args.time_mode, args.watch)
+    else:
+        run_managed(load_properties(args.properties or MANAGED_PROPERTIES))
+
+
+if __name__ == "__main__":
+    main()
