@@ -38,10 +38,13 @@ test: $(STAMP) $(FLINK_STAMP) ## run every test (unit, Spark parity, real Flink,
 test-fast: $(STAMP) ## unit tests without Spark, Flink and the end-to-end runs
 	$(BIN)/pytest -m "not spark and not slow" --ignore=tests/flink
 
-demo: $(STAMP) ## generate data, compute features, train and evaluate (SCALE=demo|seed, DATA=dir)
+demo: $(STAMP) $(FLINK_STAMP) ## the whole pipeline here: data, features, model, then the seed scenario through Flink and both handlers
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet
 	$(BIN)/fraudstream features $(DATA)/transactions.parquet --out $(DATA)
 	$(BIN)/fraudstream train $(DATA)/features.parquet --out $(DATA)
+	$(BIN)/fraudstream scenario --transactions $(DATA)/transactions.parquet --out $(DATA)/seed_scenario.jsonl
+	$(BIN)/fraudstream replay $(DATA)/seed_scenario.jsonl --model $(DATA)/model.tar.gz \
+		--batch-aggregates $(DATA)/batch_aggregates.parquet --workdir $(DATA)/local --check-seed-outcome
 
 benchmark: $(STAMP) ## time generate, features and train at seed scale
 	$(BIN)/python benchmarks/batch_pipeline.py

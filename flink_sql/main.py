@@ -20,6 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 PROPERTY_GROUP = "fraudstream"
+READY_MARKER = "aggregation job submitted"
 LOCAL_COMMIT_MS = 500  # local aggregates files appear at most this late (plus processing)
 TIME_MODES = ("processing", "event")
 DEFAULTS = {
@@ -111,7 +112,9 @@ def run_local(transactions_path: str, aggregates_path: str, mode: str, watch_sec
     env.get_config().set("execution.checkpointing.interval", f"{LOCAL_COMMIT_MS}ms")
     for ddl in local_tables(transactions_path, aggregates_path, mode, watch_seconds):
         env.execute_sql(ddl)
-    env.execute_sql(f"INSERT INTO aggregates {aggregate_query()}").wait()
+    result = env.execute_sql(f"INSERT INTO aggregates {aggregate_query()}")
+    print(READY_MARKER, flush=True)  # the local pipeline waits for this line
+    result.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -86,6 +87,59 @@ def cmd_train(args: argparse.Namespace) -> None:
     metrics = train.run(args.features, args.out, config, None if args.quiet else Progress())
     print("\n".join(train.summary_lines(metrics)))
     print(f"wrote {Path(args.out) / train.MODEL_ARTIFACT}, {Path(args.out) / train.METRICS_FILE} and plots")
+
+
+def cmd_scenario(args: argparse.Namespace) -> None:
+    from fraudstream import replay
+
+    lines = replay.seed_scenario(args.transactions, args.seed)
+    replay.write_scenario(lines, args.out)
+    print(f"wrote the seed scenario ({len(lines)} transactions on 4 hold-out cards) to {args.out}")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fraudstream import replay
+    from fraudstream.local_pipeline import LocalPipeline
+
+    lines, problems = replay.read_scenario(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not lines:
+        raise InputError(f"{args.file}: no valid transaction to replay")
+    for path, what in ((args.model, "run `fraudstream train` (or `make demo`)"),
+                       (args.batch_aggregates, "run `fraudstream features` (or `make demo`)")):
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file; {what}")
+    progress = Progress(args.quiet)
+    pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode,
+                             on_verdict=lambda v: print(v.message, flush=True), log=progress)
+    with pipeline:
+        pipeline.start(args.batch_aggregates)
+        progress(f"replaying {len(lines)} transactions from {args.file}")
+        result = replay.run(lines, pipeline, sys.stdout, verdict_timeout=args.timeout)
+    verdicts = [v for v in result["verdicts"] if v is not None]
+    fraud = sum(v.fields["verdict"] == "FRAUD" for v in verdicts)
+    print(f"\n{len(lines)} transactions sent, {len(verdicts)} verdicts ({fraud} FRAUD)")
+    if result["latencies"]:
+        lat = result["latencies"]
+        print(f"send to verdict: p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s")
+    from fraudstream.local_pipeline import true_10m_counts
+
+    truth = true_10m_counts(result["messages"])
+    behind = sum(v is not None and v.fields["features"][c.NUM_TRANS_LAST_10M] < n for v, n in zip(result["verdicts"], truth))
+    print(f"10-minute count below the batch definition: {behind} of {len(lines)} "
+          "(the card's previous aggregate was not in the store yet)")
+    print(f"logs: {pipeline.log_path}")
+    if args.check_seed_outcome:
+        ok, text = replay.seed_outcome([v is not None and v.fields["verdict"] == "FRAUD" for v in result["verdicts"]])
+        print(f"expected outcome {text}")
+        if not ok:
+            return 1
+    if not result["complete"]:
+        print(f"{PROG} replay: error: {len(lines) - len(verdicts)} transaction(s) got no verdict within "
+              f"{args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,21 +229,64 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=tdefaults.seed, metavar="S",
                     help=f"seed of the validation split and of XGBoost's row sampling (default: {tdefaults.seed})")
     tr.set_defaults(func=cmd_train)
+
+    sc = sub.add_parser(
+        "scenario",
+        parents=[quiet],
+        help="write the seed notebook's demo scenario for `replay`",
+        description="Write the seed's scenario as a replay file: one transaction on each of three cards "
+        "(amounts 100-5000), then a ten-transaction attack on a fourth card (amounts 1-50, 1-2 s apart), "
+        "on cards that have transactions in the hold-out period.",
+    )
+    sc.add_argument("--transactions", type=Path, default=Path("data/transactions.parquet"), metavar="TX.parquet",
+                    help="transactions to pick the cards from (default: data/transactions.parquet)")
+    sc.add_argument("--out", required=True, type=Path, metavar="FILE.jsonl", help="scenario file to write")
+    sc.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    sc.set_defaults(func=cmd_scenario)
+
+    rp = sub.add_parser(
+        "replay",
+        parents=[quiet],
+        help="replay a scenario through the local pipeline (Flink + both handlers)",
+        description="Start the local pipeline (local topics, Flink 1.20 running flink_sql/, the two Lambda "
+        "handlers with the embedded store and the in-process model), load the 1-week aggregates, and send the "
+        "scenario's transactions, printing each prediction line. FILE is JSON lines, one transaction each: "
+        "cc_num, amount, optional merchant, zip_code, and delay_s (seconds to wait after the previous one). "
+        "Invalid lines are reported with their number and skipped. Exits 0 when every transaction got a verdict.",
+    )
+    rp.add_argument("file", type=Path, metavar="FILE", help="scenario, JSON lines")
+    rp.add_argument("--model", type=Path, default=Path("data/model.tar.gz"), help="default: data/model.tar.gz")
+    rp.add_argument("--batch-aggregates", type=Path, default=Path("data/batch_aggregates.parquet"),
+                    help="1-week aggregates to load (default: data/batch_aggregates.parquet)")
+    rp.add_argument("--workdir", type=Path, default=Path("data/local"),
+                    help="local topics, embedded store and logs (default: data/local)")
+    rp.add_argument("--time-mode", choices=["processing", "event"], default="processing",
+                    help="time attribute of the Flink window (default: processing; README explains)")
+    rp.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                    help="seconds to wait for the last verdicts (default: 60)")
+    rp.add_argument("--check-seed-outcome", action="store_true",
+                    help="also check the seed scenario's expected outcome, and exit 1 if it is not met")
+    rp.set_defaults(func=cmd_replay)
     return parser
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # so `finally` blocks stop the processes a command started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        args.func(args)
-    except (InputError, ValueError, OSError) as exc:
+        code = args.func(args)
+    except (InputError, ValueError, OSError, RuntimeError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

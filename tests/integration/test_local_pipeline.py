@@ -1,0 +1,73 @@
+"""The local pipeline end to end: local topics, real Flink, both Lambda handlers, the seed scenario."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FRAUDSTREAM = str(Path(sys.executable).with_name("fraudstream"))
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([FRAUDSTREAM, *args], capture_output=True, text=True, timeout=900, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = tmp_path_factory.mktemp("local")
+    _run("generate", "--scale", "demo", "--out", str(data / "transactions.parquet"), "-q")
+    _run("features", str(data / "transactions.parquet"), "--out", str(data), "-q")
+    _run("train", str(data / "features.parquet"), "--out", str(data), "-q")
+    return data
+
+
+def _replay(data: Path, scenario: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _run("replay", str(scenario), "--model", str(data / "model.tar.gz"), "--batch-aggregates",
+                str(data / "batch_aggregates.parquet"), "--workdir", str(data / "local"), *extra, check=check)
+
+
+def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
+    _run("scenario", "--transactions", str(trained / "transactions.parquet"), "--out", str(trained / "seed.jsonl"))
+    result = _replay(trained, trained / "seed.jsonl", "--check-seed-outcome")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Prediction:")]
+    assert len(lines) == 13
+    assert all("NOT FRAUD" in line for line in lines[:3])
+    assert "expected outcome met" in result.stdout
+    assert "13 transactions sent, 13 verdicts" in result.stdout
+    # The verdicts are also in the local log group, as structured records, card numbers masked.
+    log = (trained / "local" / "logs" / "predict_from_features.jsonl").read_text()
+    records = [json.loads(line) for line in log.splitlines()]
+    assert sum(r["message"].startswith("Prediction:") for r in records) == 13
+    cards = {json.loads(line)["cc_num"] for line in (trained / "seed.jsonl").read_text().splitlines()}
+    assert not any(str(card) in log for card in cards)
+
+
+def test_replay_reports_invalid_lines_by_number_and_scores_the_rest(trained, tmp_path):
+    card = json.loads((trained / "seed.jsonl").read_text().splitlines()[0])["cc_num"] if (trained / "seed.jsonl").exists() else 4111111111111111
+    scenario = tmp_path / "scenario.jsonl"
+    scenario.write_text("\n".join([
+        json.dumps({"cc_num": card, "amount": 12.5}),
+        "not json",
+        json.dumps({"cc_num": card, "amount": "lots"}),
+        json.dumps({"cc_num": card, "amount": 3.0, "delay_s": 0.5, "merchant": "M", "zip_code": "Z"}),
+    ]) + "\n")
+    result = _replay(trained, scenario)
+    assert f"{scenario}:2: not JSON; line skipped" in result.stderr
+    assert f"{scenario}:3: amount must be a non-negative number; line skipped" in result.stderr
+    assert len([line for line in result.stdout.splitlines() if line.startswith("Prediction:")]) == 2
+    assert "2 transactions sent, 2 verdicts" in result.stdout
+
+
+def test_replay_of_a_missing_file_is_one_error_line(trained, tmp_path):
+    result = _replay(trained, tmp_path / "nope.jsonl", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("no such file")
