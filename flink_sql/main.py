@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +45,8 @@ def time_attribute(mode: str, max_out_of_orderness_seconds: float = 0) -> str:
 
 
 def statements(text: str) -> list[str]:
-    return [part.strip() for part in text.split(";") if part.strip()]
+    """Statements end with ';' at the end of a line (a ';' inside a value, as in the JAAS config, does not)."""
+    return [part.strip() for part in re.split(r";[ \t]*(?:\n|$)", text) if part.strip()]
 
 
 def aggregate_query() -> str:

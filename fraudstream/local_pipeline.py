@@ -94,6 +94,7 @@ class LocalPipeline:
         self._flink: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self.sent = 0
+        self.aggregates_consumed = 0
         self.errors: list[BaseException] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -219,6 +220,7 @@ class LocalPipeline:
             records = consumer.poll()
             if records:
                 self._aggregate_handler.lambda_handler(msk_event(c.AGGREGATES_TOPIC, records), _Context("aggregate"))
+                self.aggregates_consumed += len(records)
             else:
                 time.sleep(POLL_SECONDS)
 

@@ -97,6 +97,9 @@ class EmbeddedOnlineStore:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._local = threading.local()
+        # SQLite takes one writer at a time and makes the others sleep and retry: let this
+        # process's threads queue here instead.
+        self._write_lock = threading.Lock()
         with self._connection() as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS records (feature_group TEXT NOT NULL, record_id INTEGER NOT NULL, "
@@ -130,6 +133,10 @@ class EmbeddedOnlineStore:
         return found
 
     def put_record(self, group: str, record: Mapping[str, Any]) -> None:
+        with self._write_lock:
+            self._put(group, record)
+
+    def _put(self, group: str, record: Mapping[str, Any]) -> None:
         self._connection().execute(
             "INSERT INTO records (feature_group, record_id, event_time, record) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (feature_group, record_id) DO UPDATE SET event_time = excluded.event_time, "

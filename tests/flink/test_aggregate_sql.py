@@ -144,3 +144,13 @@ def test_processing_time_emits_each_aggregate_as_its_transaction_arrives(tmp_pat
     assert [m[c.AVG_AMT_LAST_10M] for m in card5] == [1.0, 1.5, 3.0]
     assert [m[c.PREV_TRANS_TS] for m in card5] == [None, T0, T0 + 2]
     assert [(m[c.NUM_TRANS_LAST_10M], m[c.PREV_TRANS_TS]) for m in received if m[c.CC_NUM] == 6] == [(1, None)]
+
+
+def test_every_flink_row_is_an_aggregate_message_the_aggregate_handler_accepts(event_time_run):
+    from fraudstream.messages import RecordRef, parse_aggregate
+
+    by_card, _ = event_time_run
+    for messages in by_card.values():
+        for m in messages:
+            aggregate = parse_aggregate(RecordRef(c.AGGREGATES_TOPIC, 0, 0), m)
+            assert set(aggregate.as_record()) == set(c.STREAMING_FEATURE_GROUP_COLUMNS)
