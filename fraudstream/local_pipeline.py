@@ -215,7 +215,7 @@ class LocalPipeline:
         return run
 
     def _consume_aggregates(self) -> None:
-        consumer = _FlinkOutputConsumer(self.aggregates)
+        consumer = LocalConsumer(self.aggregates)
         while not self._stop.is_set():
             records = consumer.poll()
             if records:
@@ -232,21 +232,6 @@ class LocalPipeline:
                 self._predict_handler.lambda_handler(msk_event(c.TRANSACTIONS_TOPIC, records), _Context("predict"))
             else:
                 time.sleep(POLL_SECONDS)
-
-
-class _FlinkOutputConsumer(LocalConsumer):
-    """Flink names its committed files part-<uuid>-<subtask>-<n>: read every visible file once."""
-
-    def poll(self) -> list[tuple[int, str]]:
-        records = []
-        directory = self.topic.directory
-        for path in sorted(p for p in directory.iterdir() if not p.name.startswith((".", "_")) and p.name not in self.seen):
-            self.seen.add(path.name)
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    records.append((self.next_offset, line))
-                    self.next_offset += 1
-        return records
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The local stand-in for a Kafka topic: a directory of JSON-lines segment files.
 
 Producers add whole segments (written under a hidden name, then renamed, so readers never see a
-partial one; Flink's file source also skips hidden files). Consumers read segments in name order
+partial one; Flink's file source and sink follow the same convention). Consumers read segments in name order
 and number the lines: that number is the record's offset. Standard library only: the Flink
 environment imports it too.
 """
@@ -48,9 +48,17 @@ class LocalConsumer:
 
     def poll(self) -> list[tuple[int, str]]:
         records = []
-        for path in sorted(p for p in self.topic.directory.glob("*.jsonl") if p.name not in self.seen):
+        for path in sorted(visible_files(self.topic.directory)):
+            if path.name in self.seen:
+                continue
             self.seen.add(path.name)
             for line in path.read_text(encoding="utf-8").splitlines():
-                records.append((self.next_offset, line))
-                self.next_offset += 1
+                if line.strip():
+                    records.append((self.next_offset, line))
+                    self.next_offset += 1
         return records
+
+
+def visible_files(directory: Path) -> list[Path]:
+    """Complete segments: names starting with '.' or '_' are being written (ours and Flink's)."""
+    return [p for p in directory.iterdir() if not p.name.startswith((".", "_")) and p.is_file()]
