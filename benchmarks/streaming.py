@@ -4,7 +4,8 @@ Sends N transactions (default 100,000, on 10,000 cards) to the local transaction
 segments of --segment, as fast as it can, and reports:
 - throughput: transactions per second until every transaction has its verdict, and until
   every aggregate Flink emitted has been written to the embedded store;
-- latency: from a transaction's send to its prediction line, p50 and p99.
+- latency: from a transaction's send to its prediction line, p50 and p99, under that flood
+  (mostly queueing) and at a steady --rate afterwards (what one transaction waits).
 
 Usage: python benchmarks/streaming.py [--transactions 100000] [--model data/model.tar.gz]
 """
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=10_000)
     parser.add_argument("--segment", type=int, default=1_000, help="transactions per topic segment (default 1,000)")
     parser.add_argument("--model", type=Path, default=Path("data/model.tar.gz"))
+    parser.add_argument("--rate", type=float, default=50, help="steady-rate phase: transactions per second (default 50)")
+    parser.add_argument("--steady", type=int, default=500, help="steady-rate phase: transactions (default 500)")
     args = parser.parse_args()
     if not args.model.is_file():
         raise SystemExit(f"{args.model}: no such file; run `make demo` (or fraudstream train) first")
@@ -51,11 +54,19 @@ def main() -> None:
             time.sleep(0.1)
         aggregates_done = time.monotonic() - started
         latencies = np.array([pipeline.arrival[o] - sent_at[o] for o in range(args.transactions)])
+        for _ in range(args.steady):  # one transaction at a time, at a rate the pipeline sustains
+            time.sleep(1 / args.rate)
+            pipeline.send({c.CC_NUM: int(rng.choice(cards)), c.AMOUNT: 10.0, c.TRANS_TS: time.time()})
+            sent_at.append(time.monotonic())
+        pipeline.wait_for_verdicts(args.transactions + args.steady, timeout=300)
+        steady = np.array([pipeline.arrival[o] - sent_at[o] for o in range(args.transactions, len(sent_at))])
     print(f"transactions={args.transactions} cards={args.cards} segment={args.segment}")
     print(f"verdicts: {args.transactions / verdicts_done:.0f} tx/s ({verdicts_done:.1f} s for all)")
     print(f"aggregates through Flink into the store: {pipeline.aggregates_consumed / aggregates_done:.0f} tx/s "
           f"({pipeline.aggregates_consumed:,} in {aggregates_done:.1f} s)")
-    print(f"send to prediction line: p50 {np.percentile(latencies, 50):.2f} s, p99 {np.percentile(latencies, 99):.2f} s")
+    print(f"send to prediction line, flood: p50 {np.percentile(latencies, 50):.2f} s, p99 {np.percentile(latencies, 99):.2f} s")
+    print(f"send to prediction line, {args.rate:g} tx/s: p50 {np.percentile(steady, 50) * 1000:.0f} ms, "
+          f"p99 {np.percentile(steady, 99) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,12 @@ def run_local(transactions_path: str, aggregates_path: str, mode: str, watch_sec
     roll and are committed every LOCAL_COMMIT_MS (a checkpoint), which bounds their delay.
     """
     env = table_environment()
-    env.get_config().set("execution.checkpointing.interval", f"{LOCAL_COMMIT_MS}ms")
+    config = env.get_config()
+    config.set("execution.checkpointing.interval", f"{LOCAL_COMMIT_MS}ms")
+    # Window state outgrows the JobManager's 5 MB in-memory limit past a few thousand cards.
+    config.set("state.checkpoint-storage", "filesystem")
+    config.set("state.checkpoints.dir", (Path(aggregates_path).resolve().parent / ".flink-checkpoints").as_uri())
+    config.set("state.checkpoints.num-retained", "1")
     for ddl in local_tables(transactions_path, aggregates_path, mode, watch_seconds):
         env.execute_sql(ddl)
     result = env.execute_sql(f"INSERT INTO aggregates {aggregate_query()}")
