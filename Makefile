@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 
-.PHONY: help install test test-fast demo benchmark benchmark-handlers lambda-assets lock clean
+.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming lambda-assets lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ benchmark: $(STAMP) ## time generate, features and train at seed scale
 
 benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses $(DATA)/model.tar.gz if present)
 	$(BIN)/python benchmarks/handlers.py --model $(DATA)/model.tar.gz
+
+benchmark-streaming: $(STAMP) $(FLINK_STAMP) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
+	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
 
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.lambda_assets build/lambda
