@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 PROPERTY_GROUP = "fraudstream"
 READY_MARKER = "aggregation job submitted"
-LOCAL_COMMIT_MS = 500  # local aggregates files appear at most this late (plus processing)
+LOCAL_COMMIT_MS = 200  # local aggregate files appear at most this late (plus processing)
 TIME_MODES = ("processing", "event")
 DEFAULTS = {
     "consumer.group": "fraudstream-aggregation",
