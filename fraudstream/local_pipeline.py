@@ -110,8 +110,12 @@ class LocalPipeline:
             count = load_batch_aggregates(batch_aggregates, self._aggregate_handler.STORE)
             self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
         self._start_flink(flink_timeout)
-        for name, target in (("aggregates", self._consume_aggregates), ("transactions", self._consume_transactions)):
-            thread = threading.Thread(target=self._guard(target), name=f"consumer-{name}", daemon=True)
+        triggers = {
+            c.AGGREGATES_TOPIC: self._trigger(self.aggregates, self._aggregate_handler, self._count_aggregates),
+            c.TRANSACTIONS_TOPIC: self._trigger(self.transactions, self._predict_handler),
+        }
+        for name, target in triggers.items():
+            thread = threading.Thread(target=target, name=f"trigger-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -205,33 +209,26 @@ class LocalPipeline:
             time.sleep(0.2)
         time.sleep(1.0)  # the source lists the directory right after submission
 
-    def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
+    def _trigger(self, topic: LocalTopic, handler, on_batch: Callable[[int], None] = lambda _n: None):
+        """What the MSK trigger does: poll the topic, hand each batch to the handler as an MSK event."""
+
         def run() -> None:
+            consumer = LocalConsumer(topic)
             try:
-                target()
+                while not self._stop.is_set():
+                    records = consumer.poll()
+                    if not records:
+                        time.sleep(POLL_SECONDS)
+                        continue
+                    handler.lambda_handler(msk_event(topic.name, records), _Context(topic.name))
+                    on_batch(len(records))
             except BaseException as exc:  # surfaced by wait_for_verdicts
                 self.errors.append(exc)
 
         return run
 
-    def _consume_aggregates(self) -> None:
-        consumer = LocalConsumer(self.aggregates)
-        while not self._stop.is_set():
-            records = consumer.poll()
-            if records:
-                self._aggregate_handler.lambda_handler(msk_event(c.AGGREGATES_TOPIC, records), _Context("aggregate"))
-                self.aggregates_consumed += len(records)
-            else:
-                time.sleep(POLL_SECONDS)
-
-    def _consume_transactions(self) -> None:
-        consumer = LocalConsumer(self.transactions)
-        while not self._stop.is_set():
-            records = consumer.poll()
-            if records:
-                self._predict_handler.lambda_handler(msk_event(c.TRANSACTIONS_TOPIC, records), _Context("predict"))
-            else:
-                time.sleep(POLL_SECONDS)
+    def _count_aggregates(self, count: int) -> None:
+        self.aggregates_consumed += count
 
 
 @dataclass
