@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 
-.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming lambda-assets lock clean
+.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package flink-lock lambda-assets lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses
 
 benchmark-streaming: $(STAMP) $(FLINK_STAMP) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
 	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
+
+flink-package: $(STAMP) ## build/flink-app.zip for Managed Service for Apache Flink (jars pinned in flink_sql/jars.lock.json)
+	$(BIN)/python -m fraudstream.flink_package build --out build/flink-app.zip
+
+flink-lock: $(STAMP) ## pin the Flink application's jars (needs Maven Central; review and commit flink_sql/jars.lock.json)
+	$(BIN)/python -m fraudstream.flink_package lock
 
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.lambda_assets build/lambda
