@@ -13,7 +13,6 @@ Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3]
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from botocore.awsrequest import AWSResponse  # noqa: E402
 
 from fraudstream import aws, online  # noqa: E402
 from fraudstream import contract as c  # noqa: E402
+from fraudstream.local_pipeline import msk_event  # noqa: E402
 from fraudstream.scorers import EndpointScorer, InProcessScorer  # noqa: E402
 from fraudstream.settings import predict_settings  # noqa: E402
 from fraudstream.stores import EmbeddedOnlineStore, FeatureStoreOnlineStore  # noqa: E402
@@ -44,13 +44,11 @@ class _Body(io.BytesIO):
 
 
 def event(size: int, first_card: int) -> dict:
-    records = []
-    for i in range(size):
-        value = {c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i, c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}
-        records.append({"topic": c.TRANSACTIONS_TOPIC, "partition": 0, "offset": i, "timestamp": 0,
-                        "timestampType": "CREATE_TIME", "value": base64.b64encode(json.dumps(value).encode()).decode(),
-                        "headers": []})
-    return {"eventSource": "aws:kafka", "records": {f"{c.TRANSACTIONS_TOPIC}-0": records}}
+    """An MSK event of ``size`` transactions on distinct cards."""
+    return msk_event(c.TRANSACTIONS_TOPIC, [
+        (i, json.dumps({c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i, c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}))
+        for i in range(size)
+    ])
 
 
 def count_aws_calls(size: int) -> int:

@@ -99,7 +99,7 @@ def cmd_scenario(args: argparse.Namespace) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from fraudstream import replay
-    from fraudstream.local_pipeline import LocalPipeline
+    from fraudstream.local_pipeline import LocalPipeline, true_10m_counts
 
     lines, problems = replay.read_scenario(args.file)
     for problem in problems:
@@ -123,8 +123,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if result["latencies"]:
         lat = result["latencies"]
         print(f"send to verdict: p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s")
-    from fraudstream.local_pipeline import true_10m_counts
-
     truth = true_10m_counts(result["messages"])
     behind = sum(v is not None and v.fields["features"][c.NUM_TRANS_LAST_10M] < n for v, n in zip(result["verdicts"], truth))
     print(f"10-minute count below the batch definition: {behind} of {len(lines)} "
