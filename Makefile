@@ -12,7 +12,13 @@ STAMP := $(VENV)/.installed
 FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 
-.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package flink-lock lambda-assets lock clean
+CDK_STAMP := node_modules/.installed
+CDK := npx --no-install cdk --no-notices
+# jsii (the CDK's bridge to Node) warns on Node 20, end-of-life since 2026-10: quiet here, README says why.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package flink-lock lambda-assets lock clean synth deploy destroy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +34,11 @@ $(STAMP): pyproject.toml requirements.lock
 $(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
 	$(PYTHON) -m venv $(FLINK_VENV)
 	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
+	touch $@
+
+# The CDK CLI, pinned in package.json / package-lock.json.
+$(CDK_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(STAMP) $(FLINK_STAMP) ## build both virtual environments (.venv, .venv-flink) from their lock files
@@ -61,12 +72,21 @@ flink-package: $(STAMP) ## build/flink-app.zip for Managed Service for Apache Fl
 flink-lock: $(STAMP) ## pin the Flink application's jars (needs Maven Central; review and commit flink_sql/jars.lock.json)
 	$(BIN)/python -m fraudstream.flink_package lock
 
+synth: $(STAMP) $(CDK_STAMP) ## write the CloudFormation template to cdk.out/ (offline; needs data/model.tar.gz and build/flink-app.zip)
+	$(CDK) synth --quiet
+
+deploy: $(STAMP) $(CDK_STAMP) ## deploy the stack to the AWS account of your credentials (cdk bootstrap first)
+	$(CDK) deploy --require-approval broadening
+
+destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created
+	$(CDK) destroy --force
+
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.lambda_assets build/lambda
 
 lock: $(STAMP) ## re-pin requirements.lock (pyproject.toml) and flink_sql/requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra infra --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile flink_sql/requirements.in --python-version 3.11 -o flink_sql/requirements.lock
 
 clean: ## remove the virtual environment and generated data
-	rm -rf $(VENV) $(FLINK_VENV) $(DATA) build .pytest_cache
+	rm -rf $(VENV) $(FLINK_VENV) $(DATA) build .pytest_cache cdk.out node_modules

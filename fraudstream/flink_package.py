@@ -28,6 +28,10 @@ LOCK_FILE = FLINK_SQL / "jars.lock.json"
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fraudstream" / "maven"
 DEPS_JAR = "lib/fraudstream-flink-deps.jar"
+ENTRY_POINT = "main.py"
+# The group the managed service reads to find the entry point and the jar (the CDK app sets it).
+RUN_OPTIONS_GROUP = "kinesis.analytics.flink.run.options"
+RUN_OPTIONS = {"python": ENTRY_POINT, "jarfile": DEPS_JAR}
 
 
 @dataclass(frozen=True)

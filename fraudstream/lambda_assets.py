@@ -2,14 +2,18 @@
 
 The shared contract is copied by this build, never by hand, so both functions always ship the
 same definitions as training. Modules that need numpy or xgboost (training, the in-process model)
-stay out: on AWS the model is the endpoint. boto3 comes with the Lambda runtime and Powertools
-from its public layer, so the assets are a few dozen kilobytes.
+stay out: on AWS the model is the endpoint. boto3 comes with the Lambda runtime.
+
+Powertools goes into a layer built from this environment's installed, locked distributions
+(pure Python, so no Docker and no platform question): the functions run the exact release the
+tests ran, not a public layer version that nothing here can check.
 
     python -m fraudstream.lambda_assets build/lambda
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import sys
 from pathlib import Path
@@ -31,6 +35,29 @@ RUNTIME_MODULES = (
 )
 
 
+# Distributions in the Powertools layer: Powertools and what it imports that the runtime lacks.
+LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath")
+LAYER = "powertools_layer"
+
+
+def build_layer(out_dir: str | Path) -> Path:
+    """Write out_dir/powertools_layer/python/... from the installed distributions; returns the directory."""
+    target = Path(out_dir) / LAYER
+    if target.exists():
+        shutil.rmtree(target)
+    site = target / "python"
+    for name in LAYER_DISTRIBUTIONS:
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            if "__pycache__" in file.parts or file.parts[0] == ".." or file.suffix == ".pyc":
+                continue  # bytecode is compiled by the runtime; '..' entries are scripts outside site-packages
+            source = Path(dist.locate_file(file))
+            destination = site / file
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    return target
+
+
 def build(out_dir: str | Path) -> dict[str, Path]:
     """Write out_dir/<handler>/ for each handler; returns the asset directories."""
     assets = {}
@@ -43,6 +70,7 @@ def build(out_dir: str | Path) -> dict[str, Path]:
         for module in RUNTIME_MODULES:
             shutil.copy2(REPO / "fraudstream" / module, target / "fraudstream" / module)
         assets[name] = target
+    assets[LAYER] = build_layer(out_dir)
     return assets
 
 

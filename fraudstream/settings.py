@@ -12,6 +12,20 @@ from dataclasses import dataclass
 
 from fraudstream import contract as c
 
+# Variable names: the CDK app sets them on the functions (stacks/handlers.py).
+ENV_STORE_BACKEND = "FEATURE_STORE_BACKEND"
+ENV_EMBEDDED_STORE_PATH = "EMBEDDED_STORE_PATH"
+ENV_EMBEDDED_STORE_TTL = "EMBEDDED_STORE_TTL_SECONDS"
+ENV_STREAMING_GROUP = "STREAMING_FEATURE_GROUP"
+ENV_BATCH_GROUP = "BATCH_FEATURE_GROUP"
+ENV_MAX_CONCURRENCY = "MAX_CONCURRENCY"
+ENV_MODEL_BACKEND = "MODEL_BACKEND"
+ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
+ENV_MODEL_PATH = "MODEL_PATH"
+ENV_FEATURE_SET = "FEATURE_SET"
+ENV_MODEL_FEATURE_SET = "MODEL_FEATURE_SET"
+ENV_THRESHOLD = "FRAUD_THRESHOLD"
+
 STORE_BACKENDS = ("sagemaker", "embedded")
 MODEL_BACKENDS = ("endpoint", "local")
 DEFAULT_EMBEDDED_STORE = "data/online_store.sqlite"
@@ -72,31 +86,31 @@ def _number(env: Mapping[str, str], name: str, default, kind=float, low=None, hi
 
 def store_settings(env: Mapping[str, str] = os.environ) -> StoreSettings:
     return StoreSettings(
-        backend=_choice(env, "FEATURE_STORE_BACKEND", STORE_BACKENDS, "sagemaker"),
-        embedded_path=env.get("EMBEDDED_STORE_PATH") or DEFAULT_EMBEDDED_STORE,
-        ttl_seconds=_number(env, "EMBEDDED_STORE_TTL_SECONDS", None, float, low=0),
-        streaming_group=env.get("STREAMING_FEATURE_GROUP") or c.STREAMING_FEATURE_GROUP,
-        batch_group=env.get("BATCH_FEATURE_GROUP") or c.BATCH_FEATURE_GROUP,
+        backend=_choice(env, ENV_STORE_BACKEND, STORE_BACKENDS, "sagemaker"),
+        embedded_path=env.get(ENV_EMBEDDED_STORE_PATH) or DEFAULT_EMBEDDED_STORE,
+        ttl_seconds=_number(env, ENV_EMBEDDED_STORE_TTL, None, float, low=0),
+        streaming_group=env.get(ENV_STREAMING_GROUP) or c.STREAMING_FEATURE_GROUP,
+        batch_group=env.get(ENV_BATCH_GROUP) or c.BATCH_FEATURE_GROUP,
     )
 
 
 def aggregate_settings(env: Mapping[str, str] = os.environ) -> AggregateSettings:
     return AggregateSettings(
         store=store_settings(env),
-        max_concurrency=_number(env, "MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, int, low=1, high=64),
+        max_concurrency=_number(env, ENV_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, int, low=1, high=64),
     )
 
 
 def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
-    backend = _choice(env, "MODEL_BACKEND", MODEL_BACKENDS, "endpoint")
+    backend = _choice(env, ENV_MODEL_BACKEND, MODEL_BACKENDS, "endpoint")
     settings = PredictSettings(
         store=store_settings(env),
         model_backend=backend,
-        endpoint_name=env.get("ENDPOINT_NAME") or None,
-        model_path=env.get("MODEL_PATH") or None,
-        feature_set=_choice(env, "FEATURE_SET", tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
-        model_feature_set=env.get("MODEL_FEATURE_SET") or None,
-        threshold=_number(env, "FRAUD_THRESHOLD", c.DEFAULT_THRESHOLD, float, low=0, high=1),
+        endpoint_name=env.get(ENV_ENDPOINT_NAME) or None,
+        model_path=env.get(ENV_MODEL_PATH) or None,
+        feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
+        model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
+        threshold=_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
     )
     if backend == "endpoint" and not settings.endpoint_name:
         raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""The CDK app: `make synth` / `make deploy` run it through the CDK CLI (cdk.json), and
+`python app.py` with CDK_CONTEXT_JSON and CDK_OUTDIR set does the same.
+
+Synthesis is offline: no AWS call, no Docker. It needs the two built artifacts (context keys
+`modelArtifact` and `flinkPackage`) and stops with one line saying how to build a missing one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_DEPRECATED", "quiet")  # the Flink alpha module uses deprecated L1 names internally
+
+import aws_cdk as cdk  # noqa: E402
+
+from stacks.config import REPO, ConfigError, PipelineConfig  # noqa: E402
+
+DEFAULT_STACK_NAME = "FraudStream"
+
+
+def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App:
+    """Build the app with its one stack and cdk-nag's AwsSolutions checks; raises ConfigError on bad input."""
+    from fraudstream import lambda_assets
+    from fraudstream.model import feature_set_of, load_artifact
+    from stacks.nag import enable_checks
+    from stacks.pipeline_stack import FraudPipelineStack
+
+    app = cdk.App(context=context, outdir=outdir)
+    config = PipelineConfig.from_context(app.node.try_get_context)
+    model_artifact = config.artifact("model_artifact", "Train one with `make demo` (or `fraudstream train`)")
+    flink_package = config.artifact("flink_package", "Build it with `make flink-package` (needs Maven Central)")
+    try:
+        feature_set = feature_set_of(load_artifact(model_artifact))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
+    assets = lambda_assets.build(REPO / "build" / "lambda")
+    stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
+    FraudPipelineStack(
+        app, stack_name, config=config, model_artifact=model_artifact, flink_package=flink_package,
+        feature_set=feature_set, lambda_assets=assets,
+        # No env: the template is the same for every account and region (they resolve at deploy
+        # time), so synthesis never depends on whose credentials are around.
+    )
+    enable_checks(app)
+    return app
+
+
+def main() -> int:
+    try:
+        build_app().synth()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""CloudFormation output keys of the deployed stack.
+
+The CDK app writes them (stacks/pipeline_stack.py) and the operating commands read them, so a
+renamed output breaks a test instead of a user's `fraudstream logs`.
+"""
+
+BOOTSTRAP_BROKERS = "BootstrapBrokersSaslIam"
+CLUSTER_ARN = "KafkaClusterArn"
+TRANSACTIONS_TOPIC = "TransactionsTopic"
+AGGREGATES_TOPIC = "AggregatesTopic"
+FLINK_APPLICATION = "FlinkApplicationName"
+FLINK_LOG_GROUP = "FlinkLogGroupName"
+STREAMING_FEATURE_GROUP = "StreamingFeatureGroupName"
+BATCH_FEATURE_GROUP = "BatchFeatureGroupName"
+ENDPOINT_NAME = "EndpointName"
+AGGREGATE_FUNCTION = "AggregateFunctionName"
+AGGREGATE_LOG_GROUP = "AggregateLogGroupName"
+PREDICT_FUNCTION = "PredictFunctionName"
+PREDICT_LOG_GROUP = "PredictLogGroupName"
+FAILED_RECORDS_BUCKET = "FailedRecordsBucketName"
+ALARM_TOPIC = "AlarmTopicArn"
+DASHBOARD = "DashboardName"
+REGION = "Region"
+
+ALL = (
+    BOOTSTRAP_BROKERS, CLUSTER_ARN, TRANSACTIONS_TOPIC, AGGREGATES_TOPIC, FLINK_APPLICATION, FLINK_LOG_GROUP,
+    STREAMING_FEATURE_GROUP, BATCH_FEATURE_GROUP, ENDPOINT_NAME, AGGREGATE_FUNCTION, AGGREGATE_LOG_GROUP,
+    PREDICT_FUNCTION, PREDICT_LOG_GROUP, FAILED_RECORDS_BUCKET, ALARM_TOPIC, DASHBOARD, REGION,
+)

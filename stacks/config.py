@@ -1,0 +1,138 @@
+"""Every size and name of the stack, read from CDK context (cdk.json, or `-c key=value`).
+
+The defaults here are the documented ones (README: "Context keys"); cdk.json repeats only the
+artifact paths so a user sees where they come from. A wrong type or value stops synthesis with
+one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraudstream import contract as c
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """Bad context or a missing build artifact: synthesis stops with this message."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    # Built artifacts (README: "Deploy to AWS").
+    model_artifact: str = "data/model.tar.gz"
+    flink_package: str = "build/flink-app.zip"
+    # Network.
+    max_azs: int = 2
+    # Kafka.
+    kafka_version: str = "3.8.x"
+    broker_instance_type: str = "kafka.t3.small"
+    broker_count: int = 2
+    broker_volume_gib: int = 10
+    topic_partitions: int = 3
+    topic_replication_factor: int = 2
+    # Streaming aggregation.
+    flink_parallelism: int = 1
+    flink_time_mode: str = "processing"
+    flink_consumer_group: str = "fraudstream-aggregation"
+    # Feature store.
+    streaming_feature_group: str = c.STREAMING_FEATURE_GROUP
+    batch_feature_group: str = c.BATCH_FEATURE_GROUP
+    # Model endpoint.
+    endpoint_instance_type: str = "ml.t2.medium"
+    endpoint_instance_count: int = 1
+    # Handlers.
+    aggregate_batch_size: int = 100
+    aggregate_batching_window_seconds: int = 0
+    predict_batch_size: int = 100
+    predict_batching_window_seconds: int = 0
+    starting_position: str = "TRIM_HORIZON"  # with a consumer group: only where it has no offsets yet
+    fraud_threshold: float = c.DEFAULT_THRESHOLD
+    aggregate_consumer_group: str = "fraudstream-aggregate-to-feature-store"
+    predict_consumer_group: str = "fraudstream-predict"
+    lambda_memory_mb: int = 512
+    # Operations.
+    log_retention_days: int = 30
+    failed_records_expiry_days: int = 30
+    offset_lag_alarm_threshold: int = 1000
+    alarm_email: str = ""
+
+    @classmethod
+    def from_context(cls, get) -> "PipelineConfig":
+        """Read each field from context key camelCase(field); `get` is node.try_get_context."""
+        values = {}
+        for field in dataclasses.fields(cls):
+            key = context_key(field.name)
+            raw = get(key)
+            if raw is None:
+                continue
+            values[field.name] = _coerce(key, raw, type(field.default))
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        def check(ok: bool, field: str, expected: str) -> None:
+            if not ok:
+                raise ConfigError(f"context {context_key(field)}={getattr(self, field)!r}: expected {expected}")
+
+        check(self.max_azs >= 2, "max_azs", "2 or more (MSK needs a broker subnet in each of 2+ zones)")
+        check(self.broker_count >= 2 and self.broker_count % self.max_azs == 0, "broker_count",
+              f"a multiple of maxAzs={self.max_azs}")
+        check(1 <= self.topic_replication_factor <= self.broker_count, "topic_replication_factor",
+              f"1 to brokerCount={self.broker_count}")
+        check(self.topic_partitions >= 1, "topic_partitions", "1 or more")
+        check(self.broker_volume_gib >= 1, "broker_volume_gib", "1 or more")
+        check(self.flink_time_mode in ("processing", "event"), "flink_time_mode", "processing or event")
+        check(self.flink_parallelism >= 1, "flink_parallelism", "1 or more")
+        check(self.endpoint_instance_count >= 1, "endpoint_instance_count", "1 or more")
+        for field in ("aggregate_batch_size", "predict_batch_size"):
+            check(1 <= getattr(self, field) <= 10_000, field, "1 to 10000 (Lambda's MSK trigger limit)")
+        for field in ("aggregate_batching_window_seconds", "predict_batching_window_seconds"):
+            check(0 <= getattr(self, field) <= 300, field, "0 to 300 seconds")
+        check(self.starting_position in ("LATEST", "TRIM_HORIZON"), "starting_position", "LATEST or TRIM_HORIZON")
+        check(0 <= self.fraud_threshold <= 1, "fraud_threshold", "a number in [0, 1]")
+        check(128 <= self.lambda_memory_mb <= 10_240, "lambda_memory_mb", "128 to 10240")
+        check(self.failed_records_expiry_days >= 1, "failed_records_expiry_days", "1 or more")
+        check(self.offset_lag_alarm_threshold >= 1, "offset_lag_alarm_threshold", "1 or more")
+        check(self.streaming_feature_group != self.batch_feature_group, "batch_feature_group",
+              "a name other than streamingFeatureGroup")
+
+    def artifact(self, field: str, how_to_build: str) -> Path:
+        """The path of a built artifact, relative to the repository; a clear error if it is missing."""
+        path = Path(getattr(self, field))
+        path = path if path.is_absolute() else REPO / path
+        if not path.is_file():
+            raise ConfigError(
+                f"{context_key(field)}: {path} does not exist. {how_to_build} "
+                f"or pass -c {context_key(field)}=PATH."
+            )
+        return path
+
+
+def context_key(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _coerce(key: str, raw, kind: type):
+    """Context from `-c key=value` arrives as a string; from cdk.json as JSON. Accept both."""
+    try:
+        if kind is bool:
+            return raw if isinstance(raw, bool) else {"true": True, "false": False}[str(raw).lower()]
+        if kind is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        if not isinstance(raw, str):
+            raise ValueError
+        return raw
+    except (KeyError, ValueError):
+        raise ConfigError(f"context {key}={raw!r}: expected {kind.__name__}") from None

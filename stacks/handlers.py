@@ -1,0 +1,169 @@
+"""The two Lambda functions and their MSK triggers.
+
+Code comes from `fraudstream.lambda_assets` (each handler plus the modules it imports; Powertools
+as a layer built from the locked environment), so synthesis needs no Docker. Each trigger has an
+S3 on-failure destination: a batch that keeps failing is written there whole instead of being lost
+or stalling its partition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from fraudstream import contract as c
+from fraudstream import lambda_assets
+from fraudstream import settings as env
+from fraudstream import telemetry
+from stacks.config import PipelineConfig
+from stacks.feature_store import FeatureStore
+from stacks.iam import lambda_role, vpc_access_statements
+from stacks.kafka import Kafka
+from stacks.model_endpoint import ModelEndpoint
+
+TIMEOUT = Duration.minutes(2)
+HANDLER = "handler.lambda_handler"
+
+
+class Handlers(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, assets: dict[str, Path],
+                 runtime: lambda_.Runtime, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
+                 feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
+                 retention: logs.RetentionDays) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.failed_records = s3.Bucket(
+            self,
+            "FailedRecords",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.failed_records_expiry_days))],
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=True,
+        )
+        self.powertools = lambda_.LayerVersion(
+            self,
+            "Powertools",
+            code=lambda_.Code.from_asset(str(assets[lambda_assets.LAYER])),
+            compatible_runtimes=[runtime],
+            description="Powertools for AWS Lambda (Python), the release in requirements.lock",
+        )
+        common_env = {
+            env.ENV_STORE_BACKEND: "sagemaker",
+            env.ENV_STREAMING_GROUP: feature_store.streaming_name,
+            env.ENV_BATCH_GROUP: feature_store.batch_name,
+            "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
+        }
+        self.roles: dict[str, iam.Role] = {}
+        self.aggregate, self.aggregate_logs = self._function(
+            "AggregateToFeatureStore", assets["aggregate_to_feature_store"], runtime, config, retention,
+            description="cc-aggregates -> the 10-minute feature group",
+            environment=common_env,
+        )
+        self.predict, self.predict_logs = self._function(
+            "PredictFromFeatures", assets["predict_from_features"], runtime, config, retention,
+            description="cc-transactions -> both feature groups -> endpoint -> FRAUD / NOT FRAUD log line",
+            environment={
+                **common_env,
+                env.ENV_MODEL_BACKEND: "endpoint",
+                env.ENV_ENDPOINT_NAME: endpoint.endpoint_name,
+                env.ENV_FEATURE_SET: feature_set,
+                env.ENV_MODEL_FEATURE_SET: feature_set,
+                env.ENV_THRESHOLD: str(config.fraud_threshold),
+            },
+        )
+
+        start = getattr(lambda_.StartingPosition, config.starting_position)
+        triggers = (
+            (self.aggregate, c.AGGREGATES_TOPIC, config.aggregate_consumer_group, config.aggregate_batch_size,
+             config.aggregate_batching_window_seconds),
+            (self.predict, c.TRANSACTIONS_TOPIC, config.predict_consumer_group, config.predict_batch_size,
+             config.predict_batching_window_seconds),
+        )
+        self.mappings = {}
+        for function, topic, group, batch_size, window in triggers:
+            mapping = lambda_.EventSourceMapping(
+                self,
+                f"{function.node.id}Trigger",
+                target=function,
+                event_source_arn=kafka.cluster_arn,
+                kafka_topic=topic,
+                kafka_consumer_group_id=group,
+                starting_position=start,
+                batch_size=batch_size,
+                max_batching_window=Duration.seconds(window),
+                on_failure=sources.S3OnFailureDestination(self.failed_records),
+                support_s3_on_failure_destination=True,
+            )
+            # The trigger must not start polling before the topic exists and the role allows it.
+            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id])
+            self.mappings[function.node.id] = mapping
+            self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, vpc, subnets, key)
+
+        aggregate_role, predict_role = self.roles[self.aggregate.node.id], self.roles[self.predict.node.id]
+        aggregate_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP)]))
+        predict_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:GetRecord", "sagemaker:BatchGetRecord"],
+            resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP), feature_store.arn(c.BATCH_FEATURE_GROUP)],
+        ))
+        predict_role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]))
+        # Feature Store's data plane decrypts with the online store's key as the caller; the same key
+        # encrypts the failed-records bucket the triggers write to (kms:GenerateDataKey in _grant_trigger).
+
+    def _function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig,
+                  retention: logs.RetentionDays, description: str, environment: dict[str, str]):
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        role = lambda_role(self, f"{name}Role", log_group)
+        function = lambda_.Function(
+            self,
+            name,
+            runtime=runtime,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(code)),
+            handler=HANDLER,
+            layers=[self.powertools],
+            memory_size=config.lambda_memory_mb,
+            timeout=TIMEOUT,
+            role=role.without_policy_updates(),
+            log_group=log_group,
+            environment=environment,
+            description=description,
+        )
+        self.roles[name] = role  # the mutable role, for the statements added below
+        return function, log_group
+
+    def _grant_trigger(self, stack: Stack, role: iam.Role, kafka: Kafka, topic: str, group: str, vpc: ec2.IVpc,
+                       subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
+        """What Lambda's MSK trigger does with the function's role: reach the cluster, read one topic
+        as one consumer group, and write failed batches to the bucket (REFERENCE.md: MSK trigger)."""
+        statements = [
+            iam.PolicyStatement(actions=["kafka:DescribeCluster", "kafka:DescribeClusterV2",
+                                         "kafka:GetBootstrapBrokers"], resources=[kafka.cluster_arn]),
+            iam.PolicyStatement(actions=["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"],
+                                resources=[kafka.cluster_arn]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+                                resources=[kafka.arns.topic(topic)]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
+                                resources=[kafka.arns.group(group)]),
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.failed_records.arn_for_objects("*")]),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.failed_records.bucket_arn]),
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
+        ]
+        statements += vpc_access_statements(stack, vpc, subnets, [kafka.security_group])
+        for statement in statements:
+            role.add_to_policy(statement)

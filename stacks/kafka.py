@@ -1,0 +1,112 @@
+"""MSK provisioned cluster: IAM client authentication, TLS everywhere, encrypted volumes, broker logs.
+
+The two topics are `AWS::MSK::Topic` resources (no Kafka CLI on anyone's laptop), and the IAM
+bootstrap brokers, which CloudFormation does not expose, come from a custom resource.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CustomResource, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_msk as msk
+from constructs import Construct
+
+from fraudstream import contract as c
+from stacks.config import PipelineConfig
+from stacks.custom_resources import StackResources
+
+IAM_PORT = 9098  # SASL/IAM over TLS, from inside AWS
+
+
+class KafkaArns:
+    """ARNs of a cluster's topics and consumer groups, for kafka-cluster:* IAM statements."""
+
+    def __init__(self, stack: Stack, cluster_arn: str) -> None:
+        parts = Fn.split("/", cluster_arn)  # arn:...:cluster/<name>/<uuid>
+        self._stack, self._name, self._uuid = stack, Fn.select(1, parts), Fn.select(2, parts)
+        self.cluster = cluster_arn
+
+    def _arn(self, kind: str, name: str) -> str:
+        return self._stack.format_arn(service="kafka", resource=kind, resource_name=f"{self._name}/{self._uuid}/{name}")
+
+    def topic(self, name: str) -> str:
+        return self._arn("topic", name)
+
+    def group(self, name: str) -> str:
+        return self._arn("group", name)
+
+
+class Kafka(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, vpc: ec2.IVpc,
+                 subnets: ec2.SubnetSelection, key: kms.IKey, retention: logs.RetentionDays,
+                 resources: StackResources) -> None:
+        super().__init__(scope, id)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="MSK brokers: IAM/TLS port from its own members (Lambda trigger pollers) and Flink",
+        )
+        # Lambda's MSK trigger polls from ENIs that carry the cluster's own security group.
+        self.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
+        self.security_group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
+        self.security_group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443),
+                                            "trigger pollers to the Lambda, STS and S3 endpoints")
+        self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+
+        self.cluster = msk.CfnCluster(
+            self,
+            "Cluster",
+            cluster_name=f"{Stack.of(self).stack_name}-kafka",
+            kafka_version=config.kafka_version,
+            number_of_broker_nodes=config.broker_count,
+            broker_node_group_info=msk.CfnCluster.BrokerNodeGroupInfoProperty(
+                instance_type=config.broker_instance_type,
+                client_subnets=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
+                security_groups=[self.security_group.security_group_id],
+                storage_info=msk.CfnCluster.StorageInfoProperty(
+                    ebs_storage_info=msk.CfnCluster.EBSStorageInfoProperty(volume_size=config.broker_volume_gib)
+                ),
+            ),
+            client_authentication=msk.CfnCluster.ClientAuthenticationProperty(
+                sasl=msk.CfnCluster.SaslProperty(iam=msk.CfnCluster.IamProperty(enabled=True)),
+                unauthenticated=msk.CfnCluster.UnauthenticatedProperty(enabled=False),
+            ),
+            encryption_info=msk.CfnCluster.EncryptionInfoProperty(
+                encryption_at_rest=msk.CfnCluster.EncryptionAtRestProperty(data_volume_kms_key_id=key.key_arn),
+                encryption_in_transit=msk.CfnCluster.EncryptionInTransitProperty(client_broker="TLS", in_cluster=True),
+            ),
+            logging_info=msk.CfnCluster.LoggingInfoProperty(
+                broker_logs=msk.CfnCluster.BrokerLogsProperty(
+                    cloud_watch_logs=msk.CfnCluster.CloudWatchLogsProperty(
+                        enabled=True, log_group=self.broker_logs.log_group_name
+                    )
+                )
+            ),
+        )
+        self.cluster.apply_removal_policy(RemovalPolicy.DESTROY)
+        self.cluster_arn = self.cluster.attr_arn
+        self.arns = KafkaArns(Stack.of(self), self.cluster_arn)
+
+        self.topics = {}
+        for name in (c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC):
+            topic = msk.CfnTopic(
+                self,
+                f"Topic-{name}",
+                cluster_arn=self.cluster_arn,
+                topic_name=name,
+                partition_count=config.topic_partitions,
+                replication_factor=config.topic_replication_factor,
+            )
+            topic.apply_removal_policy(RemovalPolicy.DESTROY)
+            self.topics[name] = topic
+
+        brokers = CustomResource(
+            self,
+            "BootstrapBrokers",
+            service_token=resources.service_token,
+            resource_type=resources.BOOTSTRAP_BROKERS,
+            properties={"ClusterArn": self.cluster_arn},
+        )
+        resources.allow_bootstrap_brokers(self.cluster_arn)
+        self.bootstrap_brokers = brokers.get_att_string("BootstrapBrokerStringSaslIam")

@@ -1,0 +1,98 @@
+"""The XGBoost model on a SageMaker real-time endpoint, from the locally trained model.tar.gz.
+
+The image is the built-in XGBoost 3.0-5 container of the stack's region, looked up in a mapping
+generated from the SageMaker SDK's own image table at synth time (no AWS call, no hand-typed
+account IDs). Train with xgboost 3.0.5 so the saved model loads there (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aws_cdk import Aws, CfnMapping, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+
+XGBOOST_VERSION = "3.0-5"
+VARIANT = "AllTraffic"
+
+
+def xgboost_images(version: str = XGBOOST_VERSION) -> dict[str, str]:
+    """Region -> built-in XGBoost inference image URI, from the SageMaker SDK's table."""
+    logging.getLogger("sagemaker").setLevel(logging.WARNING)
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    from sagemaker.core import image_uris
+
+    registries = image_uris.config_for_framework("xgboost")["inference"]["versions"][version]["registries"]
+    return {region: image_uris.retrieve("xgboost", region, version) for region in sorted(registries)}
+
+
+class ModelEndpoint(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, artifact: Path, key: kms.IKey,
+                 retention: logs.RetentionDays) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.endpoint_name = f"{stack.stack_name}-xgboost"
+        images = CfnMapping(self, "XGBoostImage", mapping={r: {"uri": uri} for r, uri in xgboost_images().items()})
+        image = images.find_in_map(Aws.REGION, "uri")
+
+        asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact))
+        # The endpoint writes to /aws/sagemaker/Endpoints/<name>; creating the group here gives it
+        # a retention and lets `cdk destroy` remove it.
+        self.log_group = logs.LogGroup(self, "Logs", log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+                                       retention=retention, removal_policy=RemovalPolicy.DESTROY)
+
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        repository = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image))))
+        registry_account = Fn.select(0, Fn.split(".", image))
+        for statement in (
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]),
+            iam.PolicyStatement(actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                                         "ecr:GetDownloadUrlForLayer"],
+                                resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{registry_account}:repository/{repository}"]),
+            # ECR's GetAuthorizationToken and CloudWatch's PutMetricData have no resource-level permission.
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                resources=[self.log_group.log_group_arn]),
+        ):
+            self.role.add_to_policy(statement)
+
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image, model_data_url=asset.s3_object_url
+            ),
+        )
+        model.node.add_dependency(self.role)
+        endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            kms_key_id=key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT,
+                    model_name=model.attr_model_name,
+                    initial_instance_count=config.endpoint_instance_count,
+                    instance_type=config.endpoint_instance_type,
+                    initial_variant_weight=1.0,
+                )
+            ],
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_name=self.endpoint_name, endpoint_config_name=endpoint_config.attr_endpoint_config_name
+        )
+        self.endpoint.node.add_dependency(self.log_group)
+        self.endpoint.apply_removal_policy(RemovalPolicy.DESTROY)
+        self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint",
+                                             resource_name=self.endpoint_name.lower())

@@ -1,0 +1,56 @@
+"""cdk-nag AwsSolutions acknowledgments, each on the construct it concerns, with its reason.
+
+cdk-nag 3 is a policy-validation plugin: findings fail synthesis unless acknowledged here. IDs
+carry the pack prefix (`AwsSolutions::`), without which an acknowledgment silently matches nothing.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, App, Stack, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+
+def enable_checks(app: App) -> None:
+    Validations.of(app).add_plugins(AwsSolutionsChecks())
+
+
+def ack(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+def acknowledge_findings(stack: Stack) -> None:
+    """Every finding this stack is known to raise, with why it is acceptable."""
+    network = stack.network.vpc
+    for endpoint in ("Lambda", "Sts"):
+        ack(network.node.find_child(endpoint).node.find_child("SecurityGroup"), "AwsSolutions-EC23",
+            "The interface endpoint admits HTTPS only from the VPC's own CIDR; the rule cannot read the CIDR "
+            "because it is an intrinsic (Fn::GetAtt), not 0.0.0.0/0.")
+    handler = stack.get_logical_id(stack.resources.handler.node.default_child)
+    ack(stack.resources.node.find_child("ProviderRole"), f"AwsSolutions-IAM5[Resource::<{handler}.Arn>:*]",
+        "CDK's Provider framework invokes the one custom-resource handler; ':*' only adds its versions and aliases.")
+
+    no_resource_level = ("Resource::*", "The only '*' resources are actions without resource-level permissions, each "
+                         "listed in the README (EC2 Describe*, ecr:GetAuthorizationToken, cloudwatch:PutMetricData "
+                         "limited by namespace).")
+    new_interfaces = ("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*",
+                      "The service creates its network interfaces with IDs nobody knows before; creation is limited to "
+                      "this stack's subnets and security groups in the same statement, and the account and region.")
+    for role, findings in (
+        (stack.streaming.role, (no_resource_level, new_interfaces,
+                                ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*",
+                                 "Managed Flink checks its logging option with logs:DescribeLogGroups, a list call "
+                                 "that takes no log group resource."))),
+        (stack.model.role, (no_resource_level,)),
+        *((role, (no_resource_level, new_interfaces,
+                  (f"Resource::<{stack.get_logical_id(stack.handlers.failed_records.node.default_child)}.Arn>/*",
+                   "Lambda's trigger names each failed-batch object itself; the role may only put objects in "
+                   "this one bucket."))) for role in stack.handlers.roles.values()),
+    ):
+        for finding, reason in findings:
+            ack(role, f"AwsSolutions-IAM5[{finding}]", reason)
+
+    ack(stack.handlers.failed_records, "AwsSolutions-S1",
+        "Holds only batches the triggers gave up on, written by two roles and read by operators; access is "
+        "audited by CloudTrail data events where the account enables them. A log bucket would need the same "
+        "acknowledgment in turn.")

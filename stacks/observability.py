@@ -1,0 +1,104 @@
+"""One dashboard and the alarms an operator acts on, all publishing to one encrypted SNS topic.
+
+The handlers' own metrics (transactions, fraud verdicts, invalid records) are the Powertools EMF
+metrics named in fraudstream.telemetry; the rest are the services' metrics.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from fraudstream import telemetry
+from stacks.config import PipelineConfig
+from stacks.model_endpoint import VARIANT
+
+MINUTE = Duration.minutes(1)
+
+
+def handler_metric(name: str, statistic: str = "Sum") -> cw.Metric:
+    return cw.Metric(namespace=telemetry.NAMESPACE, metric_name=name, dimensions_map={"service": telemetry.SERVICE},
+                     statistic=statistic, period=MINUTE)
+
+
+def offset_lag(function: lambda_.IFunction) -> cw.Metric:
+    """Records the function's consumer group is behind on its topic (Lambda's MSK trigger metric)."""
+    return cw.Metric(namespace="AWS/Lambda", metric_name="OffsetLag",
+                     dimensions_map={"FunctionName": function.function_name}, statistic="Maximum", period=MINUTE)
+
+
+def flink_metric(application: str, name: str, statistic: str = "Average") -> cw.Metric:
+    return cw.Metric(namespace="AWS/KinesisAnalytics", metric_name=name, dimensions_map={"Application": application},
+                     statistic=statistic, period=MINUTE)
+
+
+def endpoint_metric(endpoint: str, name: str, statistic: str) -> cw.Metric:
+    return cw.Metric(namespace="AWS/SageMaker", metric_name=name,
+                     dimensions_map={"EndpointName": endpoint, "VariantName": VARIANT}, statistic=statistic,
+                     period=MINUTE)
+
+
+class Observability(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
+                 aggregate: lambda_.IFunction, predict: lambda_.IFunction, flink_application: str,
+                 endpoint_name: str) -> None:
+        super().__init__(scope, id)
+        self.alarm_topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True,
+                                     display_name="fraudstream alarms")
+        if config.alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        action = cw_actions.SnsAction(self.alarm_topic)
+
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        def alarm(name: str, metric: cw.IMetric, threshold: float, description: str, periods: int = 1,
+                  missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING) -> None:
+            created = cw.Alarm(self, name, metric=metric, threshold=threshold, evaluation_periods=periods,
+                               comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                               treat_missing_data=missing, alarm_description=description)
+            created.add_alarm_action(action)
+            self.alarms[name] = created
+
+        for label, function in (("Aggregate", aggregate), ("Predict", predict)):
+            alarm(f"{label}Errors", function.metric_errors(period=Duration.minutes(5), statistic="Sum"), 1,
+                  f"The {label.lower()} function failed a batch: its trigger retries, then writes it to S3")
+            alarm(f"{label}OffsetLag", offset_lag(function), config.offset_lag_alarm_threshold,
+                  f"The {label.lower()} function is falling behind its topic", periods=5)
+        alarm("FlinkDowntime", flink_metric(flink_application, "downtime", "Maximum"), 1,
+              "The Flink aggregation is not running (or sends no metrics): the 10-minute features go stale",
+              periods=5, missing=cw.TreatMissingData.BREACHING)
+        alarm("Endpoint5xx", endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum"), 1,
+              "The model endpoint returned server errors", periods=5)
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-fraudstream")
+        duration = lambda f: f.metric_duration(statistic="p99", period=MINUTE)  # noqa: E731
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Transactions and fraud verdicts per minute",
+                           left=[handler_metric(telemetry.TRANSACTIONS), handler_metric(telemetry.FRAUD_VERDICTS)]),
+            cw.GraphWidget(title="Invalid records per minute", left=[handler_metric(telemetry.INVALID_RECORDS)]),
+            cw.GraphWidget(title="Consumer offset lag", left=[offset_lag(aggregate), offset_lag(predict)]),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Lambda errors", left=[aggregate.metric_errors(period=MINUTE),
+                                                        predict.metric_errors(period=MINUTE)]),
+            cw.GraphWidget(title="Lambda duration p99 (ms)", left=[duration(aggregate), duration(predict)]),
+            cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Flink uptime and downtime (ms)",
+                           left=[flink_metric(flink_application, "uptime", "Maximum"),
+                                 flink_metric(flink_application, "downtime", "Maximum")]),
+            cw.GraphWidget(title="Flink records per second",
+                           left=[flink_metric(flink_application, "numRecordsInPerSecond"),
+                                 flink_metric(flink_application, "numRecordsOutPerSecond")]),
+            cw.GraphWidget(title="Endpoint latency (µs) and errors",
+                           left=[endpoint_metric(endpoint_name, "ModelLatency", "p99")],
+                           right=[endpoint_metric(endpoint_name, "Invocation4XXErrors", "Sum"),
+                                  endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum")]),
+        )

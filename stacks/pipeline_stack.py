@@ -1,0 +1,98 @@
+"""The whole pipeline in one stack: one construct per concern, wired here and nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from fraudstream import contract as c
+from fraudstream import stack_outputs as out
+from stacks.config import ConfigError, PipelineConfig
+from stacks.custom_resources import StackResources
+from stacks.feature_store import FeatureStore
+from stacks.handlers import Handlers
+from stacks.kafka import Kafka
+from stacks.model_endpoint import ModelEndpoint
+from stacks.network import Network
+from stacks.nag import acknowledge_findings
+from stacks.observability import Observability
+from stacks.streaming import StreamingAggregation
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+class FraudPipelineStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, model_artifact: Path,
+                 flink_package: Path, feature_set: str, lambda_assets: dict[str, Path], **kwargs) -> None:
+        super().__init__(scope, id, description="Streaming fraud detection: MSK, Flink, Feature Store, "
+                                                "SageMaker endpoint, Lambda (fraudstream)", **kwargs)
+        retention = _retention(config.log_retention_days)
+        self.key = kms.Key(self, "DataKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+                           pending_window=Duration.days(7),
+                           description="fraudstream data at rest: MSK volumes, feature groups, failed records, alarms")
+        # CloudWatch alarms publish to the encrypted alarm topic.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]))
+
+        self.network = Network(self, "Network", config=config, retention=retention)
+        self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention)
+        self.kafka = Kafka(self, "Kafka", config=config, vpc=self.network.vpc, subnets=self.network.subnets,
+                           key=self.key, retention=retention, resources=self.resources)
+        self.streaming = StreamingAggregation(self, "StreamingAggregation", config=config, package=flink_package,
+                                              vpc=self.network.vpc, subnets=self.network.subnets, kafka=self.kafka,
+                                              retention=retention, resources=self.resources)
+        self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+        self.model = ModelEndpoint(self, "ModelEndpoint", config=config, artifact=model_artifact, key=self.key,
+                                   retention=retention)
+        self.handlers = Handlers(self, "Handlers", config=config, assets=lambda_assets, runtime=RUNTIME,
+                                 kafka=self.kafka, vpc=self.network.vpc, subnets=self.network.subnets,
+                                 feature_store=self.feature_store, endpoint=self.model, feature_set=feature_set,
+                                 key=self.key, retention=retention)
+        self.observability = Observability(self, "Observability", config=config, key=self.key,
+                                           aggregate=self.handlers.aggregate, predict=self.handlers.predict,
+                                           flink_application=self.streaming.application_name,
+                                           endpoint_name=self.model.endpoint_name)
+        self._outputs()
+        acknowledge_findings(self)
+
+    def _outputs(self) -> None:
+        values = {
+            out.BOOTSTRAP_BROKERS: (self.kafka.bootstrap_brokers, "Kafka bootstrap brokers, IAM auth over TLS (9098)"),
+            out.CLUSTER_ARN: (self.kafka.cluster_arn, "MSK cluster"),
+            out.TRANSACTIONS_TOPIC: (c.TRANSACTIONS_TOPIC, "Topic the simulator writes transactions to"),
+            out.AGGREGATES_TOPIC: (c.AGGREGATES_TOPIC, "Topic Flink writes 10-minute aggregates to"),
+            out.FLINK_APPLICATION: (self.streaming.application_name, "Managed Flink application"),
+            out.FLINK_LOG_GROUP: (self.streaming.log_group.log_group_name, "Flink application logs"),
+            out.STREAMING_FEATURE_GROUP: (self.feature_store.streaming_name, "10-minute feature group"),
+            out.BATCH_FEATURE_GROUP: (self.feature_store.batch_name, "1-week feature group"),
+            out.ENDPOINT_NAME: (self.model.endpoint_name, "SageMaker endpoint"),
+            out.AGGREGATE_FUNCTION: (self.handlers.aggregate.function_name, "Aggregate -> feature store function"),
+            out.AGGREGATE_LOG_GROUP: (self.handlers.aggregate_logs.log_group_name, "Its logs"),
+            out.PREDICT_FUNCTION: (self.handlers.predict.function_name, "Predict function"),
+            out.PREDICT_LOG_GROUP: (self.handlers.predict_logs.log_group_name, "Prediction log lines"),
+            out.FAILED_RECORDS_BUCKET: (self.handlers.failed_records.bucket_name, "Batches the triggers gave up on"),
+            out.ALARM_TOPIC: (self.observability.alarm_topic.topic_arn, "Alarm notifications"),
+            out.DASHBOARD: (self.observability.dashboard.dashboard_name, "CloudWatch dashboard"),
+            out.REGION: (self.region, "Region of the stack"),
+        }
+        assert set(values) == set(out.ALL), "every output key in fraudstream.stack_outputs is written"
+        for key, (value, description) in values.items():
+            CfnOutput(self, key, value=value, description=description)
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """CloudWatch Logs accepts only some retention periods; name them by their day count."""
+    by_days = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+               60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+               365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+               1827: "FIVE_YEARS", 3653: "TEN_YEARS"}
+    if days not in by_days:
+        raise ConfigError(f"context logRetentionDays={days}: expected one of {sorted(by_days)}")
+    return getattr(logs.RetentionDays, by_days[days])

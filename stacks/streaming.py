@@ -1,0 +1,126 @@
+"""The 10-minute aggregation on Managed Service for Apache Flink (runtime 1.20), inside the VPC.
+
+The application zip is `make flink-package`'s output; its runtime properties carry the bootstrap
+brokers and topic names (flink_sql/main.py reads them). A custom resource starts it, so the deploy
+ends with the job RUNNING, and stops it before CloudFormation deletes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from aws_cdk import ArnFormat, CustomResource, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisanalytics_flink_alpha as flink
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from fraudstream import contract as c
+from fraudstream import flink_package
+from stacks.config import REPO, PipelineConfig
+from stacks.custom_resources import StackResources
+from stacks.iam import vpc_access_statements
+from stacks.kafka import IAM_PORT, Kafka
+
+
+def _flink_entry_point():
+    """flink_sql/main.py, for its property names (it imports PyFlink only when it runs a job)."""
+    spec = importlib.util.spec_from_file_location("fraudstream_flink_main", REPO / "flink_sql" / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class StreamingAggregation(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, package: Path, vpc: ec2.IVpc,
+                 subnets: ec2.SubnetSelection, kafka: Kafka, retention: logs.RetentionDays,
+                 resources: StackResources) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        entry = _flink_entry_point()
+        self.application_name = f"{stack.stack_name}-aggregation"
+
+        self.security_group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+                                                description="Flink application: to the MSK brokers only")
+        self.security_group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers (IAM/TLS)")
+        kafka.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "Flink application")
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("kinesisanalytics.amazonaws.com"))
+        self.code = s3_assets.Asset(self, "Package", path=str(package))
+        self.application = flink.Application(
+            self,
+            "Application",
+            application_name=self.application_name,
+            code=flink.ApplicationCode.from_bucket(self.code.bucket, self.code.s3_object_key),
+            runtime=flink.Runtime.FLINK_1_20,
+            role=self.role.without_policy_updates(),
+            property_groups={
+                flink_package.RUN_OPTIONS_GROUP: flink_package.RUN_OPTIONS,
+                entry.PROPERTY_GROUP: {
+                    "bootstrap.servers": kafka.bootstrap_brokers,
+                    "transactions.topic": c.TRANSACTIONS_TOPIC,
+                    "aggregates.topic": c.AGGREGATES_TOPIC,
+                    "consumer.group": config.flink_consumer_group,
+                    "time.mode": config.flink_time_mode,
+                    "max.out.of.orderness.seconds": entry.DEFAULTS["max.out.of.orderness.seconds"],
+                },
+            },
+            parallelism=config.flink_parallelism,
+            checkpointing_enabled=True,
+            snapshots_enabled=False,  # the job's state is 10 minutes deep: a restart rebuilds it
+            log_group=self.log_group,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self._grant(stack, config, kafka, vpc, subnets)
+
+        run = CustomResource(
+            self,
+            "Run",
+            service_token=resources.service_token,
+            resource_type=resources.FLINK_RUN,
+            properties={"ApplicationName": self.application.application_name},
+        )
+        run.node.add_dependency(self.application, self.role)
+        resources.allow_flink_control(self.application_name)
+
+    def _grant(self, stack: Stack, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> None:
+        log_stream = self.application.node.find_child("LogStream")
+        statements = [
+            # Read its own code object.
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
+                                resources=[self.code.bucket.arn_for_objects(self.code.s3_object_key)]),
+            iam.PolicyStatement(actions=["logs:DescribeLogGroups"],
+                                resources=[stack.format_arn(service="logs", resource="log-group", resource_name="*",
+                                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)]),
+            iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[self.log_group.log_group_arn]),
+            iam.PolicyStatement(
+                actions=["logs:PutLogEvents"],
+                resources=[stack.format_arn(service="logs", resource="log-group",
+                                            resource_name=f"{self.log_group.log_group_name}:log-stream:"
+                                                          f"{log_stream.log_stream_name}", arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            ),
+            # CloudWatch has no resource-level permission for PutMetricData (README: IAM).
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringEquals": {"cloudwatch:namespace": "AWS/KinesisAnalytics"}}),
+            # Kafka data plane, by name: read transactions, write aggregates, own consumer group.
+            iam.PolicyStatement(actions=["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
+                                         "kafka-cluster:WriteDataIdempotently"],
+                                resources=[kafka.cluster_arn]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+                                resources=[kafka.arns.topic(c.TRANSACTIONS_TOPIC)]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                                resources=[kafka.arns.topic(c.AGGREGATES_TOPIC)]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
+                                resources=[kafka.arns.group(config.flink_consumer_group)]),
+        ]
+        statements += vpc_access_statements(stack, vpc, subnets, [self.security_group])
+        for statement in statements:
+            self.role.add_to_policy(statement)
+
