@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tarfile
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -35,7 +36,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     flink_package = config.artifact("flink_package", "Build it with `make flink-package` (needs Maven Central)")
     try:
         feature_set = feature_set_of(load_artifact(model_artifact))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, tarfile.TarError) as error:
         raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
     assets = lambda_assets.build(REPO / "build" / "lambda")
     stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME

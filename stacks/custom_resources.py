@@ -1,17 +1,19 @@
 """One custom-resource provider for what CloudFormation cannot do alone.
 
 `Custom::MskBootstrapBrokers` reads the cluster's IAM bootstrap brokers; `Custom::FlinkApplicationRun`
-starts the Flink application and waits until it runs, and stops it before it is deleted. The
+starts the Flink application and waits until it runs, and stops it before it is deleted;
+`Custom::EmptyBucketOnDelete` empties a bucket so `cdk destroy` can delete it. The
 logic is lambdas/stack_resources/handler.py; CDK's Provider framework relays CloudFormation's
 requests to it. Both functions get their own role, scoped by the resources that use them.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -24,6 +26,7 @@ HANDLER_TIMEOUT = Duration.minutes(14)
 class StackResources(Construct):
     BOOTSTRAP_BROKERS = "Custom::MskBootstrapBrokers"
     FLINK_RUN = "Custom::FlinkApplicationRun"
+    EMPTY_BUCKET = "Custom::EmptyBucketOnDelete"
 
     def __init__(self, scope: Construct, id: str, *, runtime: lambda_.Runtime, retention: logs.RetentionDays) -> None:
         super().__init__(scope, id)
@@ -61,6 +64,15 @@ class StackResources(Construct):
 
     def allow_bootstrap_brokers(self, cluster_arn: str) -> None:
         self.role.add_to_policy(iam.PolicyStatement(actions=["kafka:GetBootstrapBrokers"], resources=[cluster_arn]))
+
+    def empty_on_delete(self, bucket: s3.IBucket) -> CustomResource:
+        """Empty ``bucket`` when the stack is deleted; resources that write to it should depend on the result."""
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects("*")]))
+        if bucket.encryption_key is not None:
+            self.role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[bucket.encryption_key.key_arn]))
+        return CustomResource(bucket, "EmptyOnDelete", service_token=self.service_token,
+                              resource_type=self.EMPTY_BUCKET, properties={"BucketName": bucket.bucket_name})
 
     def allow_flink_control(self, application_name: str) -> None:
         arn = Stack.of(self).format_arn(service="kinesisanalytics", resource="application", resource_name=application_name)

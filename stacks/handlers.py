@@ -25,6 +25,7 @@ from fraudstream import lambda_assets
 from fraudstream import settings as env
 from fraudstream import telemetry
 from stacks.config import PipelineConfig
+from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.iam import lambda_role, vpc_access_statements
 from stacks.kafka import Kafka
@@ -38,7 +39,7 @@ class Handlers(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, assets: dict[str, Path],
                  runtime: lambda_.Runtime, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
                  feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
-                 retention: logs.RetentionDays) -> None:
+                 retention: logs.RetentionDays, resources: StackResources) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.failed_records = s3.Bucket(
@@ -51,8 +52,8 @@ class Handlers(Construct):
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.failed_records_expiry_days))],
             removal_policy=RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
         )
+        emptied = resources.empty_on_delete(self.failed_records)
         self.powertools = lambda_.LayerVersion(
             self,
             "Powertools",
@@ -109,7 +110,8 @@ class Handlers(Construct):
                 support_s3_on_failure_destination=True,
             )
             # The trigger must not start polling before the topic exists and the role allows it.
-            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id])
+            # On delete, the trigger goes first, then the bucket is emptied, then deleted.
+            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied)
             self.mappings[function.node.id] = mapping
             self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, vpc, subnets, key)
 

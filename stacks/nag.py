@@ -30,6 +30,11 @@ def acknowledge_findings(stack: Stack) -> None:
     ack(stack.resources.node.find_child("ProviderRole"), f"AwsSolutions-IAM5[Resource::<{handler}.Arn>:*]",
         "CDK's Provider framework invokes the one custom-resource handler; ':*' only adds its versions and aliases.")
 
+    bucket = stack.get_logical_id(stack.handlers.failed_records.node.default_child)
+    ack(stack.resources.role, f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/*]",
+        "On stack deletion the custom-resource handler deletes every object of the failed-records bucket, "
+        "so CloudFormation can delete it; the objects' names are not known in advance.")
+
     no_resource_level = ("Resource::*", "The only '*' resources are actions without resource-level permissions, each "
                          "listed in the README (EC2 Describe*, ecr:GetAuthorizationToken, cloudwatch:PutMetricData "
                          "limited by namespace).")
@@ -43,7 +48,7 @@ def acknowledge_findings(stack: Stack) -> None:
                                  "that takes no log group resource."))),
         (stack.model.role, (no_resource_level,)),
         *((role, (no_resource_level, new_interfaces,
-                  (f"Resource::<{stack.get_logical_id(stack.handlers.failed_records.node.default_child)}.Arn>/*",
+                  (f"Resource::<{bucket}.Arn>/*",
                    "Lambda's trigger names each failed-batch object itself; the role may only put objects in "
                    "this one bucket."))) for role in stack.handlers.roles.values()),
     ):

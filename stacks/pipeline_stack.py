@@ -54,7 +54,7 @@ class FraudPipelineStack(Stack):
         self.handlers = Handlers(self, "Handlers", config=config, assets=lambda_assets, runtime=RUNTIME,
                                  kafka=self.kafka, vpc=self.network.vpc, subnets=self.network.subnets,
                                  feature_store=self.feature_store, endpoint=self.model, feature_set=feature_set,
-                                 key=self.key, retention=retention)
+                                 key=self.key, retention=retention, resources=self.resources)
         self.observability = Observability(self, "Observability", config=config, key=self.key,
                                            aggregate=self.handlers.aggregate, predict=self.handlers.predict,
                                            flink_application=self.streaming.application_name,

@@ -4,6 +4,9 @@
 - Custom::FlinkApplicationRun: start the Flink application and wait until it is RUNNING, so the
   deploy ends with the pipeline working; on delete, stop it and wait until it is READY, so the
   application is deleted cleanly.
+- Custom::EmptyBucketOnDelete: delete a bucket's objects when the stack is deleted, so CloudFormation
+  can delete the bucket. (CDK's autoDeleteObjects does this too, but its function's log group is
+  created by Lambda on first write and would outlive the stack.)
 
 Only boto3 from the Lambda runtime; the functions take their clients so tests stub them.
 """
@@ -34,6 +37,11 @@ def on_event(event: dict, context) -> dict:
     LOG.info("%s %s %s", request, kind, event.get("LogicalResourceId"))
     if kind == "Custom::MskBootstrapBrokers":
         return bootstrap_brokers(boto3.client("kafka"), request, props["ClusterArn"])
+    if kind == "Custom::EmptyBucketOnDelete":
+        bucket = props["BucketName"]
+        if request == "Delete":
+            LOG.info("deleted %d objects from %s", empty_bucket(boto3.client("s3"), bucket), bucket)
+        return {"PhysicalResourceId": bucket}
     if kind == "Custom::FlinkApplicationRun":
         deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
         client = boto3.client("kinesisanalyticsv2")
@@ -53,6 +61,23 @@ def bootstrap_brokers(kafka, request: str, cluster_arn: str) -> dict:
     if not brokers:
         raise ResourceError(f"{cluster_arn} has no IAM bootstrap brokers: is IAM client authentication enabled?")
     return {"PhysicalResourceId": cluster_arn, "Data": {"BootstrapBrokerStringSaslIam": brokers}}
+
+
+def empty_bucket(s3, bucket: str) -> int:
+    """Delete every object of an unversioned bucket; returns how many. A missing bucket is already empty."""
+    deleted = 0
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                if answer.get("Errors"):
+                    raise ResourceError(f"could not delete {len(answer['Errors'])} objects from {bucket}: "
+                                        f"{answer['Errors'][0].get('Message')}")
+                deleted += len(keys)
+    except s3.exceptions.NoSuchBucket:
+        return deleted
+    return deleted
 
 
 def status(client, name: str) -> str | None:

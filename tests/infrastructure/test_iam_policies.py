@@ -1,0 +1,96 @@
+"""Least privilege, checked on every IAM policy in the synthesized template.
+
+No wildcard in any action. A bare "*" resource only for actions AWS offers no resource-level
+permission for; the README lists each one (section "IAM"). Kafka data actions name the topic or
+consumer group they are for.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fraudstream import contract as c
+from tests.infrastructure.conftest import of_type
+
+# Actions whose API has no resource-level permission: the only ones allowed on Resource "*".
+NO_RESOURCE_LEVEL = {
+    "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+}
+
+
+def identity_statements(resources: dict):
+    """(policy owner, statement) for every identity policy: AWS::IAM::Policy and roles' inline policies."""
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(props["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        for document in documents:
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_template_has_identity_policies_to_check(resources):
+    assert sum(1 for _ in identity_statements(resources)) > 20
+
+
+def test_no_action_has_a_wildcard(resources):
+    offenders = [(name, action) for name, statement in identity_statements(resources)
+                 for action in as_list(statement["Action"]) if "*" in action]
+    assert offenders == []
+
+
+def test_star_resources_only_for_actions_without_resource_level_permissions(resources):
+    offenders = []
+    for name, statement in identity_statements(resources):
+        if "*" in as_list(statement.get("Resource", [])):
+            offenders += [(name, a) for a in as_list(statement["Action"]) if a not in NO_RESOURCE_LEVEL]
+    assert offenders == []
+
+
+def test_every_star_resource_action_is_listed_in_the_readme(resources):
+    readme = open("README.md", encoding="utf-8").read()
+    used = {a for _, s in identity_statements(resources) if "*" in as_list(s.get("Resource", []))
+            for a in as_list(s["Action"])}
+    assert used and all(f"`{action}`" in readme for action in used)
+
+
+def test_no_managed_policies_on_the_stacks_own_roles(resources):
+    for name, role in of_type(resources, "AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), name
+
+
+def test_kafka_data_actions_are_scoped_to_named_topics_and_groups(resources):
+    reads, writes = {}, {}
+    for name, statement in identity_statements(resources):
+        actions = as_list(statement["Action"])
+        text = json.dumps(statement["Resource"])
+        if "kafka-cluster:ReadData" in actions:
+            assert '"topic/"' not in text and ":topic" in text
+            reads[name] = text
+        if "kafka-cluster:WriteData" in actions:
+            writes[name] = text
+        if "kafka-cluster:AlterGroup" in actions:
+            assert ":group" in text
+    # The predict trigger and Flink read transactions; the aggregate trigger reads aggregates; only Flink writes.
+    assert sum(f"/{c.TRANSACTIONS_TOPIC}" in t for t in reads.values()) == 2
+    assert sum(f"/{c.AGGREGATES_TOPIC}" in t for t in reads.values()) == 1
+    assert len(writes) == 1 and f"/{c.AGGREGATES_TOPIC}" in next(iter(writes.values()))
+
+
+def test_feature_store_and_endpoint_access_is_per_function(resources):
+    by_action = {}
+    for name, statement in identity_statements(resources):
+        for action in as_list(statement["Action"]):
+            by_action.setdefault(action, set()).add(name)
+    assert len(by_action["sagemaker:PutRecord"]) == 1
+    assert len(by_action["sagemaker:BatchGetRecord"]) == 1
+    assert by_action["sagemaker:InvokeEndpoint"] == by_action["sagemaker:BatchGetRecord"]
+    assert by_action["sagemaker:PutRecord"] != by_action["sagemaker:InvokeEndpoint"]

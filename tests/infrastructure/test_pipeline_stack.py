@@ -1,0 +1,204 @@
+"""What the stack deploys, read from the synthesized template: the properties that matter."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from fraudstream import contract as c
+from fraudstream import settings as env
+from fraudstream import stack_outputs as out
+from stacks.model_endpoint import xgboost_images
+from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
+
+
+def only(resources: dict, kind: str) -> tuple[str, dict]:
+    found = of_type(resources, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def test_network_has_private_subnets_only_and_endpoints_for_the_trigger(resources):
+    # Given the template / Then: two isolated subnets, no internet or NAT gateway, flow logs on
+    assert len(of_type(resources, "AWS::EC2::Subnet")) == 2
+    assert not of_type(resources, "AWS::EC2::InternetGateway") and not of_type(resources, "AWS::EC2::NatGateway")
+    assert len(of_type(resources, "AWS::EC2::FlowLog")) == 1
+    services = [json.dumps(r["Properties"]["ServiceName"]) for r in of_type(resources, "AWS::EC2::VPCEndpoint").values()]
+    assert any(".lambda" in s for s in services) and any(".sts" in s for s in services) and any(".s3" in s for s in services)
+
+
+def test_kafka_cluster_uses_iam_auth_tls_and_a_customer_key(resources):
+    _, cluster = only(resources, "AWS::MSK::Cluster")
+    props = cluster["Properties"]
+    assert props["ClientAuthentication"] == {"Sasl": {"Iam": {"Enabled": True}}, "Unauthenticated": {"Enabled": False}}
+    assert props["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
+    key_id = props["EncryptionInfo"]["EncryptionAtRest"]["DataVolumeKMSKeyId"]["Fn::GetAtt"][0]
+    assert resources[key_id]["Type"] == "AWS::KMS::Key" and resources[key_id]["Properties"]["EnableKeyRotation"]
+    assert props["NumberOfBrokerNodes"] == CONTEXT["brokerCount"]
+    assert props["BrokerNodeGroupInfo"]["InstanceType"] == "kafka.t3.small"
+    logs = props["LoggingInfo"]["BrokerLogs"]["CloudWatchLogs"]
+    assert logs["Enabled"] and resources[logs["LogGroup"]["Ref"]]["Properties"]["RetentionInDays"] == 14
+
+
+def test_both_topics_exist_as_msk_topic_resources(resources):
+    topics = {r["Properties"]["TopicName"]: r["Properties"] for r in of_type(resources, "AWS::MSK::Topic").values()}
+    assert set(topics) == {c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC}
+    for props in topics.values():
+        assert props["PartitionCount"] == CONTEXT["topicPartitions"]
+        assert props["ReplicationFactor"] == CONTEXT["topicReplicationFactor"]
+
+
+def test_flink_application_runs_1_20_in_the_vpc_with_brokers_and_topics_injected(resources):
+    name, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
+    props = app["Properties"]
+    assert props["RuntimeEnvironment"] == "FLINK-1_20"
+    config = props["ApplicationConfiguration"]
+    assert config["VpcConfigurations"][0]["SubnetIds"]
+    assert config["FlinkApplicationConfiguration"]["CheckpointConfiguration"]["CheckpointingEnabled"] is True
+    groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in config["EnvironmentProperties"]["PropertyGroups"]}
+    assert groups["kinesis.analytics.flink.run.options"] == {"python": "main.py",
+                                                              "jarfile": "lib/fraudstream-flink-deps.jar"}
+    runtime = groups["fraudstream"]
+    assert runtime["transactions.topic"] == c.TRANSACTIONS_TOPIC and runtime["aggregates.topic"] == c.AGGREGATES_TOPIC
+    assert runtime["time.mode"] == "event"
+    brokers_resource = runtime["bootstrap.servers"]["Fn::GetAtt"]
+    assert resources[brokers_resource[0]]["Type"] == "Custom::MskBootstrapBrokers"
+    assert brokers_resource[1] == "BootstrapBrokerStringSaslIam"
+    # Started by a custom resource once it exists; logging to CloudWatch.
+    _, run = only(resources, "Custom::FlinkApplicationRun")
+    assert run["Properties"]["ApplicationName"] == {"Ref": name}
+    assert of_type(resources, "AWS::KinesisAnalyticsV2::ApplicationCloudWatchLoggingOption")
+
+
+def test_feature_groups_follow_the_contract_schemas_with_a_kms_encrypted_online_store(resources):
+    groups = {r["Properties"]["FeatureGroupName"]: r for r in of_type(resources, "AWS::SageMaker::FeatureGroup").values()}
+    assert set(groups) == set(c.FEATURE_GROUP_SCHEMAS)
+    for name, group in groups.items():
+        props = group["Properties"]
+        assert [(f["FeatureName"], f["FeatureType"]) for f in props["FeatureDefinitions"]] == \
+            list(c.FEATURE_GROUP_SCHEMAS[name])
+        assert props["RecordIdentifierFeatureName"] == c.RECORD_IDENTIFIER
+        assert props["EventTimeFeatureName"] == c.EVENT_TIME_FEATURE
+        online = props["OnlineStoreConfig"]
+        assert online["EnableOnlineStore"] is True
+        assert resources[online["SecurityConfig"]["KmsKeyId"]["Fn::GetAtt"][0]]["Type"] == "AWS::KMS::Key"
+        assert group["DeletionPolicy"] == "Delete"
+
+
+def test_model_serves_the_artifact_on_the_regions_xgboost_3_0_5_image(template_json, resources):
+    _, model = only(resources, "AWS::SageMaker::Model")
+    container = model["Properties"]["PrimaryContainer"]
+    assert "Fn::FindInMap" in container["Image"] and container["Image"]["Fn::FindInMap"][1] == {"Ref": "AWS::Region"}
+    mapping = template_json["Mappings"][container["Image"]["Fn::FindInMap"][0]]
+    assert mapping["eu-west-1"]["uri"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+    assert set(mapping) == set(xgboost_images())
+    assert "model.tar.gz" in json.dumps(container["ModelDataUrl"]) or "Fn::Sub" in json.dumps(container["ModelDataUrl"])
+    _, config = only(resources, "AWS::SageMaker::EndpointConfig")
+    variant = config["Properties"]["ProductionVariants"][0]
+    assert variant["InstanceType"] == CONTEXT["endpointInstanceType"] and variant["InitialInstanceCount"] == 1
+    _, endpoint = only(resources, "AWS::SageMaker::Endpoint")
+    assert endpoint["Properties"]["EndpointName"] == "FraudTest-xgboost"
+
+
+def _functions(resources) -> dict[str, dict]:
+    return {r["Properties"].get("Description", ""): r for r in of_type(resources, "AWS::Lambda::Function").values()}
+
+
+def test_handlers_run_python_3_12_or_later_with_powertools_and_wired_environment(resources):
+    functions = of_type(resources, "AWS::Lambda::Function")
+    handlers = {n: f for n, f in functions.items() if f["Properties"].get("Handler") == "handler.lambda_handler"}
+    assert len(handlers) == 2
+    predict = next(f for n, f in handlers.items() if "Predict" in n)["Properties"]
+    aggregate = next(f for n, f in handlers.items() if "Aggregate" in n)["Properties"]
+    for props in (predict, aggregate):
+        major, minor = props["Runtime"].removeprefix("python").split(".")
+        assert (int(major), int(minor)) >= (3, 12)
+        (layer,) = props["Layers"]
+        assert resources[layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
+        variables = props["Environment"]["Variables"]
+        assert variables[env.ENV_STORE_BACKEND] == "sagemaker"
+        assert variables[env.ENV_STREAMING_GROUP] == c.STREAMING_FEATURE_GROUP
+        assert variables[env.ENV_BATCH_GROUP] == c.BATCH_FEATURE_GROUP
+        assert "this_will_be_overwritten" not in json.dumps(variables)
+    variables = predict["Environment"]["Variables"]
+    assert variables[env.ENV_MODEL_BACKEND] == "endpoint"
+    assert variables[env.ENV_ENDPOINT_NAME] == "FraudTest-xgboost"
+    assert variables[env.ENV_FEATURE_SET] == FEATURE_SET == variables[env.ENV_MODEL_FEATURE_SET]
+    assert float(variables[env.ENV_THRESHOLD]) == CONTEXT["fraudThreshold"]
+    # The environment the stack sets is one the handler accepts at cold start.
+    assert env.predict_settings(variables).feature_set == FEATURE_SET
+
+
+def test_triggers_read_the_right_topics_with_configured_batching_and_a_failure_destination(resources):
+    by_topic = {r["Properties"]["Topics"][0]: r["Properties"] for r in
+                of_type(resources, "AWS::Lambda::EventSourceMapping").values()}
+    assert set(by_topic) == {c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC}
+    functions = of_type(resources, "AWS::Lambda::Function")
+    target = {topic: props["FunctionName"]["Ref"] for topic, props in by_topic.items()}
+    assert "Predict" in target[c.TRANSACTIONS_TOPIC] and "Aggregate" in target[c.AGGREGATES_TOPIC]
+    assert all(name in functions for name in target.values())
+    assert by_topic[c.AGGREGATES_TOPIC]["BatchSize"] == 250
+    assert by_topic[c.AGGREGATES_TOPIC]["MaximumBatchingWindowInSeconds"] == 2
+    assert by_topic[c.TRANSACTIONS_TOPIC]["BatchSize"] == 50
+    assert by_topic[c.TRANSACTIONS_TOPIC]["MaximumBatchingWindowInSeconds"] == 1
+    for props in by_topic.values():
+        assert resources[props["EventSourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::MSK::Cluster"
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        destination = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        assert resources[destination]["Type"] == "AWS::S3::Bucket"
+        assert props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"]
+
+
+def test_failed_records_bucket_is_private_encrypted_and_removed_with_the_stack(resources):
+    (name, bucket), = of_type(resources, "AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {k: True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+        "SSEAlgorithm"] == "aws:kms"
+    assert bucket["DeletionPolicy"] == "Delete"
+    ((emptier_id, emptier),) = of_type(resources, "Custom::EmptyBucketOnDelete").items()
+    assert emptier["Properties"]["BucketName"] == {"Ref": name}
+    # Triggers are deleted before the bucket is emptied (they depend on the emptier).
+    for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        assert emptier_id in mapping["DependsOn"]
+    policy = json.dumps(next(iter(of_type(resources, "AWS::S3::BucketPolicy").values())))
+    assert '"aws:SecureTransport": "false"' in policy
+
+
+def test_alarms_cover_errors_lag_flink_downtime_and_endpoint_5xx(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
+    metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
+    assert metrics == sorted([("AWS/Lambda", "Errors")] * 2 + [("AWS/Lambda", "OffsetLag")] * 2
+                             + [("AWS/KinesisAnalytics", "downtime"), ("AWS/SageMaker", "Invocation5XXErrors")])
+    (topic,) = of_type(resources, "AWS::SNS::Topic")
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+    assert of_type(resources, "AWS::SNS::Subscription") or any(
+        "oncall@example.com" in json.dumps(r) for r in resources.values())
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("Transactions", "FraudVerdicts", "InvalidRecords", "OffsetLag", "Duration", "uptime",
+                   "numRecordsInPerSecond", "ModelLatency", "Invocation5XXErrors"):
+        assert metric in body
+
+
+def test_outputs_carry_every_key_the_operating_commands_read(template_json):
+    assert set(template_json["Outputs"]) == set(out.ALL)
+    assert template_json["Outputs"][out.BOOTSTRAP_BROKERS]["Value"]["Fn::GetAtt"][1] == "BootstrapBrokerStringSaslIam"
+
+
+def test_destroy_removes_everything_the_stack_created(resources):
+    # Every stateful resource is deleted with the stack; log groups are the stack's own, not
+    # created on first write by the services (which would outlive it).
+    for name, resource in resources.items():
+        if resource["Type"] in ("AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::MSK::Cluster",
+                                "AWS::MSK::Topic", "AWS::SageMaker::FeatureGroup", "AWS::SageMaker::Endpoint",
+                                "AWS::KinesisAnalyticsV2::Application"):
+            assert resource.get("DeletionPolicy") == "Delete", name
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        assert "LoggingConfig" in function["Properties"] or function["Properties"].get("Runtime", "").startswith("nodejs")
+    endpoint_logs = [r for r in of_type(resources, "AWS::Logs::LogGroup").values()
+                     if r["Properties"].get("LogGroupName") == "/aws/sagemaker/Endpoints/FraudTest-xgboost"]
+    assert endpoint_logs
