@@ -202,3 +202,21 @@ def test_destroy_removes_everything_the_stack_created(resources):
     endpoint_logs = [r for r in of_type(resources, "AWS::Logs::LogGroup").values()
                      if r["Properties"].get("LogGroupName") == "/aws/sagemaker/Endpoints/FraudTest-xgboost"]
     assert endpoint_logs
+
+
+def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resources):
+    # Given the property group the stack gives the application, brokers resolved as at deploy time
+    from stacks.streaming import _flink_entry_point
+
+    _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
+    groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in
+              app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
+    entry = _flink_entry_point()
+    properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
+    assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "aggregates.topic"}
+    # When flink_sql/main.py renders its MSK tables from them
+    ddl = "\n".join(entry.msk_tables(properties))
+    # Then the tables read and write the stack's topics with IAM auth, as the managed job will
+    assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in ddl and f"'topic' = '{c.AGGREGATES_TOPIC}'" in ddl
+    assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl
+    assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-aggregation')}'" in ddl

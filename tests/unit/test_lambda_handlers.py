@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -106,7 +107,8 @@ def test_a_missing_or_invalid_variable_fails_the_cold_start_with_its_name(env, m
 
 def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_without_numpy(tmp_path):
     assets = lambda_assets.build(tmp_path)
-    for name, path in assets.items():
+    for name in lambda_assets.HANDLERS:
+        path = assets[name]
         assert (path / "handler.py").read_text() == open(f"lambdas/{name}/handler.py").read()
         assert (path / "fraudstream" / "contract.py").read_bytes() == open("fraudstream/contract.py", "rb").read()
         probe = (
@@ -119,3 +121,20 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
         location, numpy_loaded, xgboost_loaded = json.loads(out.stdout.splitlines()[-1])
         assert location.startswith(str(path))
         assert not numpy_loaded and not xgboost_loaded
+
+
+def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_path):
+    # Given the layer built from the installed distributions
+    layer = lambda_assets.build(tmp_path)[lambda_assets.LAYER] / "python"
+    # When Python imports what the handlers use from it alone (-S: no site-packages, as in a bare runtime)
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from aws_lambda_powertools import Logger, Metrics; "
+             "from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEvent; "
+             "import aws_lambda_powertools, importlib.metadata as m; "
+             "print(aws_lambda_powertools.__file__); print(m.version('aws-lambda-powertools'))")
+    out = subprocess.run([sys.executable, "-S", "-c", probe, str(layer)], capture_output=True, text=True, check=True)
+    location, version = out.stdout.split()
+    # Then it loads from the layer, at the version the tests ran
+    assert location.startswith(str(layer))
+    assert version == importlib.metadata.version("aws-lambda-powertools")
+    assert not list(layer.rglob("__pycache__"))
