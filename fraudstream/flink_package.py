@@ -39,20 +39,24 @@ class Artifact:
     group: str
     name: str
     version: str
+    classifier: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.group}:{self.name}:{self.version}"
+        return f"{self.group}:{self.name}:{self.version}" + (f":{self.classifier}" if self.classifier else "")
 
     def path(self) -> str:
-        return f"{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.name}-{self.version}.jar"
+        suffix = f"-{self.classifier}" if self.classifier else ""
+        return f"{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.name}-{self.version}{suffix}.jar"
 
 
 # Flink 1.20 runtime: Kafka connector 3.4.0-1.20 (REFERENCE.md), its kafka-clients, the MSK IAM library.
+# The IAM library's plain jar leaves out the AWS SDK it calls (declared as Maven dependencies, which
+# nothing here resolves); its "all" classifier bundles them, so the login module finds its classes.
 ARTIFACTS = (
     Artifact("org.apache.flink", "flink-connector-kafka", "3.4.0-1.20"),
     Artifact("org.apache.kafka", "kafka-clients", "3.4.0"),
-    Artifact("software.amazon.msk", "aws-msk-iam-auth", "2.2.0"),
+    Artifact("software.amazon.msk", "aws-msk-iam-auth", "2.2.0", classifier="all"),
 )
 
 

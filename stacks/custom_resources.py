@@ -46,12 +46,16 @@ class StackResources(Construct):
         )
         framework_logs = logs.LogGroup(self, "ProviderLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         framework_role = lambda_role(self, "ProviderRole", framework_logs)
+        # What CDK's Provider would grant itself: invoke the handler, and read it to wait until it
+        # is active when an invocation fails (its fallback on throttling or a cold handler).
         framework_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"],
                 resources=[self.handler.function_arn, f"{self.handler.function_arn}:*"],
             )
         )
+        framework_role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:GetFunction"], resources=[self.handler.function_arn]))
         provider = cr.Provider(
             self,
             "Provider",

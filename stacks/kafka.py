@@ -50,7 +50,9 @@ class Kafka(Construct):
         # Lambda's MSK trigger polls from ENIs that carry the cluster's own security group.
         self.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
         self.security_group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
-        self.security_group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443),
+        # HTTPS to the Lambda and STS interface endpoints (VPC addresses) and to S3 through its gateway
+        # endpoint (S3's public ranges, routed by the endpoint). The subnets have no other route out.
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
                                             "trigger pollers to the Lambda, STS and S3 endpoints")
         self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -51,6 +52,12 @@ class Observability(Construct):
         super().__init__(scope, id)
         self.alarm_topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True,
                                      display_name="fraudstream alarms")
+        # The topic's own policy (it enforces TLS) replaces SNS's default one, so CloudWatch alarms
+        # of this account need an explicit grant to publish.
+        self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
+            resources=[self.alarm_topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}))
         if config.alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         action = cw_actions.SnsAction(self.alarm_topic)

@@ -87,7 +87,8 @@ class StreamingAggregation(Construct):
             resource_type=resources.FLINK_RUN,
             properties={"ApplicationName": self.application.application_name},
         )
-        run.node.add_dependency(self.application, self.role)
+        # The job reads and writes both topics from its first second; on delete it stops before they go.
+        run.node.add_dependency(self.application, self.role, *kafka.topics.values())
         resources.allow_flink_control(self.application_name)
 
     def _grant(self, stack: Stack, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> None:

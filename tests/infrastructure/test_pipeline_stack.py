@@ -220,3 +220,32 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in ddl and f"'topic' = '{c.AGGREGATES_TOPIC}'" in ddl
     assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl
     assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-aggregation')}'" in ddl
+
+
+def test_flink_starts_after_both_topics_exist_and_stops_before_they_go(resources):
+    _, run = only(resources, "Custom::FlinkApplicationRun")
+    topics = set(of_type(resources, "AWS::MSK::Topic"))
+    assert topics <= set(run["DependsOn"])
+
+
+def test_cloudwatch_alarms_may_publish_to_the_tls_only_alarm_topic(resources):
+    (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
+
+
+def test_trigger_pollers_can_reach_brokers_and_the_service_endpoints(resources):
+    # The pollers carry the cluster's security group: 9098 to itself, 443 out to the endpoints
+    # (interface endpoints in the VPC, S3 through its gateway endpoint on S3's public ranges).
+    _, cluster = only(resources, "AWS::MSK::Cluster")
+    (group_ref,) = cluster["Properties"]["BrokerNodeGroupInfo"]["SecurityGroups"]
+    group_id = group_ref["Fn::GetAtt"][0]
+    egress = resources[group_id]["Properties"]["SecurityGroupEgress"]
+    assert any(e["IpProtocol"] == "tcp" and e["FromPort"] == 443 and e.get("CidrIp") == "0.0.0.0/0" for e in egress)
+    self_rules = [r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+                  if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}]
+    assert {r["FromPort"] for r in self_rules} == {9098}
+    assert not of_type(resources, "AWS::EC2::InternetGateway")  # so 0.0.0.0/0 reaches only the endpoints

@@ -106,3 +106,13 @@ def test_an_unreachable_repository_is_a_clear_error(tmp_path, repository):
     fp.lock(url, tmp_path / "jars.lock.json")
     with pytest.raises(fp.PackageError, match="cannot download http://127.0.0.1:9/"):
         fp.build(tmp_path / "app.zip", "http://127.0.0.1:9", tmp_path / "cache", tmp_path / "jars.lock.json")
+
+
+def test_msk_iam_library_is_the_jar_that_bundles_the_aws_sdk_it_calls():
+    # The plain aws-msk-iam-auth jar declares the AWS SDK as Maven dependencies, which the merge does
+    # not resolve; without the "all" jar the login module fails on the managed service.
+    from fraudstream.flink_package import ARTIFACTS
+
+    (iam,) = [a for a in ARTIFACTS if a.name == "aws-msk-iam-auth"]
+    assert iam.path().endswith("/aws-msk-iam-auth/2.2.0/aws-msk-iam-auth-2.2.0-all.jar")
+    assert iam.key == "software.amazon.msk:aws-msk-iam-auth:2.2.0:all"
