@@ -18,9 +18,10 @@ CONFIGS = {
 }
 
 
-def new_client(service: str, **kwargs):
-    """A client for ``service`` with this project's timeouts and retries."""
-    return boto3.session.Session().client(service, config=CONFIGS.get(service, Config(retries={"mode": "standard"})), **kwargs)
+def new_client(service: str, session: boto3.session.Session | None = None, **kwargs):
+    """A client for ``service`` with this project's timeouts and retries (from ``session``, or a new default one)."""
+    session = session or boto3.session.Session()
+    return session.client(service, config=CONFIGS.get(service, Config(retries={"mode": "standard"})), **kwargs)
 
 
 @functools.cache

@@ -248,12 +248,9 @@ def _load_module(path: Path):
 
 def load_batch_aggregates(path: Path, store) -> int:
     """Put batch_aggregates.parquet into the batch feature group of ``store``; returns the card count."""
-    import pyarrow.parquet as pq
+    from fraudstream.batch_loader import read_aggregates
 
-    from fraudstream.files import check_parquet
-
-    check_parquet(path, {name: "number" for name in c.BATCH_FEATURE_GROUP_COLUMNS})
-    rows = pq.read_table(path, columns=list(c.BATCH_FEATURE_GROUP_COLUMNS)).to_pylist()
+    rows = read_aggregates(path)
     for row in rows:
         store.put_record(c.BATCH_FEATURE_GROUP, row)
     return len(rows)

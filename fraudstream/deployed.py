@@ -1,0 +1,114 @@
+"""A deployed stack, found by name: the operating commands read everything they need from its outputs.
+
+Every AWS failure a user can cause or fix (unknown stack, missing output, expired or absent
+credentials, no region, no network) becomes one DeploymentError line that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from dataclasses import dataclass
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    TokenRetrievalError,
+)
+
+DEFAULT_STACK = "FraudStream"  # app.py's default stack name
+ENV_STACK = "FRAUDSTREAM_STACK"
+CREDENTIAL_ERRORS = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+                     "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch"}
+
+
+class DeploymentError(RuntimeError):
+    """The stack, its outputs or the AWS session cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack: str
+    session: boto3.session.Session
+    outputs: dict[str, str]
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+    def output(self, key: str) -> str:
+        try:
+            return self.outputs[key]
+        except KeyError:
+            raise DeploymentError(
+                f"stack {self.stack} has no output {key}: it was deployed by an older version; run `make deploy`"
+            ) from None
+
+    def client(self, service: str, **kwargs):
+        return self.session.client(service, **kwargs)
+
+
+def explain(error: Exception) -> str:
+    """One line for an AWS failure, naming the fix."""
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found: configure them (aws configure, AWS_PROFILE or aws sso login)"
+    if isinstance(error, TokenRetrievalError):
+        return f"AWS credentials could not be refreshed ({error}): log in again (aws sso login)"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach AWS ({error.kwargs.get('endpoint_url', 'endpoint')}): check the network and the region"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        if code in CREDENTIAL_ERRORS:
+            return f"AWS credentials expired or invalid ({code}): refresh them and retry"
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return f"access denied: {message}"
+        return f"{code}: {message}"
+    return str(error)
+
+
+@contextlib.contextmanager
+def aws_errors():
+    """Turn AWS SDK exceptions raised inside the block into DeploymentError lines."""
+    try:
+        yield
+    except DeploymentError:
+        raise
+    except (ClientError, BotoCoreError) as error:
+        raise DeploymentError(explain(error)) from None
+
+
+def find(stack: str, region: str | None = None, session: boto3.session.Session | None = None) -> Deployment:
+    """The stack's outputs, from CloudFormation. Raises DeploymentError with the reason and the fix."""
+    session = session or boto3.session.Session(region_name=region)
+    if session.region_name is None:
+        raise DeploymentError(explain(NoRegionError()))
+    with aws_errors():
+        try:
+            (found,) = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        except ClientError as error:
+            if "does not exist" in error.response.get("Error", {}).get("Message", ""):
+                raise DeploymentError(
+                    f"stack {stack} not found in {session.region_name}: deploy it (make deploy) "
+                    f"or pass --stack NAME / --region REGION"
+                ) from None
+            raise
+    status = found["StackStatus"]
+    if status.endswith("_IN_PROGRESS") and "COMPLETE" not in status:
+        raise DeploymentError(f"stack {stack} is {status}: wait until it finishes")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    return Deployment(stack=stack, session=session, outputs=outputs)
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stack and --region, shared by every command that works on a deployed stack."""
+    parser.add_argument("--stack", default=os.environ.get(ENV_STACK, DEFAULT_STACK),
+                        help=f"deployed stack name (default: ${ENV_STACK} or {DEFAULT_STACK})")
+    parser.add_argument("--region", help="AWS region of the stack (default: your AWS configuration)")
