@@ -7,7 +7,9 @@ Flink mini-cluster over tables_local.sql, whose two tables are directories of JS
 
 Runtime properties, group `fraudstream` (the CDK app sets them; application_properties.json has
 local values): bootstrap.servers, transactions.topic, aggregates.topic, consumer.group,
-time.mode (processing | event), max.out.of.orderness.seconds.
+time.mode (processing | event), max.out.of.orderness.seconds, and optionally archive.path (an s3://
+URI: every transaction is also written there as JSON lines, partitioned by day, for the nightly
+batch job).
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ def msk_tables(properties: dict[str, str]) -> list[str]:
     )
 
 
+def archive_tables(properties: dict[str, str]) -> list[str]:
+    """The archive sink, when the runtime properties name an archive.path (else nothing)."""
+    path = properties.get("archive.path")
+    return statements(sql_file("archive_s3").format(archive_path=path)) if path else []
+
+
+def archive_query() -> str:
+    return sql_file("archive_query")
+
+
 def local_tables(transactions_path: str, aggregates_path: str, mode: str, watch_seconds: float | None) -> list[str]:
     monitor = f",\n    'source.monitor-interval' = '{int(watch_seconds * 1000)}ms'" if watch_seconds else ""
     return statements(
@@ -90,6 +102,7 @@ def table_environment(parallelism: int | None = None):
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    env.get_config().set("table.local-time-zone", "UTC")  # the archive's day partitions are UTC days
     if parallelism is not None:
         env.get_config().set("parallelism.default", str(parallelism))
     return env
@@ -98,10 +111,13 @@ def table_environment(parallelism: int | None = None):
 def run_managed(properties: dict[str, str]) -> None:
     """Submit the aggregation against MSK (the managed service keeps it running)."""
     env = table_environment()
-    for ddl in msk_tables(properties):
+    archive = archive_tables(properties)
+    for ddl in msk_tables(properties) + archive:
         env.execute_sql(ddl)
-    statement_set = env.create_statement_set()
+    statement_set = env.create_statement_set()  # one job: both INSERTs read the topic once
     statement_set.add_insert_sql(f"INSERT INTO aggregates {aggregate_query()}")
+    if archive:
+        statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")
     statement_set.execute()
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
-from fraudstream.files import check_parquet
 
 HELP = "load 1-week aggregates into the deployed stack's batch feature group"
 DESCRIPTION = (
@@ -39,6 +38,8 @@ class LoadResult:
 def read_aggregates(path: str | Path) -> list[dict[str, Any]]:
     """Rows of batch_aggregates.parquet with exactly the batch group's features."""
     import pyarrow.parquet as pq
+
+    from fraudstream.files import check_parquet
 
     check_parquet(path, {name: "number" for name in c.BATCH_FEATURE_GROUP_COLUMNS})
     return pq.read_table(path, columns=list(c.BATCH_FEATURE_GROUP_COLUMNS)).to_pylist()

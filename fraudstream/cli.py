@@ -64,9 +64,24 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
+def _on_sagemaker(args: argparse.Namespace, run) -> None:
+    from fraudstream import deployed
+
+    deployment = deployed.find(args.stack, args.region)
+    print(run(args, deployment, log=Progress(args.quiet)))
+
+
 def cmd_features(args: argparse.Namespace) -> None:
     from fraudstream import features
 
+    if args.on == "sagemaker":
+        from fraudstream.sagemaker_jobs import run_features
+
+        return _on_sagemaker(args, run_features)
+    if args.out is None:
+        raise InputError("--out DIR is required to compute features on this machine")
+    if str(args.transactions).startswith("s3://"):
+        raise InputError(f"{args.transactions}: S3 input needs --on sagemaker")
     paths = features.run(args.transactions, args.out, Progress(args.quiet))
     print(f"wrote {paths['features']} and {paths['batch_aggregates']}")
 
@@ -75,6 +90,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     from fraudstream import train
     from fraudstream.train_config import TrainConfig
 
+    if args.on == "sagemaker":
+        from fraudstream.sagemaker_jobs import run_training
+
+        args.out = Path(args.out) / train.MODEL_ARTIFACT
+        return _on_sagemaker(args, run_training)
     config = TrainConfig(
         feature_set=args.feature_set,
         train_start=args.train_start,
@@ -140,10 +160,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sagemaker_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    from fraudstream.deployed import add_stack_arguments
+
+    parser.add_argument("--on", choices=["local", "sagemaker"], default="local",
+                        help=f"where to run (default: local). sagemaker: {what}")
+    add_stack_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Streaming fraud detection with aggregated features: the batch ML pipeline.",
+        description="Streaming fraud detection with aggregated features: the batch ML pipeline, the local "
+        "pipeline, and the commands that operate a deployed stack.",
         epilog="Typical run: fraudstream generate --out data/transactions.parquet && "
         "fraudstream features data/transactions.parquet --out data && "
         "fraudstream train data/features.parquet --out data",
@@ -194,8 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
         "transaction and the ratio features. Writes DIR/features.parquet (the training table) and "
         f"DIR/batch_aggregates.parquet (each card's latest 1-week aggregates: the rows of {c.BATCH_FEATURE_GROUP}).",
     )
-    feat.add_argument("transactions", type=Path, metavar="TX.parquet", help="transactions from `fraudstream generate`")
-    feat.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    feat.add_argument("transactions", metavar="TX.parquet",
+                      help="transactions from `fraudstream generate` (with --on sagemaker: a local file to upload, "
+                      "or an s3:// prefix of Parquet files)")
+    feat.add_argument("--out", type=Path, metavar="DIR", help="output directory (on this machine)")
+    _sagemaker_arguments(feat, "a SageMaker Processing job (Spark 3.5) runs the same SQL over S3, writes features, "
+                         "1-week aggregates and the training CSV to the stack's data bucket, and loads the aggregates "
+                         "into the stack's batch feature group")
+    feat.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=c.DEFAULT_FEATURE_SET,
+                      help=f"with --on sagemaker: the feature set of the training CSV (default: {c.DEFAULT_FEATURE_SET})")
+    feat.add_argument("--instance-count", type=_positive_int, default=2, metavar="N",
+                      help="with --on sagemaker: processing instances (default: 2)")
     feat.set_defaults(func=cmd_features)
 
     from fraudstream.train_config import TrainConfig
@@ -209,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
         "hold-out period, and report the trained feature set beside v1 (the seed's). Writes DIR/model.tar.gz "
         "(for the SageMaker XGBoost 3.0-5 container), DIR/metrics.json and PNG plots.",
     )
-    tr.add_argument("features", type=Path, metavar="features.parquet", help="from `fraudstream features`")
+    tr.add_argument("features", metavar="features.parquet",
+                    help="from `fraudstream features` (with --on sagemaker: the s3:// output it printed)")
+    _sagemaker_arguments(tr, "a SageMaker training job with the built-in XGBoost 3.0-5 container and the seed's "
+                         "hyperparameters trains on the features job's CSV; the model is downloaded to DIR/model.tar.gz "
+                         "with its feature set recorded, ready for `-c modelArtifact=DIR/model.tar.gz`")
     tr.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     tr.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=tdefaults.feature_set,
                     help="model inputs: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in c.FEATURE_SETS.items())
@@ -265,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--check-seed-outcome", action="store_true",
                     help="also check the seed scenario's expected outcome, and exit 1 if it is not met")
     rp.set_defaults(func=cmd_replay)
+
+    # Commands against a deployed stack (README: "Operate it on AWS"). Each module defines its own
+    # arguments (configure_parser) and its entry (run(args) -> exit code).
+    from fraudstream import batch_loader, log_viewer, simulator
+
+    for name, module in (("simulate", simulator), ("logs", log_viewer), ("load-batch-features", batch_loader)):
+        command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
+        module.configure_parser(command)
+        command.set_defaults(func=module.run)
     return parser
 
 

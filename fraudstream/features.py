@@ -8,13 +8,13 @@ proves both engines agree). Engines differ only in how they read the input and d
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from fraudstream import contract as c
+from fraudstream.batch_sql import render_sql  # noqa: F401  (the one renderer; callers import it from here too)
 from fraudstream.files import atomic_path, check_parquet
 
 FEATURES_FILE = "features.parquet"
@@ -27,23 +27,6 @@ TRANSACTIONS_SCHEMA = {
     c.AMOUNT: "number",
     c.FRAUD_LABEL: "integer",
 }
-
-
-def render_sql(name: str) -> str:
-    """The text of ``fraudstream/sql/<name>.sql`` with its placeholders filled from the contract."""
-    text = resources.files("fraudstream").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
-    return text.format(
-        num_trans_last_10m=c.NUM_TRANS_LAST_10M,
-        avg_amt_last_10m=c.AVG_AMT_LAST_10M,
-        num_trans_last_1w=c.NUM_TRANS_LAST_1W,
-        avg_amt_last_1w=c.AVG_AMT_LAST_1W,
-        secs_since_prev_tx=c.SECS_SINCE_PREV_TX,
-        trans_time=c.TRANS_TIME,
-        secs_cap=f"{float(c.SECS_SINCE_PREV_TX_CAP)!r}",
-        window_10m=c.WINDOW_10M_SECONDS,
-        window_1w=c.WINDOW_1W_SECONDS,
-        ratio_columns=c.ratio_columns_sql(),
-    )
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:

@@ -5,7 +5,7 @@ Only the input view differs from DuckDB: Spark derives ``trans_ts`` from ``datet
 
 from __future__ import annotations
 
-from fraudstream.features import render_sql
+from fraudstream.batch_sql import render_sql
 
 
 def register_transactions(spark, transactions_df) -> None:

@@ -91,3 +91,21 @@ def _fresh_metrics():
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every Spark test (UTC, as the batch SQL assumes)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("fraudstream-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -16,22 +16,6 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark is part of the dev dependencies")
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("fraudstream-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     """20,000 transactions on 50 cards, fraud chains included, plus a few equal timestamps."""
     table = generate(GeneratorConfig(cards=50, transactions=20_000, fraud_ratio=0.01, seed=21))

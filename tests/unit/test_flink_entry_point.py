@@ -67,3 +67,10 @@ def test_the_query_selects_the_aggregate_message_fields(main):
     query = main.aggregate_query()
     for name in (c.CC_NUM, c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.TRANS_TS, c.PREV_TRANS_TS):
         assert f" {name}" in query
+
+
+def test_archive_is_written_only_when_the_properties_name_a_path(main):
+    assert main.archive_tables({}) == []
+    (ddl,) = main.archive_tables({"archive.path": "s3://fraudstream-data/transactions"})
+    assert "'path' = 's3://fraudstream-data/transactions'" in ddl and "PARTITIONED BY (dt)" in ddl
+    assert main.archive_query().startswith("SELECT") and "FROM transactions" in main.archive_query()

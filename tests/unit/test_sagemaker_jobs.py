@@ -1,0 +1,139 @@
+"""SageMaker jobs: requests checked against the API model, and the commands run against moto."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import boto3
+import numpy as np
+import pytest
+import xgboost as xgb
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from fraudstream import cli, sagemaker_jobs
+from fraudstream import contract as c
+from fraudstream import stack_outputs as out
+from fraudstream.model import feature_set_of, load_artifact
+from tests.aws_stack import OUTPUTS, create_stack
+
+ROLE = "arn:aws:iam::123456789012:role/fraudstream-jobs"
+JOB_OUTPUTS = {
+    **OUTPUTS,
+    out.DATA_BUCKET: "fraudstream-data",
+    out.DATA_KEY_ARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    out.JOB_ROLE_ARN: ROLE,
+    out.JOB_ENTRY_URI: "s3://cdk-assets/0f3c.py",
+    out.JOB_DEPS_URI: "s3://cdk-assets/9a1b.zip",
+}
+
+
+def test_processing_request_is_a_valid_create_processing_job_call():
+    # Given the request the CLI and the nightly schedule send
+    request = sagemaker_jobs.processing_request(
+        "fraudstream-features-1", ROLE, sagemaker_jobs.image_uri("spark", "eu-west-1"), "s3://a/0f3c.py",
+        "s3://a/9a1b.zip", sagemaker_jobs.features_job_args("s3://d/in/", "s3://d/out", "json", "v2", "cc-agg-batch-fg"),
+        volume_kms_key=JOB_OUTPUTS[out.DATA_KEY_ARN])
+    # When it is sent (botocore validates it against the SageMaker API model)
+    client = boto3.client("sagemaker", region_name="eu-west-1")
+    with Stubber(client) as stubber:
+        stubber.add_response("create_processing_job", {"ProcessingJobArn": "arn:aws:sagemaker:eu-west-1:1:processing-job/x"},
+                             expected_params=request)
+        client.create_processing_job(**request)
+    # Then it runs our entry with the fraudstream zip on the Spark 3.5 image
+    assert request["AppSpecification"]["ContainerEntrypoint"] == [
+        "smspark-submit", "--py-files", "/opt/ml/processing/input/code/deps/9a1b.zip",
+        "/opt/ml/processing/input/code/entry/0f3c.py"]
+    assert request["AppSpecification"]["ImageUri"].endswith("/sagemaker-spark-processing:3.5-cpu")
+    assert "--feature-group" in request["AppSpecification"]["ContainerArguments"]
+
+
+def test_training_request_uses_the_endpoints_xgboost_and_the_seed_hyperparameters():
+    request = sagemaker_jobs.training_request("fraudstream-train-1", ROLE, sagemaker_jobs.image_uri("xgboost", "us-east-1"),
+                                              "s3://d/f/csv/v2/train/", "s3://d/f/csv/v2/validation/", "s3://d/models/")
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/x"},
+                             expected_params=request)
+        client.create_training_job(**request)
+    assert request["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:3.0-5")
+    assert request["HyperParameters"] == {"objective": "binary:logistic", "max_depth": "5", "eta": "0.2", "gamma": "4",
+                                          "min_child_weight": "6", "subsample": "0.7", "num_round": "100"}
+    assert [ch["ContentType"] for ch in request["InputDataConfig"]] == ["text/csv", "text/csv"]
+
+
+def test_a_failed_job_raises_with_its_reason_after_showing_each_status():
+    answers = iter([{"ProcessingJobStatus": "InProgress"}, {"ProcessingJobStatus": "InProgress"},
+                    {"ProcessingJobStatus": "Failed", "FailureReason": "AlgorithmError: no such file"}])
+    shown = []
+    with pytest.raises(RuntimeError, match="job failed: AlgorithmError: no such file"):
+        sagemaker_jobs.wait(lambda: next(answers), "ProcessingJobStatus", "job", sleep=lambda s: None, log=shown.append)
+    assert shown == ["job: InProgress", "job: Failed"]
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    monkeypatch.setattr(sagemaker_jobs, "POLL_SECONDS", 0)
+    monkeypatch.setattr(sagemaker_jobs, "job_name", lambda prefix: f"{prefix}-test")
+    with mock_aws():
+        create_stack("FraudTest", JOB_OUTPUTS)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="fraudstream-data")
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+def test_features_on_sagemaker_uploads_the_file_and_runs_the_job(stack, tmp_path, capsys):
+    # Given a local transactions file
+    source = tmp_path / "transactions.parquet"
+    source.write_bytes(b"PAR1 stand-in")
+    # When the features run on SageMaker
+    code = cli.main(["features", str(source), "--on", "sagemaker", "--stack", "FraudTest", "--region", "us-east-1", "-q"])
+    # Then the file is in the data bucket and the job read it, wrote to the bucket and loaded the batch group
+    assert code == 0
+    assert stack.get_object(Bucket="fraudstream-data", Key="uploads/fraudstream-features-test/transactions.parquet")["Body"].read() == b"PAR1 stand-in"
+    job = boto3.client("sagemaker", region_name="us-east-1").describe_processing_job(ProcessingJobName="fraudstream-features-test")
+    arguments = job["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--transactions") + 1] == "s3://fraudstream-data/uploads/fraudstream-features-test/"
+    assert arguments[arguments.index("--feature-group") + 1] == "cc-agg-batch-fg"
+    assert "s3://fraudstream-data/features/fraudstream-features-test/" in capsys.readouterr().out
+
+
+def container_model() -> bytes:
+    """model.tar.gz as the XGBoost container writes it: one `xgboost-model`, no feature set recorded."""
+    x = np.random.default_rng(1).random((30, len(c.feature_names("v2"))))
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 2)
+    raw = booster.save_raw("ubj")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(bytes(raw)))
+    return buffer.getvalue()
+
+
+def test_train_on_sagemaker_fetches_the_model_with_its_feature_set_recorded(stack, tmp_path, capsys):
+    # Given a features job's CSV, and the model the training job will leave where SageMaker puts it
+    for split in ("train", "validation"):
+        stack.put_object(Bucket="fraudstream-data", Key=f"features/job1/csv/v2/{split}/part-0.csv", Body=b"0,1,2\n")
+    stack.put_object(Bucket="fraudstream-data", Key="models/fraudstream-train-test/output/model.tar.gz", Body=container_model())
+    # When training runs on SageMaker
+    code = cli.main(["train", "s3://fraudstream-data/features/job1", "--on", "sagemaker", "--out", str(tmp_path),
+                     "--stack", "FraudTest", "--region", "us-east-1", "-q"])
+    # Then the model is local, loads as the container loads it, and says which features it takes
+    assert code == 0
+    assert feature_set_of(load_artifact(tmp_path / "model.tar.gz")) == "v2"
+    job = boto3.client("sagemaker", region_name="us-east-1").describe_training_job(TrainingJobName="fraudstream-train-test")
+    assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://fraudstream-data/features/job1/csv/v2/train/"
+    assert "modelArtifact=" in capsys.readouterr().out
+
+
+def test_train_without_csv_for_the_feature_set_says_which_features_job_to_run(stack, tmp_path, capsys):
+    code = cli.main(["train", "s3://fraudstream-data/features/none", "--on", "sagemaker", "--out", str(tmp_path),
+                     "--feature-set", "v1", "--stack", "FraudTest", "--region", "us-east-1", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "--feature-set v1" in err[0] and "csv/v1/train/" in err[0]
+
+
+def test_s3_input_without_sagemaker_is_refused(capsys):
+    assert cli.main(["features", "s3://bucket/tx/", "--out", "data"]) == 1
+    assert "needs --on sagemaker" in capsys.readouterr().err

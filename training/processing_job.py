@@ -1,0 +1,131 @@
+"""The batch job at scale: SageMaker Processing (Spark 3.5) runs the project's batch SQL over S3.
+
+One entry for two uses, with the same code as `fraudstream features` (fraudstream/sql, through
+fraudstream.spark):
+- `fraudstream features --on sagemaker`: labelled transactions (Parquet from `fraudstream generate`)
+  -> features, 1-week aggregates, and the train/validation CSV the built-in XGBoost container
+  trains on (label first, features in model order, no header);
+- the nightly refresh: the transactions Flink archived from the topic (JSON lines, unlabelled)
+  -> 1-week aggregates, loaded into the batch feature group.
+
+Inputs and outputs are local directories that SageMaker fills from and uploads to S3
+(/opt/ml/processing/...). The fraudstream modules arrive as a zip on --py-files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date, datetime, timezone
+
+from fraudstream import contract as c
+from fraudstream import spark as spark_sql
+from fraudstream.batch_loader import load
+
+LOG = logging.getLogger("fraudstream.processing")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", required=True, help="directory of Parquet or JSON-lines transactions")
+    parser.add_argument("--format", choices=["parquet", "json"], default="parquet",
+                        help="parquet: labelled, from `fraudstream generate`; json: archived from the topic by Flink")
+    parser.add_argument("--output", required=True,
+                        help="directory for features/, batch_aggregates/ and csv/<feature set>/{train,validation}/")
+    parser.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=c.DEFAULT_FEATURE_SET)
+    parser.add_argument("--train-start", type=date.fromisoformat, default=date(2022, 1, 15))
+    parser.add_argument("--holdout-start", type=date.fromisoformat, default=date(2022, 5, 15))
+    parser.add_argument("--validation-fraction", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--feature-group", help="also load the 1-week aggregates into this feature group")
+    parser.add_argument("--region", help="region of the feature group (default: the job's)")
+    parser.add_argument("--concurrency", type=int, default=16, help="PutRecord calls in flight when loading")
+    return parser.parse_args(argv)
+
+
+def read_transactions(spark, path: str, fmt: str):
+    """Transactions with the columns the batch SQL reads; archived ones get a tid and a 0 label."""
+    from pyspark.sql import functions as F
+
+    if fmt == "parquet":
+        return spark.read.parquet(path)
+    raw = spark.read.json(path)  # one message per line, as the producers sent them
+    return raw.select(
+        F.sha2(F.concat_ws("|", F.col(c.CC_NUM), F.col(c.TRANS_TS), F.col(c.AMOUNT), F.monotonically_increasing_id()), 256)
+        .substr(1, 16).alias(c.TID),
+        F.timestamp_micros((F.col(c.TRANS_TS) * 1_000_000).cast("long")).alias(c.DATETIME),
+        F.col(c.CC_NUM).cast("long").alias(c.CC_NUM),
+        F.col(c.AMOUNT).cast("double").alias(c.AMOUNT),
+        F.lit(0).cast("byte").alias(c.FRAUD_LABEL),
+    )
+
+
+def training_splits(features_df, feature_set: str, train_start: date, holdout_start: date,
+                    validation_fraction: float, seed: int):
+    """(train, validation) DataFrames as the XGBoost container reads CSV: label, then features in model order."""
+    from pyspark.sql import functions as F
+
+    def epoch(day: date) -> float:
+        return datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).timestamp()
+
+    columns = [F.col(c.FRAUD_LABEL).cast("int")] + [F.col(name).cast("double") for name in c.feature_names(feature_set)]
+    period = features_df.where((F.col(c.TRANS_TS) >= epoch(train_start)) & (F.col(c.TRANS_TS) < epoch(holdout_start)))
+    marked = period.withColumn("_u", F.rand(seed))
+    train = marked.where(F.col("_u") >= validation_fraction).select(*columns)
+    validation = marked.where(F.col("_u") < validation_fraction).select(*columns)
+    return train, validation
+
+
+def csv_prefix(output: str, feature_set: str, split: str) -> str:
+    """Where the training CSV of one feature set goes: the training job's channel reads this prefix."""
+    return f"{output}/csv/{feature_set}/{split}"
+
+
+def build_store(region: str | None):
+    import boto3
+    from botocore.config import Config
+
+    from fraudstream.stores import FeatureStoreOnlineStore
+
+    config = Config(retries={"mode": "adaptive", "total_max_attempts": 8}, max_pool_connections=64)
+    return FeatureStoreOnlineStore(boto3.client("sagemaker-featurestore-runtime", region_name=region, config=config))
+
+
+def run(args: argparse.Namespace, spark, store=None) -> dict:
+    transactions = read_transactions(spark, args.transactions, args.format)
+    features = spark_sql.compute_features(spark, transactions).cache()
+    aggregates = spark_sql.compute_batch_aggregates(spark, features).cache()
+    features.write.mode("overwrite").parquet(f"{args.output}/features")
+    aggregates.write.mode("overwrite").parquet(f"{args.output}/batch_aggregates")
+    summary = {"transactions": features.count(), "cards": aggregates.count()}
+    if args.format == "parquet":
+        train, validation = training_splits(features, args.feature_set, args.train_start, args.holdout_start,
+                                            args.validation_fraction, args.seed)
+        for name, frame in (("train", train), ("validation", validation)):
+            frame.write.mode("overwrite").option("header", "false").csv(csv_prefix(args.output, args.feature_set, name))
+            summary[f"{name}_rows"] = frame.count()
+    if args.feature_group:
+        store = store or build_store(args.region)
+        rows = (row.asDict() for row in aggregates.toLocalIterator())
+        result = load(rows, lambda row: store.put_record(args.feature_group, row), args.concurrency)
+        summary.update(loaded=result.written, failed=len(result.failed))
+        for card, error in result.failed[:10]:
+            LOG.error("card %s: %s", c.mask_card(card), error)
+    LOG.info("summary %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pyspark.sql import SparkSession
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parse_args(argv)
+    spark = (SparkSession.builder.appName("fraudstream-batch").config("spark.sql.session.timeZone", "UTC")
+             .getOrCreate())
+    summary = run(args, spark)
+    return 1 if summary.get("failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
