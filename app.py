@@ -27,6 +27,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     """Build the app with its one stack and cdk-nag's AwsSolutions checks; raises ConfigError on bad input."""
     from fraudstream import lambda_assets
     from fraudstream.model import feature_set_of, load_artifact
+    from fraudstream.sagemaker_jobs import build_job_code
     from stacks.nag import enable_checks
     from stacks.pipeline_stack import FraudPipelineStack
 
@@ -39,10 +40,11 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     except (OSError, ValueError, tarfile.TarError) as error:
         raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
     assets = lambda_assets.build(REPO / "build" / "lambda")
+    job_code = build_job_code(REPO / "build" / "job")
     stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
     FraudPipelineStack(
         app, stack_name, config=config, model_artifact=model_artifact, flink_package=flink_package,
-        feature_set=feature_set, lambda_assets=assets,
+        feature_set=feature_set, lambda_assets=assets, job_code=job_code,
         # No env: the template is the same for every account and region (they resolve at deploy
         # time), so synthesis never depends on whose credentials are around.
     )

@@ -75,14 +75,16 @@ def job_name(prefix: str) -> str:
 
 def processing_request(name: str, role_arn: str, image: str, entry_uri: str, deps_uri: str, job_args: list[str],
                        instance_type: str = PROCESSING_INSTANCE, instance_count: int = 2,
-                       max_runtime_s: int = 4 * 3600, volume_kms_key: str | None = None) -> dict:
+                       max_runtime_s: int = 4 * 3600, volume_kms_key: str | None = None,
+                       entry_name: str | None = None, deps_name: str | None = None) -> dict:
     """CreateProcessingJob: smspark-submit of training/processing_job.py with the fraudstream zip on --py-files.
 
     The job reads and writes S3 directly (its arguments carry s3:// URIs); only the code is a
-    processing input. Works with CDK tokens in place of any string (the nightly schedule).
+    processing input. Works with CDK tokens in place of any string (the nightly schedule); then
+    give the file names, which a token's text does not show.
     """
-    entry_local = f"{CODE_DIR}/entry/{posixpath.basename(entry_uri)}"
-    deps_local = f"{CODE_DIR}/deps/{posixpath.basename(deps_uri)}"
+    entry_local = f"{CODE_DIR}/entry/{entry_name or posixpath.basename(entry_uri)}"
+    deps_local = f"{CODE_DIR}/deps/{deps_name or posixpath.basename(deps_uri)}"
     resources = {"InstanceCount": instance_count, "InstanceType": instance_type, "VolumeSizeInGB": 30}
     if volume_kms_key:
         resources["VolumeKmsKeyId"] = volume_kms_key

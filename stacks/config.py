@@ -54,6 +54,11 @@ class PipelineConfig:
     aggregate_consumer_group: str = "fraudstream-aggregate-to-feature-store"
     predict_consumer_group: str = "fraudstream-predict"
     lambda_memory_mb: int = 512
+    # Batch jobs and the nightly refresh.
+    archive_retention_days: int = 8
+    processing_instance_type: str = "ml.m5.xlarge"
+    processing_instance_count: int = 2
+    nightly_refresh_schedule: str = "cron(0 2 * * ? *)"
     # Operations.
     log_retention_days: int = 30
     failed_records_expiry_days: int = 30
@@ -97,6 +102,10 @@ class PipelineConfig:
         check(0 <= self.fraud_threshold <= 1, "fraud_threshold", "a number in [0, 1]")
         check(128 <= self.lambda_memory_mb <= 10_240, "lambda_memory_mb", "128 to 10240")
         check(self.failed_records_expiry_days >= 1, "failed_records_expiry_days", "1 or more")
+        check(self.archive_retention_days >= 8, "archive_retention_days", "8 or more (the job needs one week)")
+        check(self.processing_instance_count >= 1, "processing_instance_count", "1 or more")
+        check(self.nightly_refresh_schedule.startswith(("cron(", "rate(")), "nightly_refresh_schedule",
+              "an EventBridge Scheduler expression such as cron(0 2 * * ? *)")
         check(self.offset_lag_alarm_threshold >= 1, "offset_lag_alarm_threshold", "1 or more")
         check(self.streaming_feature_group != self.batch_feature_group, "batch_feature_group",
               "a name other than streamingFeatureGroup")

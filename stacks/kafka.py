@@ -54,6 +54,14 @@ class Kafka(Construct):
         # endpoint (S3's public ranges, routed by the endpoint). The subnets have no other route out.
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
                                             "trigger pollers to the Lambda, STS and S3 endpoints")
+        # For producers you run inside the VPC (fraudstream simulate from an instance or CloudShell
+        # VPC environment): attach this group to reach the brokers.
+        self.client_security_group = ec2.SecurityGroup(
+            self, "ClientSecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Kafka clients in the VPC: to the MSK brokers (IAM/TLS) and AWS endpoints")
+        self.client_security_group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers")
+        self.client_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs via endpoints")
+        self.security_group.add_ingress_rule(self.client_security_group, ec2.Port.tcp(IAM_PORT), "Kafka clients")
         self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
 
         self.cluster = msk.CfnCluster(

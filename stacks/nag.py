@@ -59,3 +59,29 @@ def acknowledge_findings(stack: Stack) -> None:
         "Holds only batches the triggers gave up on, written by two roles and read by operators; access is "
         "audited by CloudTrail data events where the account enables them. A log bucket would need the same "
         "acknowledgment in turn.")
+
+    data = stack.get_logical_id(stack.batch.bucket.node.default_child)
+    ack(stack.resources.role, f"AwsSolutions-IAM5[Resource::<{data}.Arn>/*]",
+        "On stack deletion the custom-resource handler deletes every object of the data bucket, so "
+        "CloudFormation can delete it; the objects' names are not known in advance.")
+    ack(stack.batch.role, f"AwsSolutions-IAM5[Resource::<{data}.Arn>/*]",
+        "The SageMaker jobs read the archive and uploads and write features and models in the stack's own data "
+        "bucket, under names made per job run.")
+    ack(stack.batch.role, "AwsSolutions-IAM5[Resource::*]", no_resource_level[1])
+    for kind in ("Processing", "Training"):
+        ack(stack.batch.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            f"/aws/sagemaker/{kind}Jobs:*]",
+            f"SageMaker writes each {kind.lower()} job's logs to streams it names per job in this one log group.")
+    ack(stack.batch.node.find_child("SchedulerRole"),
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:processing-job/"
+        "fraudstream-nightly-*]",
+        "Each night's processing job gets a new name (the schedule's execution id); the schedule may create only "
+        "jobs with this prefix.")
+    ack(stack.streaming.role, f"AwsSolutions-IAM5[Resource::<{data}.Arn>/transactions/*]",
+        "Flink's filesystem sink writes the archive under day partitions and part-file names it makes itself; "
+        "it may write only under the transactions/ prefix.")
+    ack(stack.batch.bucket, "AwsSolutions-S1",
+        "Written by the stack's Flink application and SageMaker jobs and read by operators through IAM; access is "
+        "audited by CloudTrail data events where the account enables them. A log bucket would need the same "
+        "acknowledgment in turn.")

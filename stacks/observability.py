@@ -9,6 +9,8 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -48,7 +50,7 @@ def endpoint_metric(endpoint: str, name: str, statistic: str) -> cw.Metric:
 class Observability(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
                  aggregate: lambda_.IFunction, predict: lambda_.IFunction, flink_application: str,
-                 endpoint_name: str) -> None:
+                 endpoint_name: str, nightly_job_prefix: str) -> None:
         super().__init__(scope, id)
         self.alarm_topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True,
                                      display_name="fraudstream alarms")
@@ -82,6 +84,17 @@ class Observability(Construct):
               periods=5, missing=cw.TreatMissingData.BREACHING)
         alarm("Endpoint5xx", endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum"), 1,
               "The model endpoint returned server errors", periods=5)
+
+        # A nightly refresh that fails leaves the 1-week group a day older: tell the alarm topic.
+        self.nightly_failures = events.Rule(
+            self, "NightlyRefreshFailed",
+            description="The nightly refresh job of the 1-week feature group failed or was stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Processing Job State Change"],
+                detail={"ProcessingJobStatus": ["Failed", "Stopped"],
+                        "ProcessingJobName": [{"prefix": f"{nightly_job_prefix}-"}]}),
+            targets=[events_targets.SnsTopic(self.alarm_topic)],
+        )
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-fraudstream")
         duration = lambda f: f.metric_duration(statistic="p99", period=MINUTE)  # noqa: E731

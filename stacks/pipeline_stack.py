@@ -14,6 +14,7 @@ from constructs import Construct
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from stacks.config import ConfigError, PipelineConfig
+from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.handlers import Handlers
@@ -29,26 +30,30 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 class FraudPipelineStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, model_artifact: Path,
-                 flink_package: Path, feature_set: str, lambda_assets: dict[str, Path], **kwargs) -> None:
+                 flink_package: Path, feature_set: str, lambda_assets: dict[str, Path], job_code: tuple[Path, Path],
+                 **kwargs) -> None:
         super().__init__(scope, id, description="Streaming fraud detection: MSK, Flink, Feature Store, "
                                                 "SageMaker endpoint, Lambda (fraudstream)", **kwargs)
         retention = _retention(config.log_retention_days)
         self.key = kms.Key(self, "DataKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
                            pending_window=Duration.days(7),
                            description="fraudstream data at rest: MSK volumes, feature groups, failed records, alarms")
-        # CloudWatch alarms publish to the encrypted alarm topic.
+        # CloudWatch alarms and the EventBridge rule publish to the encrypted alarm topic.
         self.key.add_to_resource_policy(iam.PolicyStatement(
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]))
 
         self.network = Network(self, "Network", config=config, retention=retention)
         self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention)
         self.kafka = Kafka(self, "Kafka", config=config, vpc=self.network.vpc, subnets=self.network.subnets,
                            key=self.key, retention=retention, resources=self.resources)
+        self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+        self.batch = BatchJobs(self, "BatchJobs", config=config, key=self.key, feature_store=self.feature_store,
+                               resources=self.resources, job_code=job_code)
         self.streaming = StreamingAggregation(self, "StreamingAggregation", config=config, package=flink_package,
                                               vpc=self.network.vpc, subnets=self.network.subnets, kafka=self.kafka,
-                                              retention=retention, resources=self.resources)
-        self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+                                              retention=retention, resources=self.resources, batch=self.batch,
+                                              key=self.key)
         self.model = ModelEndpoint(self, "ModelEndpoint", config=config, artifact=model_artifact, key=self.key,
                                    retention=retention)
         self.handlers = Handlers(self, "Handlers", config=config, assets=lambda_assets, runtime=RUNTIME,
@@ -58,7 +63,8 @@ class FraudPipelineStack(Stack):
         self.observability = Observability(self, "Observability", config=config, key=self.key,
                                            aggregate=self.handlers.aggregate, predict=self.handlers.predict,
                                            flink_application=self.streaming.application_name,
-                                           endpoint_name=self.model.endpoint_name)
+                                           endpoint_name=self.model.endpoint_name,
+                                           nightly_job_prefix=NIGHTLY_JOB_PREFIX)
         self._outputs()
         acknowledge_findings(self)
 
@@ -81,6 +87,14 @@ class FraudPipelineStack(Stack):
             out.ALARM_TOPIC: (self.observability.alarm_topic.topic_arn, "Alarm notifications"),
             out.DASHBOARD: (self.observability.dashboard.dashboard_name, "CloudWatch dashboard"),
             out.REGION: (self.region, "Region of the stack"),
+            out.DATA_BUCKET: (self.batch.bucket.bucket_name, "Transactions archive, uploads, features and models"),
+            out.DATA_KEY_ARN: (self.key.key_arn, "KMS key of the stack's data (SageMaker job volumes too)"),
+            out.JOB_ROLE_ARN: (self.batch.role.role_arn, "Role of the SageMaker processing and training jobs"),
+            out.JOB_ENTRY_URI: (self.batch.entry.s3_object_url, "Processing job entry script"),
+            out.JOB_DEPS_URI: (self.batch.deps.s3_object_url, "Processing job code (fraudstream zip)"),
+            out.NIGHTLY_SCHEDULE: (self.batch.schedule.ref, "EventBridge Scheduler schedule of the nightly refresh"),
+            out.CLIENT_SECURITY_GROUP: (self.kafka.client_security_group.security_group_id,
+                                        "Security group for Kafka clients in the VPC (fraudstream simulate)"),
         }
         assert set(values) == set(out.ALL), "every output key in fraudstream.stack_outputs is written"
         for key, (value, description) in values.items():

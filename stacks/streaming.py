@@ -21,6 +21,7 @@ from constructs import Construct
 from fraudstream import contract as c
 from fraudstream import flink_package
 from stacks.config import REPO, PipelineConfig
+from stacks.batch_jobs import BatchJobs
 from stacks.custom_resources import StackResources
 from stacks.iam import vpc_access_statements
 from stacks.kafka import IAM_PORT, Kafka
@@ -37,7 +38,7 @@ def _flink_entry_point():
 class StreamingAggregation(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, package: Path, vpc: ec2.IVpc,
                  subnets: ec2.SubnetSelection, kafka: Kafka, retention: logs.RetentionDays,
-                 resources: StackResources) -> None:
+                 resources: StackResources, batch: BatchJobs, key) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         entry = _flink_entry_point()
@@ -46,6 +47,8 @@ class StreamingAggregation(Construct):
         self.security_group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
                                                 description="Flink application: to the MSK brokers only")
         self.security_group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers (IAM/TLS)")
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                                            "the transactions archive, S3 through the gateway endpoint")
         kafka.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "Flink application")
 
         self.log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
@@ -67,6 +70,7 @@ class StreamingAggregation(Construct):
                     "consumer.group": config.flink_consumer_group,
                     "time.mode": config.flink_time_mode,
                     "max.out.of.orderness.seconds": entry.DEFAULTS["max.out.of.orderness.seconds"],
+                    "archive.path": batch.archive_uri,
                 },
             },
             parallelism=config.flink_parallelism,
@@ -79,6 +83,7 @@ class StreamingAggregation(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self._grant(stack, config, kafka, vpc, subnets)
+        batch.grant_archive_writes(self.role, key)
 
         run = CustomResource(
             self,
@@ -88,7 +93,7 @@ class StreamingAggregation(Construct):
             properties={"ApplicationName": self.application.application_name},
         )
         # The job reads and writes both topics from its first second; on delete it stops before they go.
-        run.node.add_dependency(self.application, self.role, *kafka.topics.values())
+        run.node.add_dependency(self.application, self.role, *kafka.topics.values(), batch.emptied)
         resources.allow_flink_control(self.application_name)
 
     def _grant(self, stack: Stack, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> None:

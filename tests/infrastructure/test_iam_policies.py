@@ -90,7 +90,14 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
     for name, statement in identity_statements(resources):
         for action in as_list(statement["Action"]):
             by_action.setdefault(action, set()).add(name)
-    assert len(by_action["sagemaker:PutRecord"]) == 1
+    # Writes: the aggregate function to the 10-minute group, the SageMaker jobs to the 1-week group only.
+    writers = {}
+    for name, statement in identity_statements(resources):
+        if "sagemaker:PutRecord" in as_list(statement["Action"]):
+            groups = json.dumps(statement["Resource"])
+            writers[name] = {g for g in (c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP) if f"feature-group/{g}\"" in groups}
+    assert sorted(writers.values(), key=sorted) == [{c.BATCH_FEATURE_GROUP}, {c.STREAMING_FEATURE_GROUP}]
+    assert any("Aggregate" in n for n, g in writers.items() if g == {c.STREAMING_FEATURE_GROUP})
     assert len(by_action["sagemaker:BatchGetRecord"]) == 1
     assert by_action["sagemaker:InvokeEndpoint"] == by_action["sagemaker:BatchGetRecord"]
-    assert by_action["sagemaker:PutRecord"] != by_action["sagemaker:InvokeEndpoint"]
+    assert not by_action["sagemaker:PutRecord"] & by_action["sagemaker:InvokeEndpoint"]

@@ -151,15 +151,15 @@ def test_triggers_read_the_right_topics_with_configured_batching_and_a_failure_d
 
 
 def test_failed_records_bucket_is_private_encrypted_and_removed_with_the_stack(resources):
-    (name, bucket), = of_type(resources, "AWS::S3::Bucket").items()
+    ((name, bucket),) = [(n, b) for n, b in of_type(resources, "AWS::S3::Bucket").items() if "FailedRecords" in n]
     props = bucket["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {k: True for k in (
         "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")}
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
         "SSEAlgorithm"] == "aws:kms"
     assert bucket["DeletionPolicy"] == "Delete"
-    ((emptier_id, emptier),) = of_type(resources, "Custom::EmptyBucketOnDelete").items()
-    assert emptier["Properties"]["BucketName"] == {"Ref": name}
+    ((emptier_id, emptier),) = [(n, e) for n, e in of_type(resources, "Custom::EmptyBucketOnDelete").items()
+                                if e["Properties"]["BucketName"] == {"Ref": name}]
     # Triggers are deleted before the bucket is emptied (they depend on the emptier).
     for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
         assert emptier_id in mapping["DependsOn"]
@@ -213,7 +213,10 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
               app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
     entry = _flink_entry_point()
     properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
-    assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "aggregates.topic"}
+    assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "aggregates.topic",
+                                                     "archive.path"}
+    properties["archive.path"] = "s3://fraudstream-data/transactions"
+    assert "'path' = 's3://fraudstream-data/transactions'" in "\n".join(entry.archive_tables(properties))
     # When flink_sql/main.py renders its MSK tables from them
     ddl = "\n".join(entry.msk_tables(properties))
     # Then the tables read and write the stack's topics with IAM auth, as the managed job will
@@ -231,8 +234,8 @@ def test_flink_starts_after_both_topics_exist_and_stops_before_they_go(resources
 def test_cloudwatch_alarms_may_publish_to_the_tls_only_alarm_topic(resources):
     (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
-    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
+    (allow,) = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert allow["Action"] == "sns:Publish"
     assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
 
@@ -249,3 +252,84 @@ def test_trigger_pollers_can_reach_brokers_and_the_service_endpoints(resources):
                   if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}]
     assert {r["FromPort"] for r in self_rules} == {9098}
     assert not of_type(resources, "AWS::EC2::InternetGateway")  # so 0.0.0.0/0 reaches only the endpoints
+
+
+def _resolve(value, template_json):
+    """A template value with intrinsics replaced by what they would be in us-east-1, account 123456789012."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_resolve(v, template_json) for v in value]
+    (function, arg), = value.items()
+    if function == "Fn::Join":
+        return arg[0].join(_resolve(part, template_json) for part in arg[1])
+    if function == "Fn::Sub":
+        return arg.replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "us-east-1").replace(
+            "${AWS::Partition}", "aws")
+    if function == "Ref":
+        return {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}.get(arg, arg.lower())
+    if function == "Fn::GetAtt":
+        return f"arn:aws:iam::123456789012:role/{arg[0]}"
+    if function == "Fn::FindInMap":
+        return template_json["Mappings"][arg[0]]["us-east-1"][arg[2]]
+    raise AssertionError(f"unexpected intrinsic {function}")
+
+
+def test_nightly_schedule_sends_a_valid_processing_job_over_the_archive(template_json, resources):
+    import re
+    import uuid
+
+    import boto3
+    from botocore.stub import Stubber
+
+    # Given the schedule's target input, as Scheduler sends it (execution id filled in)
+    _, schedule = only(resources, "AWS::Scheduler::Schedule")
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    text = _resolve(target["Input"], template_json).replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+    request = json.loads(text)
+    # Then it is a valid CreateProcessingJob request (checked against the SageMaker API model)
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", request["ProcessingJobName"])
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_response("create_processing_job", {"ProcessingJobArn": "arn:aws:sagemaker:us-east-1:1:processing-job/x"},
+                             expected_params=request)
+        client.create_processing_job(**request)
+    # and it reads the archive Flink writes, and loads the batch group
+    args = request["AppSpecification"]["ContainerArguments"]
+    ((bucket_id, _),) = [(n, r) for n, r in of_type(resources, "AWS::S3::Bucket").items() if "BatchJobsData" in n]
+    assert args[args.index("--transactions") + 1] == f"s3://{bucket_id.lower()}/transactions/"
+    assert args[args.index("--format") + 1] == "json"
+    assert args[args.index("--feature-group") + 1] == c.BATCH_FEATURE_GROUP
+    assert request["AppSpecification"]["ImageUri"].endswith("sagemaker-spark-processing:3.5-cpu")
+    entry = request["AppSpecification"]["ContainerEntrypoint"]
+    code = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
+    assert entry[2].endswith(code["deps"].rsplit("/", 1)[1]) and entry[3].endswith(code["entry"].rsplit("/", 1)[1])
+    # Flink writes that archive, and nothing else of the bucket
+    _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
+    groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in
+              app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
+    assert _resolve(groups["fraudstream"]["archive.path"], template_json) + "/" == args[args.index("--transactions") + 1]
+
+
+def test_archive_expires_after_the_retention_and_the_scheduler_may_only_start_nightly_jobs(resources):
+    bucket = next(r for n, r in of_type(resources, "AWS::S3::Bucket").items() if "BatchJobsData" in n)
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {"Prefix": "transactions/", "ExpirationInDays": 8, "Status": "Enabled"}.items() <= next(
+        r for r in rules if r.get("Prefix") == "transactions/").items()
+    policy = next(r for n, r in of_type(resources, "AWS::IAM::Policy").items() if "SchedulerRole" in n)
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    create = next(s for s in statements if s["Action"] == "sagemaker:CreateProcessingJob")
+    assert json.dumps(create["Resource"]).endswith(':processing-job/fraudstream-nightly-*"]]}')
+    pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_a_failed_nightly_job_notifies_the_alarm_topic(resources):
+    (rule,) = of_type(resources, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail"]["ProcessingJobName"] == [{"prefix": "fraudstream-nightly-"}]
+    assert set(pattern["detail"]["ProcessingJobStatus"]) == {"Failed", "Stopped"}
+    (topic,) = of_type(resources, "AWS::SNS::Topic")
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic}

@@ -73,3 +73,11 @@ def test_archived_messages_refresh_the_batch_group(spark, tmp_path):
                              c.TRANS_TIME: 1_653_007_200.0}
     assert records[4222][c.NUM_TRANS_LAST_1W] == 1 and records[4222][c.AVG_AMT_LAST_1W] == 99.5
     assert not (tmp_path / "out" / "csv").exists()  # unlabelled: nothing to train on
+
+
+def test_a_night_with_nothing_archived_loads_nothing_and_succeeds(spark, tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    args = job.parse_args(["--transactions", str(tmp_path / "no-archive-yet"), "--format", "json", "--output",
+                           str(tmp_path / "out"), "--feature-group", c.BATCH_FEATURE_GROUP])
+    summary = job.run(args, spark, store=store)
+    assert (summary["cards"], summary["loaded"], summary["failed"]) == (0, 0, 0)

@@ -1,0 +1,145 @@
+"""Batch work on SageMaker, and the nightly refresh of the 1-week feature group.
+
+- A data bucket: Flink archives every transaction under transactions/dt=YYYY-MM-DD/ (kept a few
+  days: the job needs one week plus margin); the CLI's uploads, features and models go there too.
+- The SageMaker job role the processing and training jobs run as.
+- The job code (training/processing_job.py and the fraudstream zip) as assets.
+- An EventBridge Scheduler schedule that starts the processing job every night over the archive;
+  the job loads the 1-week aggregates into the batch feature group. The request is built by
+  fraudstream.sagemaker_jobs, the same function the CLI uses.
+
+Why not Amazon Data Firehose with MSK as source: it needs MSK multi-VPC private connectivity, which
+kafka.t3.small brokers do not support; the Flink job already reads the topic, so it writes the archive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from fraudstream import contract as c
+from fraudstream import sagemaker_jobs
+from stacks.config import PipelineConfig
+from stacks.custom_resources import StackResources
+from stacks.feature_store import FeatureStore
+
+ARCHIVE_PREFIX = "transactions/"
+NIGHTLY_JOB_PREFIX = "fraudstream-nightly"
+
+
+def image_mapping(scope: Construct, id: str, framework: str) -> str:
+    """The image URI of ``framework`` in the stack's region, from a mapping generated from the SDK's table."""
+    from sagemaker.core import image_uris
+
+    scope_name = "processing" if framework == "spark" else "inference"
+    version = sagemaker_jobs.SPARK_VERSION if framework == "spark" else sagemaker_jobs.XGBOOST_VERSION
+    regions = image_uris.config_for_framework(framework)[scope_name]["versions"][version]["registries"]
+    mapping = CfnMapping(scope, id, mapping={r: {"uri": sagemaker_jobs.image_uri(framework, r)} for r in sorted(regions)})
+    return mapping.find_in_map(Aws.REGION, "uri")
+
+
+def repository_arn(image: str) -> str:
+    """arn:...:ecr:<region>:<registry account>:repository/<name> of an image URI (tokens allowed)."""
+    account = Fn.select(0, Fn.split(".", image))
+    name = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image))))
+    return f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/{name}"
+
+
+class BatchJobs(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
+                 feature_store: FeatureStore, resources: StackResources, job_code: tuple[Path, Path]) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.bucket = s3.Bucket(
+            self, "Data", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, removal_policy=RemovalPolicy.DESTROY,
+            lifecycle_rules=[
+                s3.LifecycleRule(prefix=ARCHIVE_PREFIX, expiration=Duration.days(config.archive_retention_days)),
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+            ],
+        )
+        self.emptied = resources.empty_on_delete(self.bucket)
+        self.archive_uri = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
+
+        entry, deps = job_code
+        self.entry = s3_assets.Asset(self, "JobEntry", path=str(entry))
+        self.deps = s3_assets.Asset(self, "JobDeps", path=str(deps))
+        spark_image = image_mapping(self, "SparkImage", "spark")
+        xgboost_image = image_mapping(self, "XGBoostImage", "xgboost")
+
+        self.role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                             description="SageMaker processing and training jobs of fraudstream")
+        job_logs = [stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                     resource_name=f"/aws/sagemaker/{kind}Jobs:*") for kind in ("Processing", "Training")]
+        for statement in (
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                                resources=[self.bucket.arn_for_objects("*")]),
+            iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.bucket.bucket_arn]),
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[
+                self.entry.bucket.arn_for_objects(self.entry.s3_object_key),
+                self.deps.bucket.arn_for_objects(self.deps.s3_object_key)]),
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"], resources=[key.key_arn]),
+            iam.PolicyStatement(actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                                resources=[repository_arn(spark_image), repository_arn(xgboost_image)]),
+            # ECR's GetAuthorizationToken and CloudWatch's PutMetricData have no resource-level permission.
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                         "logs:DescribeLogStreams"], resources=job_logs),
+            iam.PolicyStatement(actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.BATCH_FEATURE_GROUP)]),
+        ):
+            self.role.add_to_policy(statement)
+
+        # The nightly job: the archive of the last days -> 1-week aggregates -> the batch feature group.
+        request = sagemaker_jobs.processing_request(
+            f"{NIGHTLY_JOB_PREFIX}-<aws.scheduler.execution-id>", self.role.role_arn, spark_image,
+            self.entry.s3_object_url, self.deps.s3_object_url,
+            sagemaker_jobs.features_job_args(f"{self.archive_uri}/", f"s3://{self.bucket.bucket_name}/nightly/latest",
+                                             "json", feature_group=feature_store.batch_name, region=Aws.REGION),
+            instance_type=config.processing_instance_type, instance_count=config.processing_instance_count,
+            volume_kms_key=key.key_arn,
+            # File assets keep their content hash and extension as the object name.
+            entry_name=f"{self.entry.asset_hash}{entry.suffix}", deps_name=f"{self.deps.asset_hash}{deps.suffix}",
+        )
+        scheduler_role = iam.Role(self, "SchedulerRole", assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        scheduler_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateProcessingJob"],
+            resources=[stack.format_arn(service="sagemaker", resource="processing-job",
+                                        resource_name=f"{NIGHTLY_JOB_PREFIX}-*")]))
+        scheduler_role.add_to_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=[self.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        self.schedule = scheduler.CfnSchedule(
+            self, "NightlyRefresh",
+            description="Nightly: 1-week aggregates from the archived transactions into the batch feature group",
+            schedule_expression=config.nightly_refresh_schedule,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn="arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob",
+                role_arn=scheduler_role.role_arn,
+                input=stack.to_json_string(request),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2,
+                                                                      maximum_event_age_in_seconds=3600),
+            ),
+        )
+        self.schedule.node.add_dependency(scheduler_role)
+
+    def grant_archive_writes(self, role: iam.Role, key: kms.IKey) -> None:
+        """What Flink's filesystem sink does under the archive prefix (multipart uploads included)."""
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                     "s3:ListMultipartUploadParts"],
+            resources=[self.bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")]))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                                               resources=[self.bucket.bucket_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]))
