@@ -13,7 +13,7 @@ from fraudstream import contract as c
 
 def render_sql(name: str) -> str:
     """The text of ``fraudstream/sql/<name>.sql`` with its placeholders filled from the contract."""
-    text = resources.files("fraudstream").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    text = resources.files("fraudstream").joinpath(f"sql/{name}.sql").read_text(encoding="utf-8")
     return text.format(
         num_trans_last_10m=c.NUM_TRANS_LAST_10M,
         avg_amt_last_10m=c.AVG_AMT_LAST_10M,

@@ -103,6 +103,9 @@ def find(stack: str, region: str | None = None, session: boto3.session.Session |
     status = found["StackStatus"]
     if status.endswith("_IN_PROGRESS") and "COMPLETE" not in status:
         raise DeploymentError(f"stack {stack} is {status}: wait until it finishes")
+    if status.endswith("FAILED") or status in ("ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"):
+        raise DeploymentError(f"stack {stack} is {status}: see its events in the CloudFormation console, "
+                              f"fix the cause and deploy again")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     return Deployment(stack=stack, session=session, outputs=outputs)
 

@@ -57,6 +57,9 @@ ARTIFACTS = (
     Artifact("org.apache.flink", "flink-connector-kafka", "3.4.0-1.20"),
     Artifact("org.apache.kafka", "kafka-clients", "3.4.0"),
     Artifact("software.amazon.msk", "aws-msk-iam-auth", "2.2.0", classifier="all"),
+    # The S3 filesystem (s3a://) for the transactions archive, at the managed runtime's Flink version,
+    # bundled in the application jar as AWS's own Managed Flink S3 sink examples do.
+    Artifact("org.apache.flink", "flink-s3-fs-hadoop", "1.20.0"),
 )
 
 

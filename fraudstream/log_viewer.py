@@ -37,7 +37,7 @@ DEFAULT_SINCE = "15m"
 DEFAULT_INTERVAL = 5.0
 # --follow asks again from this long before the newest event seen (dropping the ones already shown by
 # eventId): a line another Lambda instance logged a moment earlier can become searchable after it.
-FOLLOW_OVERLAP_MS = 10_000
+FOLLOW_OVERLAP_MS = 60_000
 # CloudWatch JSON filter pattern of --fraud-only; moto ignores JSON patterns, so lines are also filtered here.
 FRAUD_PATTERN = '{ $.verdict = "FRAUD" }'
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -20,6 +20,7 @@ from fraudstream import stack_outputs as out
 from fraudstream.train_config import SEED_HYPERPARAMETERS, SEED_ROUNDS
 
 SPARK_VERSION = "3.5"
+SPARK_PYTHON = "py312"
 XGBOOST_VERSION = "3.0-5"  # the container the endpoint serves with (stacks/model_endpoint.py)
 CODE_DIR = "/opt/ml/processing/input/code"
 PROCESSING_INSTANCE = "ml.m5.xlarge"
@@ -64,7 +65,9 @@ def image_uri(framework: str, region: str) -> str:
     from sagemaker.core import image_uris
 
     if framework == "spark":
-        return image_uris.retrieve("spark", region, version=SPARK_VERSION, image_scope="processing")
+        # py312: the job's code needs Python 3.10+ (the 3.5 image also exists with Python 3.9).
+        return image_uris.retrieve("spark", region, version=SPARK_VERSION, image_scope="processing",
+                                   py_version=SPARK_PYTHON)
     return image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
 
 
@@ -205,6 +208,14 @@ def run_training(args, deployment, log=print, sleep=time.sleep) -> str:
     record its feature set in it, so the stack can deploy it (-c modelArtifact=...)."""
     from fraudstream.deployed import aws_errors
 
+    from fraudstream.train_config import TrainConfig
+
+    defaults = TrainConfig()
+    ignored = [f"--{name.replace('_', '-')}" for name in ("train_start", "holdout_start", "validation_fraction", "threshold")
+               if getattr(args, name) != getattr(defaults, name)]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)}: not used with --on sagemaker (the features job fixes the split with "
+                         f"its defaults; the stack's fraudThreshold sets the threshold)")
     bucket = deployment.output(out.DATA_BUCKET)
     features_uri = str(args.features).rstrip("/")
     csv = {split: f"{features_uri}/csv/{args.feature_set}/{split}/" for split in ("train", "validation")}
@@ -220,7 +231,7 @@ def run_training(args, deployment, log=print, sleep=time.sleep) -> str:
         request = training_request(
             name, deployment.output(out.JOB_ROLE_ARN), image_uri("xgboost", deployment.region),
             csv["train"], csv["validation"], f"s3://{bucket}/models/",
-            rounds=args.rounds, volume_kms_key=deployment.output(out.DATA_KEY_ARN),
+            hyperparameters={"seed": args.seed}, rounds=args.rounds, volume_kms_key=deployment.output(out.DATA_KEY_ARN),
         )
         sm.create_training_job(**request)
         log(f"training job {name} started; its logs: /aws/sagemaker/TrainingJobs")

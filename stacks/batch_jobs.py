@@ -66,7 +66,9 @@ class BatchJobs(Construct):
             ],
         )
         self.emptied = resources.empty_on_delete(self.bucket)
+        # Spark on SageMaker reads s3:// (S3A underneath); Flink writes through its S3A filesystem.
         self.archive_uri = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
+        self.flink_archive_uri = f"s3a://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
 
         entry, deps = job_code
         self.entry = s3_assets.Asset(self, "JobEntry", path=str(entry))
@@ -85,6 +87,10 @@ class BatchJobs(Construct):
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[
                 self.entry.bucket.arn_for_objects(self.entry.s3_object_key),
                 self.deps.bucket.arn_for_objects(self.deps.s3_object_key)]),
+            # A processing input is an S3 prefix: SageMaker lists it before downloading, even for one file.
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.entry.bucket.bucket_arn],
+                                conditions={"StringLike": {"s3:prefix": [self.entry.s3_object_key,
+                                                                          self.deps.s3_object_key]}}),
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"], resources=[key.key_arn]),
             iam.PolicyStatement(actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                                 resources=[repository_arn(spark_image), repository_arn(xgboost_image)]),

@@ -55,6 +55,7 @@ class PipelineConfig:
     predict_consumer_group: str = "fraudstream-predict"
     lambda_memory_mb: int = 512
     # Batch jobs and the nightly refresh.
+    archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; see README)
     archive_retention_days: int = 8
     processing_instance_type: str = "ml.m5.xlarge"
     processing_instance_count: int = 2

@@ -82,6 +82,12 @@ class Observability(Construct):
         alarm("FlinkDowntime", flink_metric(flink_application, "downtime", "Maximum"), 1,
               "The Flink aggregation is not running (or sends no metrics): the 10-minute features go stale",
               periods=5, missing=cw.TreatMissingData.BREACHING)
+        # A nightly refresh Scheduler could not start (rejected request, missing permission) never becomes a
+        # job, so the failed-job rule below cannot see it: alarm on the dropped invocation instead.
+        alarm("NightlyRefreshNotStarted",
+              cw.Metric(namespace="AWS/Scheduler", metric_name="InvocationDroppedCount",
+                        dimensions_map={"ScheduleGroup": "default"}, statistic="Sum", period=Duration.hours(1)), 1,
+              "The nightly refresh schedule gave up starting its processing job")
         alarm("Endpoint5xx", endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum"), 1,
               "The model endpoint returned server errors", periods=5)
 

@@ -70,12 +70,14 @@ class StreamingAggregation(Construct):
                     "consumer.group": config.flink_consumer_group,
                     "time.mode": config.flink_time_mode,
                     "max.out.of.orderness.seconds": entry.DEFAULTS["max.out.of.orderness.seconds"],
-                    "archive.path": batch.archive_uri,
+                    **({"archive.path": batch.flink_archive_uri} if config.archive_transactions else {}),
                 },
             },
             parallelism=config.flink_parallelism,
             checkpointing_enabled=True,
-            snapshots_enabled=False,  # the job's state is 10 minutes deep: a restart rebuilds it
+            # A restart (update, scaling) resumes from the last snapshot: window state, Kafka offsets and the
+            # archive's open files stay consistent, so no transaction is counted twice or lost.
+            snapshots_enabled=True,
             log_group=self.log_group,
             vpc=vpc,
             vpc_subnets=subnets,

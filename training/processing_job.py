@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--feature-group", help="also load the 1-week aggregates into this feature group")
     parser.add_argument("--region", help="region of the feature group (default: the job's)")
     parser.add_argument("--concurrency", type=int, default=16, help="PutRecord calls in flight when loading")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="succeed when there are no transactions (by default that fails the job, so the nightly "
+                        "refresh of a stack whose archive stopped growing raises the failed-job alert)")
     return parser.parse_args(argv)
 
 
@@ -105,6 +108,8 @@ def build_store(region: str | None):
 
 
 def run(args: argparse.Namespace, spark, store=None) -> dict:
+    # No _SUCCESS files: the XGBoost container reads every file of a channel, markers included.
+    spark.sparkContext._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
     transactions = read_transactions(spark, args.transactions, args.format)
     features = spark_sql.compute_features(spark, transactions).cache()
     aggregates = spark_sql.compute_batch_aggregates(spark, features).cache()
@@ -135,8 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spark = (SparkSession.builder.appName("fraudstream-batch").config("spark.sql.session.timeZone", "UTC")
              .getOrCreate())
-    summary = run(args, spark)
-    return 1 if summary.get("failed") else 0
+    return exit_code(run(args, spark), args)
+
+
+def exit_code(summary: dict, args: argparse.Namespace) -> int:
+    """Non-zero when records failed to load, or when there was nothing to process (unless allowed)."""
+    if summary.get("failed"):
+        LOG.error("%d cards could not be loaded into %s", summary["failed"], args.feature_group)
+        return 1
+    if summary["transactions"] == 0 and not args.allow_empty:
+        LOG.error("no transactions under %s: is the Flink application archiving them?", args.transactions)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -171,7 +171,8 @@ def test_alarms_cover_errors_lag_flink_downtime_and_endpoint_5xx(resources):
     alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
     metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
     assert metrics == sorted([("AWS/Lambda", "Errors")] * 2 + [("AWS/Lambda", "OffsetLag")] * 2
-                             + [("AWS/KinesisAnalytics", "downtime"), ("AWS/SageMaker", "Invocation5XXErrors")])
+                             + [("AWS/KinesisAnalytics", "downtime"), ("AWS/SageMaker", "Invocation5XXErrors"),
+                                ("AWS/Scheduler", "InvocationDroppedCount")])
     (topic,) = of_type(resources, "AWS::SNS::Topic")
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
@@ -302,7 +303,7 @@ def test_nightly_schedule_sends_a_valid_processing_job_over_the_archive(template
     assert args[args.index("--transactions") + 1] == f"s3://{bucket_id.lower()}/transactions/"
     assert args[args.index("--format") + 1] == "json"
     assert args[args.index("--feature-group") + 1] == c.BATCH_FEATURE_GROUP
-    assert request["AppSpecification"]["ImageUri"].endswith("sagemaker-spark-processing:3.5-cpu")
+    assert request["AppSpecification"]["ImageUri"].endswith("sagemaker-spark-processing:3.5-cpu-py312")
     entry = request["AppSpecification"]["ContainerEntrypoint"]
     code = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
     assert entry[2].endswith(code["deps"].rsplit("/", 1)[1]) and entry[3].endswith(code["entry"].rsplit("/", 1)[1])
@@ -310,7 +311,8 @@ def test_nightly_schedule_sends_a_valid_processing_job_over_the_archive(template
     _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
     groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in
               app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
-    assert _resolve(groups["fraudstream"]["archive.path"], template_json) + "/" == args[args.index("--transactions") + 1]
+    archive = _resolve(groups["fraudstream"]["archive.path"], template_json)
+    assert archive.startswith("s3a://") and archive.replace("s3a://", "s3://") + "/" == args[args.index("--transactions") + 1]
 
 
 def test_archive_expires_after_the_retention_and_the_scheduler_may_only_start_nightly_jobs(resources):

@@ -177,9 +177,14 @@ def test_every_page_is_read(stack, spy, capsys):
     assert [row[1] for row in table_rows(capsys.readouterr().out)] == [masked(i) for i in range(25)]
 
 
+def recent() -> datetime:
+    """Ten minutes ago, at the time of the call (NOW is fixed at import; a long run makes it older than 15m)."""
+    return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+
+
 def test_fraud_only_shows_only_fraud_verdicts(stack, spy, capsys):
     # Given FRAUD and NOT FRAUD verdicts (moto ignores JSON filter patterns: all come back)
-    start = NOW - timedelta(minutes=10)
+    start = recent()
     put(*((start + timedelta(seconds=i), prediction_line(i, start + timedelta(seconds=i), fraud=i % 3 == 0))
           for i in range(9)), (start + timedelta(seconds=20), NOISE[0]))
     # When only FRAUD is asked for
@@ -195,7 +200,7 @@ def test_fraud_only_shows_only_fraud_verdicts(stack, spy, capsys):
 
 def test_json_prints_one_parsable_object_per_prediction(stack, capsys):
     # Given two predictions among other lines
-    start = NOW - timedelta(minutes=10)
+    start = recent()
     put((start, prediction_line(1, start, fraud=True, score=0.987654)), *((start, line) for line in NOISE),
         (start + timedelta(seconds=1), prediction_line(2, start + timedelta(seconds=1), score=0.123)))
     # When they are asked for as JSON
@@ -216,7 +221,7 @@ def test_json_prints_one_parsable_object_per_prediction(stack, capsys):
 
 def test_follow_shows_events_logged_between_polls_once(stack, spy, capsys):
     # Given two predictions already logged, and a sleep that logs more between polls
-    first = NOW - timedelta(minutes=3)
+    first = recent() + timedelta(minutes=7)
     put((first, prediction_line(1, first)), (first + timedelta(seconds=5), prediction_line(2, first + timedelta(seconds=5))))
     later = [
         # logged late, with the same millisecond as the newest one shown, and one a bit after
@@ -247,7 +252,8 @@ def test_follow_shows_events_logged_between_polls_once(stack, spy, capsys):
 
 def test_ctrl_c_ends_follow_normally(stack, capsys):
     # Given one prediction, and a user who presses Ctrl-C during the first wait
-    put((NOW - timedelta(minutes=1), prediction_line(1, NOW - timedelta(minutes=1))))
+    moment = recent() + timedelta(minutes=9)
+    put((moment, prediction_line(1, moment)))
 
     def sleep(_seconds):
         raise KeyboardInterrupt

@@ -51,6 +51,7 @@ def test_labelled_transactions_give_features_aggregates_and_xgboost_csv(spark, t
     assert set(np.unique(rows[:, 0])) <= {0.0, 1.0} and rows[:, 0].sum() > 0
     assert summary["train_rows"] == len(rows) and summary["validation_rows"] > 0
     assert summary["train_rows"] + summary["validation_rows"] < summary["transactions"]  # hold-out and warm-up left out
+    assert not list(tmp_path.rglob("_SUCCESS"))  # the XGBoost container would read the marker as data
 
 
 def test_archived_messages_refresh_the_batch_group(spark, tmp_path):
@@ -75,9 +76,15 @@ def test_archived_messages_refresh_the_batch_group(spark, tmp_path):
     assert not (tmp_path / "out" / "csv").exists()  # unlabelled: nothing to train on
 
 
-def test_a_night_with_nothing_archived_loads_nothing_and_succeeds(spark, tmp_path):
+def test_a_night_with_nothing_archived_fails_so_the_alert_fires(spark, tmp_path):
+    # Given no archive at all (Flink stopped archiving, or never started)
     store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
-    args = job.parse_args(["--transactions", str(tmp_path / "no-archive-yet"), "--format", "json", "--output",
-                           str(tmp_path / "out"), "--feature-group", c.BATCH_FEATURE_GROUP])
+    argv = ["--transactions", str(tmp_path / "no-archive-yet"), "--format", "json", "--output", str(tmp_path / "out"),
+            "--feature-group", c.BATCH_FEATURE_GROUP]
+    args = job.parse_args(argv)
+    # When the job runs
     summary = job.run(args, spark, store=store)
+    # Then nothing is loaded and the job fails, unless told an empty night is fine
     assert (summary["cards"], summary["loaded"], summary["failed"]) == (0, 0, 0)
+    assert job.exit_code(summary, args) == 1
+    assert job.exit_code(summary, job.parse_args(argv + ["--allow-empty"])) == 0

@@ -45,7 +45,7 @@ def test_processing_request_is_a_valid_create_processing_job_call():
     assert request["AppSpecification"]["ContainerEntrypoint"] == [
         "smspark-submit", "--py-files", "/opt/ml/processing/input/code/deps/9a1b.zip",
         "/opt/ml/processing/input/code/entry/0f3c.py"]
-    assert request["AppSpecification"]["ImageUri"].endswith("/sagemaker-spark-processing:3.5-cpu")
+    assert request["AppSpecification"]["ImageUri"].endswith("/sagemaker-spark-processing:3.5-cpu-py312")
     assert "--feature-group" in request["AppSpecification"]["ContainerArguments"]
 
 
@@ -132,6 +132,12 @@ def test_train_without_csv_for_the_feature_set_says_which_features_job_to_run(st
                      "--feature-set", "v1", "--stack", "FraudTest", "--region", "us-east-1", "-q"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "--feature-set v1" in err[0] and "csv/v1/train/" in err[0]
+
+
+def test_local_split_options_are_refused_on_sagemaker(stack, tmp_path, capsys):
+    code = cli.main(["train", "s3://fraudstream-data/features/job1", "--on", "sagemaker", "--out", str(tmp_path),
+                     "--holdout-start", "2022-05-01", "--stack", "FraudTest", "--region", "us-east-1", "-q"])
+    assert code == 1 and "--holdout-start: not used with --on sagemaker" in capsys.readouterr().err
 
 
 def test_s3_input_without_sagemaker_is_refused(capsys):

@@ -23,6 +23,7 @@ from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.files import write_parquet
 from fraudstream.replay import ScenarioLine
+from tests.aws_stack import create_stack
 from tests.conftest import T0, transactions
 
 STACK, REGION = "FraudSim", "eu-west-1"  # not the default region of conftest: proves the stack's region is used
@@ -30,13 +31,6 @@ BROKERS = "b-1.sim.kafka.eu-west-1.amazonaws.com:9098,b-2.sim.kafka.eu-west-1.am
 TOPIC = "cc-transactions-sim"
 CARDS = [4000123412341234, 4000123412345678, 5500000000000004, 4111111111111111]
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01: the fake token never expires
-
-
-def create_stack(outputs: dict[str, str], name: str = STACK, region: str = REGION) -> None:
-    """Inside mock_aws: a stack with one placeholder resource and ``outputs`` as literal strings."""
-    template = {"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
-                "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
-    boto3.client("cloudformation", region_name=region).create_stack(StackName=name, TemplateBody=json.dumps(template))
 
 
 @pytest.fixture
@@ -47,7 +41,7 @@ def aws():
 
 @pytest.fixture
 def stack(aws):
-    create_stack({out.BOOTSTRAP_BROKERS: BROKERS, out.TRANSACTIONS_TOPIC: TOPIC, out.REGION: REGION})
+    create_stack(STACK, {out.BOOTSTRAP_BROKERS: BROKERS, out.TRANSACTIONS_TOPIC: TOPIC, out.REGION: REGION}, REGION)
 
 
 @pytest.fixture
@@ -281,7 +275,7 @@ def test_real_producer_with_no_reachable_broker_reports_every_message_failed(aws
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    create_stack({out.BOOTSTRAP_BROKERS: f"127.0.0.1:{port}", out.TRANSACTIONS_TOPIC: TOPIC})
+    create_stack(STACK, {out.BOOTSTRAP_BROKERS: f"127.0.0.1:{port}", out.TRANSACTIONS_TOPIC: TOPIC}, REGION)
     # When the scenario is simulated with a 1 s timeout
     started = time.monotonic()
     code = simulate(["--scenario", str(scenario), "--timeout", "1"])
@@ -318,7 +312,7 @@ def test_unknown_stack_is_one_line_naming_it(aws, signer, scenario, capsys):
 
 def test_stack_without_the_brokers_output_is_one_line_naming_the_output(aws, signer, scenario, capsys):
     # Given a stack deployed before the brokers output existed
-    create_stack({out.TRANSACTIONS_TOPIC: TOPIC})
+    create_stack(STACK, {out.TRANSACTIONS_TOPIC: TOPIC}, REGION)
     # When simulate is run against it
     code = cli.main(["simulate", "--stack", STACK, "--region", REGION, "--scenario", str(scenario)])
     # Then one error line names the missing output
