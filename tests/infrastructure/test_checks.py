@@ -59,9 +59,10 @@ def test_a_file_that_is_not_a_model_is_refused(artifacts, tmp_path):
 
 
 def test_context_values_from_the_cli_are_strings_and_are_converted():
-    context = {"brokerCount": "4", "fraudThreshold": "0.3", "flinkTimeMode": "event"}
+    context = {"brokerCount": "4", "fraudThreshold": "0.3", "flinkTimeMode": "event", "archiveTransactions": "false"}
     config = PipelineConfig.from_context(context.get)
     assert (config.broker_count, config.fraud_threshold, config.flink_time_mode) == (4, 0.3, "event")
+    assert config.archive_transactions is False
 
 
 @pytest.mark.parametrize("context, message", [
