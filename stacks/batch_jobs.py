@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -29,27 +29,10 @@ from fraudstream import sagemaker_jobs
 from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
+from stacks.images import container_statements, image_in_region
 
 ARCHIVE_PREFIX = "transactions/"
 NIGHTLY_JOB_PREFIX = "fraudstream-nightly"
-
-
-def image_mapping(scope: Construct, id: str, framework: str) -> str:
-    """The image URI of ``framework`` in the stack's region, from a mapping generated from the SDK's table."""
-    from sagemaker.core import image_uris
-
-    scope_name = "processing" if framework == "spark" else "inference"
-    version = sagemaker_jobs.SPARK_VERSION if framework == "spark" else sagemaker_jobs.XGBOOST_VERSION
-    regions = image_uris.config_for_framework(framework)[scope_name]["versions"][version]["registries"]
-    mapping = CfnMapping(scope, id, mapping={r: {"uri": sagemaker_jobs.image_uri(framework, r)} for r in sorted(regions)})
-    return mapping.find_in_map(Aws.REGION, "uri")
-
-
-def repository_arn(image: str) -> str:
-    """arn:...:ecr:<region>:<registry account>:repository/<name> of an image URI (tokens allowed)."""
-    account = Fn.select(0, Fn.split(".", image))
-    name = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image))))
-    return f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/{name}"
 
 
 class BatchJobs(Construct):
@@ -73,8 +56,8 @@ class BatchJobs(Construct):
         entry, deps = job_code
         self.entry = s3_assets.Asset(self, "JobEntry", path=str(entry))
         self.deps = s3_assets.Asset(self, "JobDeps", path=str(deps))
-        spark_image = image_mapping(self, "SparkImage", "spark")
-        xgboost_image = image_mapping(self, "XGBoostImage", "xgboost")
+        spark_image = image_in_region(self, "spark")
+        xgboost_image = image_in_region(self, "xgboost")
 
         self.role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                              description="SageMaker processing and training jobs of fraudstream")
@@ -92,12 +75,7 @@ class BatchJobs(Construct):
                                 conditions={"StringLike": {"s3:prefix": [self.entry.s3_object_key,
                                                                           self.deps.s3_object_key]}}),
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"], resources=[key.key_arn]),
-            iam.PolicyStatement(actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                                resources=[repository_arn(spark_image), repository_arn(xgboost_image)]),
-            # ECR's GetAuthorizationToken and CloudWatch's PutMetricData have no resource-level permission.
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            *container_statements(spark_image, xgboost_image),
             iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                                          "logs:DescribeLogStreams"], resources=job_logs),
             iam.PolicyStatement(actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.BATCH_FEATURE_GROUP)]),

@@ -7,10 +7,9 @@ account IDs). Train with xgboost 3.0.5 so the saved model loads there (DESIGN.md
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from aws_cdk import Aws, CfnMapping, Fn, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -19,19 +18,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.images import container_statements, image_in_region
 
-XGBOOST_VERSION = "3.0-5"
 VARIANT = "AllTraffic"
-
-
-def xgboost_images(version: str = XGBOOST_VERSION) -> dict[str, str]:
-    """Region -> built-in XGBoost inference image URI, from the SageMaker SDK's table."""
-    logging.getLogger("sagemaker").setLevel(logging.WARNING)
-    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
-    from sagemaker.core import image_uris
-
-    registries = image_uris.config_for_framework("xgboost")["inference"]["versions"][version]["registries"]
-    return {region: image_uris.retrieve("xgboost", region, version) for region in sorted(registries)}
 
 
 class ModelEndpoint(Construct):
@@ -40,8 +29,7 @@ class ModelEndpoint(Construct):
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.endpoint_name = f"{stack.stack_name}-xgboost"
-        images = CfnMapping(self, "XGBoostImage", mapping={r: {"uri": uri} for r, uri in xgboost_images().items()})
-        image = images.find_in_map(Aws.REGION, "uri")
+        image = image_in_region(self, "xgboost")
 
         asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact))
         # The endpoint writes to /aws/sagemaker/Endpoints/<name>; creating the group here gives it
@@ -50,17 +38,9 @@ class ModelEndpoint(Construct):
                                        retention=retention, removal_policy=RemovalPolicy.DESTROY)
 
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-        repository = Fn.select(0, Fn.split(":", Fn.select(1, Fn.split("/", image))))
-        registry_account = Fn.select(0, Fn.split(".", image))
         for statement in (
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]),
-            iam.PolicyStatement(actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
-                                         "ecr:GetDownloadUrlForLayer"],
-                                resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{registry_account}:repository/{repository}"]),
-            # ECR's GetAuthorizationToken and CloudWatch's PutMetricData have no resource-level permission.
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            *container_statements(image),
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                                 resources=[self.log_group.log_group_arn]),
         ):

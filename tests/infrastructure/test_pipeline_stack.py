@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 from fraudstream import contract as c
 from fraudstream import settings as env
 from fraudstream import stack_outputs as out
-from stacks.model_endpoint import xgboost_images
+from stacks.images import region_images
 from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
 
 
@@ -92,7 +92,7 @@ def test_model_serves_the_artifact_on_the_regions_xgboost_3_0_5_image(template_j
     assert "Fn::FindInMap" in container["Image"] and container["Image"]["Fn::FindInMap"][1] == {"Ref": "AWS::Region"}
     mapping = template_json["Mappings"][container["Image"]["Fn::FindInMap"][0]]
     assert mapping["eu-west-1"]["uri"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
-    assert set(mapping) == set(xgboost_images())
+    assert set(mapping) == set(region_images("xgboost"))
     assert "model.tar.gz" in json.dumps(container["ModelDataUrl"]) or "Fn::Sub" in json.dumps(container["ModelDataUrl"])
     _, config = only(resources, "AWS::SageMaker::EndpointConfig")
     variant = config["Properties"]["ProductionVariants"][0]
