@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-# Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (DESIGN.md).
+# Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (README: "Streaming aggregation").
 $(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
 	$(PYTHON) -m venv $(FLINK_VENV)
 	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
@@ -67,10 +67,10 @@ benchmark-streaming: $(STAMP) $(FLINK_STAMP) ## local pipeline throughput and la
 	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
 
 flink-package: $(STAMP) ## build/flink-app.zip for Managed Service for Apache Flink (jars pinned in flink_sql/jars.lock.json)
-	$(BIN)/python -m fraudstream.flink_package build --out build/flink-app.zip
+	$(BIN)/python -m fraudstream.packaging.flink_app build --out build/flink-app.zip
 
 flink-lock: $(STAMP) ## pin the Flink application's jars (needs Maven Central; review and commit flink_sql/jars.lock.json)
-	$(BIN)/python -m fraudstream.flink_package lock
+	$(BIN)/python -m fraudstream.packaging.flink_app lock
 
 synth: $(STAMP) $(CDK_STAMP) ## write the CloudFormation template to cdk.out/ (offline; needs data/model.tar.gz and build/flink-app.zip)
 	$(CDK) synth --quiet
@@ -82,7 +82,7 @@ destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created
 	$(CDK) destroy --force
 
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
-	$(BIN)/python -m fraudstream.lambda_assets build/lambda
+	$(BIN)/python -m fraudstream.packaging.lambda_assets build/lambda
 
 lock: $(STAMP) ## re-pin requirements.lock (pyproject.toml) and flink_sql/requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra infra --python-version 3.11 -o requirements.lock

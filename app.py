@@ -18,16 +18,16 @@ os.environ.setdefault("JSII_DEPRECATED", "quiet")  # the Flink alpha module uses
 
 import aws_cdk as cdk  # noqa: E402
 
-from stacks.config import REPO, ConfigError, PipelineConfig  # noqa: E402
-
-DEFAULT_STACK_NAME = "FraudStream"
+from fraudstream.paths import BUILD  # noqa: E402
+from fraudstream.stack_outputs import DEFAULT_STACK_NAME  # noqa: E402
+from stacks.config import ConfigError, PipelineConfig  # noqa: E402
 
 
 def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App:
     """Build the app with its one stack and cdk-nag's AwsSolutions checks; raises ConfigError on bad input."""
-    from fraudstream import lambda_assets
-    from fraudstream.model import feature_set_of, load_artifact
-    from fraudstream.sagemaker_jobs import build_job_code
+    from fraudstream.offline.model_artifact import feature_set_of, load_artifact
+    from fraudstream.packaging import lambda_assets
+    from fraudstream.packaging.job_code import build_job_code
     from stacks.nag import enable_checks
     from stacks.pipeline_stack import FraudPipelineStack
 
@@ -39,8 +39,8 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         feature_set = feature_set_of(load_artifact(model_artifact))
     except (OSError, ValueError, tarfile.TarError) as error:
         raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
-    assets = lambda_assets.build(REPO / "build" / "lambda")
-    job_code = build_job_code(REPO / "build" / "job")
+    assets = lambda_assets.build(BUILD / "lambda")
+    job_code = build_job_code(BUILD / "job")
     stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
     FraudPipelineStack(
         app, stack_name, config=config, model_artifact=model_artifact, flink_package=flink_package,

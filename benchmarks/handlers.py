@@ -3,7 +3,7 @@
 For batches of 1, 10 and 100 transactions on distinct cards:
 - api_calls: AWS API calls the predict handler makes per batch (SageMaker Feature Store and
   endpoint clients, answers faked below botocore so nothing leaves this machine; counted with a
-  botocore event hook). The seed made 2 GetRecord + 1 InvokeEndpoint per transaction.
+  botocore event hook). The AWS sample made 2 GetRecord + 1 InvokeEndpoint per transaction.
 - tx_per_s: transactions per second through the whole predict logic (parse, store read, online
   features, model, log line) with the embedded store and the in-process model.
 
@@ -13,9 +13,9 @@ Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3]
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,31 +24,33 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(_key, "benchmark")
 
-from botocore.awsrequest import AWSResponse  # noqa: E402
-
-from fraudstream import aws, online  # noqa: E402
 from fraudstream import contract as c  # noqa: E402
-from fraudstream.local_pipeline import msk_event  # noqa: E402
-from fraudstream.scorers import EndpointScorer, InProcessScorer  # noqa: E402
-from fraudstream.settings import predict_settings  # noqa: E402
-from fraudstream.stores import EmbeddedOnlineStore, FeatureStoreOnlineStore  # noqa: E402
-from fraudstream.telemetry import logger, metrics  # noqa: E402
+from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
+from fraudstream.online import aws, predict  # noqa: E402
+from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
+from fraudstream.online.settings import predict_settings  # noqa: E402
+from fraudstream.online.stores import (  # noqa: E402
+    EmbeddedOnlineStore,
+    FeatureStoreOnlineStore,
+)
+from fraudstream.online.telemetry import logger, metrics  # noqa: E402
+from fraudstream.paths import REPO  # noqa: E402
+
+sys.path.insert(0, str(REPO))  # the fake AWS answers are the tests' own (tests/support/fakes.py)
+from tests.support.fakes import http_response  # noqa: E402
+from tests.support.models import write_model  # noqa: E402
 
 BATCH_SIZES = (1, 10, 100)
 T0 = 1_700_000_000.0
 
 
-class _Body(io.BytesIO):
-    def stream(self, **_kwargs):
-        yield self.getvalue()
-
-
 def event(size: int, first_card: int) -> dict:
     """An MSK event of ``size`` transactions on distinct cards."""
-    return msk_event(c.TRANSACTIONS_TOPIC, [
-        (i, json.dumps({c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i, c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}))
+    return msk_event(
+        msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i,
+                                                           c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}).encode())
         for i in range(size)
-    ])
+    )
 
 
 def count_aws_calls(size: int) -> int:
@@ -62,13 +64,13 @@ def count_aws_calls(size: int) -> int:
             body = {"predictions": [{"score": 0.1}] * rows}
         else:
             body = {"Records": [], "Errors": [], "UnprocessedIdentifiers": []}
-        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, _Body(json.dumps(body).encode()))
+        return http_response(200, body)
 
     for client in (store_client, model_client):
         client.meta.events.register("before-call", lambda **kwargs: calls.append(kwargs["event_name"]))
         client.meta.events.register("before-send", answer)
     settings = predict_settings({"MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud"})
-    online.handle_predict_event(event(size, 4 * 10**15), FeatureStoreOnlineStore(store_client),
+    predict.handle_predict_event(event(size, 4 * 10**15), FeatureStoreOnlineStore(store_client),
                                 EndpointScorer(model_client, "fraud"), settings)
     return len(calls)
 
@@ -81,24 +83,10 @@ def throughput(size: int, model_path: Path, seconds: float) -> float:
         settings = predict_settings({"MODEL_BACKEND": "local", "MODEL_PATH": str(model_path), "FEATURE_SET": scorer.feature_set})
         done, batches, started = 0, 0, time.perf_counter()
         while time.perf_counter() - started < seconds or batches < 3:
-            online.handle_predict_event(event(size, 4 * 10**15 + batches * size), store, scorer, settings)
+            predict.handle_predict_event(event(size, 4 * 10**15 + batches * size), store, scorer, settings)
             metrics.clear_metrics()
             done, batches = done + size, batches + 1
         return done / (time.perf_counter() - started)
-
-
-def small_model(path: Path) -> Path:
-    """A stand-in model (100 rounds, depth 5, like the real one) when no trained one is given."""
-    import numpy as np
-    import xgboost as xgb
-
-    from fraudstream import model
-
-    names = list(c.feature_names(c.DEFAULT_FEATURE_SET))
-    rows = np.random.default_rng(0).random((20_000, len(names)))
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 5}, xgb.DMatrix(rows, label=rows[:, 4] > 0.9), 100)
-    model.save_artifact(booster, c.DEFAULT_FEATURE_SET, path)
-    return path
 
 
 def main() -> None:
@@ -109,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     logger.registered_handler.setStream(open(os.devnull, "w"))  # log lines are built and written, not shown
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = args.model if args.model.exists() else small_model(Path(tmp) / "model.tar.gz")
+        model_path = args.model if args.model.exists() else write_model(Path(tmp) / "model.tar.gz", rows=20_000, rounds=100, max_depth=5)
         for size in BATCH_SIZES:
             calls = count_aws_calls(size)
             metrics.clear_metrics()

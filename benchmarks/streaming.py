@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fraudstream import contract as c
-from fraudstream.local_pipeline import LocalPipeline
+from fraudstream.local.pipeline import LocalPipeline
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 -- Per card, over the last 10 minutes: the transaction count and average amount, the event time
 -- of the newest transaction included (this one) and of the card's transaction before it.
--- One aggregate row per transaction; its columns are the aggregate message of DESIGN.md.
+-- One aggregate row per transaction; its columns are the aggregate message the aggregate handler reads
+-- (fraudstream/online/messages.py parse_aggregate; README: "The online path").
 --
 -- The same query runs on Managed Service for Apache Flink (tables_msk.sql) and locally
 -- (tables_local.sql). `row_time` is the time attribute the table definitions provide: event

@@ -5,11 +5,13 @@ reads the runtime properties, renders tables_msk.sql and submits
 `INSERT INTO aggregates <aggregate_10m.sql>`. Locally (`--local`) the same statement runs in a
 Flink mini-cluster over tables_local.sql, whose two tables are directories of JSON-lines files.
 
-Runtime properties, group `fraudstream` (the CDK app sets them; application_properties.json has
-local values): bootstrap.servers, transactions.topic, aggregates.topic, consumer.group,
-time.mode (processing | event), max.out.of.orderness.seconds, and optionally archive.path (an s3://
-URI: every transaction is also written there as JSON lines, partitioned by day, for the nightly
-batch job).
+Runtime properties, group `fraudstream` (the CDK app writes them with `runtime_properties`, through
+fraudstream/packaging/flink_app.py; application_properties.json has local values): bootstrap.servers,
+transactions.topic, aggregates.topic, consumer.group, time.mode (processing | event),
+max.out.of.orderness.seconds, and optionally archive.path (an s3:// URI: every transaction is also
+written there as JSON lines, partitioned by day, for the nightly batch job).
+
+Standard library only at import: the CDK app and the local pipeline read this file's names without PyFlink.
 """
 
 from __future__ import annotations
@@ -25,11 +27,37 @@ PROPERTY_GROUP = "fraudstream"
 READY_MARKER = "aggregation job submitted"
 LOCAL_COMMIT_MS = 200  # local aggregate files appear at most this late (plus processing)
 TIME_MODES = ("processing", "event")
+# The keys of the property group, one name each.
+BOOTSTRAP_SERVERS = "bootstrap.servers"
+TRANSACTIONS_TOPIC = "transactions.topic"
+AGGREGATES_TOPIC = "aggregates.topic"
+CONSUMER_GROUP = "consumer.group"
+TIME_MODE = "time.mode"
+MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
+ARCHIVE_PATH = "archive.path"
 DEFAULTS = {
-    "consumer.group": "fraudstream-aggregation",
-    "time.mode": "processing",
-    "max.out.of.orderness.seconds": "0",
+    CONSUMER_GROUP: "fraudstream-aggregation",
+    TIME_MODE: "processing",
+    MAX_OUT_OF_ORDERNESS: "0",
 }
+
+
+def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregates_topic: str,
+                       consumer_group: str = DEFAULTS[CONSUMER_GROUP], time_mode: str = DEFAULTS[TIME_MODE],
+                       max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
+                       archive_path: str | None = None) -> dict[str, str]:
+    """The `fraudstream` property group for these settings (values may be CDK tokens)."""
+    properties = {
+        BOOTSTRAP_SERVERS: bootstrap_servers,
+        TRANSACTIONS_TOPIC: transactions_topic,
+        AGGREGATES_TOPIC: aggregates_topic,
+        CONSUMER_GROUP: consumer_group,
+        TIME_MODE: time_mode,
+        MAX_OUT_OF_ORDERNESS: str(max_out_of_orderness_seconds),
+    }
+    if archive_path:
+        properties[ARCHIVE_PATH] = archive_path
+    return properties
 
 
 def sql_file(name: str) -> str:
@@ -56,23 +84,23 @@ def aggregate_query() -> str:
 
 def msk_tables(properties: dict[str, str]) -> list[str]:
     props = {**DEFAULTS, **properties}
-    missing = [k for k in ("bootstrap.servers", "transactions.topic", "aggregates.topic") if not props.get(k)]
+    missing = [k for k in (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, AGGREGATES_TOPIC) if not props.get(k)]
     if missing:
         raise ValueError(f"runtime property group {PROPERTY_GROUP!r} lacks {', '.join(missing)}")
     return statements(
         sql_file("tables_msk").format(
-            time_attribute=time_attribute(props["time.mode"], float(props["max.out.of.orderness.seconds"])),
-            bootstrap_servers=props["bootstrap.servers"],
-            transactions_topic=props["transactions.topic"],
-            aggregates_topic=props["aggregates.topic"],
-            consumer_group=props["consumer.group"],
+            time_attribute=time_attribute(props[TIME_MODE], float(props[MAX_OUT_OF_ORDERNESS])),
+            bootstrap_servers=props[BOOTSTRAP_SERVERS],
+            transactions_topic=props[TRANSACTIONS_TOPIC],
+            aggregates_topic=props[AGGREGATES_TOPIC],
+            consumer_group=props[CONSUMER_GROUP],
         )
     )
 
 
 def archive_tables(properties: dict[str, str]) -> list[str]:
     """The archive sink, when the runtime properties name an archive.path (else nothing)."""
-    path = properties.get("archive.path")
+    path = properties.get(ARCHIVE_PATH)
     return statements(sql_file("archive_s3").format(archive_path=path)) if path else []
 
 
@@ -147,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--local", action="store_true", help="run over the local topics instead of MSK")
     parser.add_argument("--transactions", help="--local: the transactions topic directory")
     parser.add_argument("--aggregates", help="--local: the aggregates topic directory")
-    parser.add_argument("--time-mode", choices=TIME_MODES, default=DEFAULTS["time.mode"])
+    parser.add_argument("--time-mode", choices=TIME_MODES, default=DEFAULTS[TIME_MODE])
     parser.add_argument("--watch", type=float, metavar="SECONDS",
                         help="--local: keep watching for new transactions, checking this often")
     parser.add_argument("--properties", type=Path, help="runtime properties file (default: the managed service's)")

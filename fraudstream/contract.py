@@ -7,8 +7,6 @@ This module is pure Python (no numpy import) so that it can ship inside a Lambda
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,68 +163,18 @@ def mask_card(cc_num: int | str) -> str:
     return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
 
 
-# --- The online definition (DESIGN.md): batch features rebuilt from stored records ----------------
-
-
-def online_features(
-    trans_ts: float,
-    amount: float,
-    streaming: Mapping[str, Any] | None,
-    batch: Mapping[str, Any] | None,
-    earlier: Iterable[tuple[float, float]] = (),
-) -> dict[str, Any]:
-    """Every model feature of one transaction, equal to what the batch SQL computes for it.
-
-    ``streaming`` and ``batch`` are the card's records in cc-agg-fg and cc-agg-batch-fg (None when
-    missing); ``earlier`` holds (event time, amount) of the card's transactions scored before this
-    one in the same batch. A record that already includes this transaction (its trans_time is
-    not older) is not folded in twice. Stored records are scalars, so a transaction that left a
-    window between a record's time and this one cannot be subtracted (DESIGN.md's approximation).
-    """
-    earlier = list(earlier)
-    folded = [*earlier, (trans_ts, amount)]
-
-    def window(record, count_name, average_name, seconds, stale_after):
-        count, total, since = 0, 0.0, -math.inf
-        if record is not None and record[TRANS_TIME] >= trans_ts - stale_after:
-            count, since = int(record[count_name]), float(record[TRANS_TIME])
-            total = float(record[average_name]) * count
-        for ts, amt in folded:
-            if ts > since and ts >= trans_ts - seconds:
-                count, total = count + 1, total + amt
-        return count, total / count
-
-    n_10m, avg_10m = window(streaming, NUM_TRANS_LAST_10M, AVG_AMT_LAST_10M, WINDOW_10M_SECONDS, WINDOW_10M_SECONDS)
-    # The batch record stands for the card's weekly profile, kept fresh nightly: no staleness cut.
-    n_1w, avg_1w = window(batch, NUM_TRANS_LAST_1W, AVG_AMT_LAST_1W, WINDOW_1W_SECONDS, math.inf)
-
-    previous = [ts for ts, _ in earlier]
-    if streaming is not None:
-        record_ts, record_prev = streaming[TRANS_TIME], streaming.get(PREV_TRANS_TIME)
-        if record_ts < trans_ts:
-            previous.append(record_ts)
-        elif record_prev is not None and (record_ts == trans_ts or record_prev < trans_ts):
-            # The record already includes this transaction (or, scored late, newer ones too).
-            previous.append(record_prev)
-    if batch is not None and batch[TRANS_TIME] < trans_ts:
-        previous.append(batch[TRANS_TIME])
-    gap = trans_ts - max(previous) if previous else SECS_SINCE_PREV_TX_CAP
-
-    features = {
-        AMOUNT: amount,
-        NUM_TRANS_LAST_10M: n_10m,
-        AVG_AMT_LAST_10M: avg_10m,
-        NUM_TRANS_LAST_1W: n_1w,
-        AVG_AMT_LAST_1W: avg_1w,
-        SECS_SINCE_PREV_TX: float(min(gap, SECS_SINCE_PREV_TX_CAP)),
-    }
-    return add_ratio_features(features)
-
-
-def feature_vector(features: Mapping[str, Any], feature_set: str) -> list[float]:
-    """The model's input row for ``feature_set``, in the model's column order."""
-    return [float(features[name]) for name in feature_names(feature_set)]
-
-
 # --- Scoring ----------------------------------------------------------------------------------
-DEFAULT_THRESHOLD = 0.25  # FRAUD when the score is above it (the seed's value)
+DEFAULT_THRESHOLD = 0.25  # FRAUD when the score is above it (the AWS sample's value)
+FRAUD, NOT_FRAUD = "FRAUD", "NOT FRAUD"  # the verdicts, as logged and searched for in CloudWatch
+
+
+def verdict(score: float, threshold: float) -> str:
+    return FRAUD if score > threshold else NOT_FRAUD
+
+
+# --- Valid values (every reader of transactions and aggregates applies these) ------------------
+MAX_AMOUNT = 10_000_000.0  # larger amounts are refused as oversized
+MIN_EVENT_TIME = 946_684_800.0  # 2000-01-01
+MAX_EVENT_TIME = 4_102_444_800.0  # 2100-01-01
+MAX_CARD_DIGITS = 19  # ISO/IEC 7812
+MAX_CARD_NUMBER = 2**63 - 1  # Feature Store's Integral and SQLite's INTEGER are signed 64-bit

@@ -11,9 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class InputError(Exception):
-    """Bad input a user can fix: the CLI prints it as one line and exits non-zero."""
+from fraudstream.checks import InputError
 
 
 def check_parquet(path: str | os.PathLike, required: Mapping[str, str]) -> pa.Schema:

@@ -1,8 +1,11 @@
-"""CloudFormation output keys of the deployed stack.
+"""The deployed stack's name and CloudFormation output keys.
 
-The CDK app writes them (stacks/pipeline_stack.py) and the operating commands read them, so a
+The CDK app writes them (app.py, stacks/pipeline_stack.py) and the operating commands read them, so a
 renamed output breaks a test instead of a user's `fraudstream logs`.
 """
+
+DEFAULT_STACK_NAME = "FraudStream"  # app.py's stack name unless -c stackName=... says otherwise
+ENV_STACK = "FRAUDSTREAM_STACK"  # the operating commands' default --stack
 
 BOOTSTRAP_BROKERS = "BootstrapBrokersSaslIam"
 CLUSTER_ARN = "KafkaClusterArn"

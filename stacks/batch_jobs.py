@@ -6,7 +6,7 @@
 - The job code (training/processing_job.py and the fraudstream zip) as assets.
 - An EventBridge Scheduler schedule that starts the processing job every night over the archive;
   the job loads the 1-week aggregates into the batch feature group. The request is built by
-  fraudstream.sagemaker_jobs, the same function the CLI uses.
+  fraudstream.offline.sagemaker_jobs, the same function the CLI uses.
 
 Why not Amazon Data Firehose with MSK as source: it needs MSK multi-VPC private connectivity, which
 kafka.t3.small brokers do not support; the Flink job already reads the topic, so it writes the archive.
@@ -25,7 +25,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from fraudstream import contract as c
-from fraudstream import sagemaker_jobs
+from fraudstream.offline import sagemaker_jobs
 from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
@@ -39,8 +39,22 @@ class BatchJobs(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
                  feature_store: FeatureStore, resources: StackResources, job_code: tuple[Path, Path]) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        self.bucket = s3.Bucket(
+        self.bucket = self._build_bucket(config, key)
+        self.emptied = resources.empty_on_delete(self.bucket)
+        # Spark on SageMaker reads s3:// (S3A underneath); Flink writes through its S3A filesystem.
+        self.archive_uri = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
+        self.flink_archive_uri = f"s3a://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
+        self.entry, self.deps = self._build_job_code(job_code)
+        spark_image = image_in_region(self, "spark")
+        xgboost_image = image_in_region(self, "xgboost")
+        self.role = self._build_job_role(key, feature_store, spark_image, xgboost_image)
+        scheduler_role = self._build_scheduler_role()
+        request = self._nightly_request(config, key, feature_store, spark_image, job_code)
+        self.schedule = self._build_schedule(config, scheduler_role, request)
+
+    def _build_bucket(self, config: PipelineConfig, key: kms.IKey) -> s3.Bucket:
+        """The stack's data bucket; the archive expires once the nightly job's week (plus margin) has passed."""
+        return s3.Bucket(
             self, "Data", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, removal_policy=RemovalPolicy.DESTROY,
             lifecycle_rules=[
@@ -48,19 +62,18 @@ class BatchJobs(Construct):
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
         )
-        self.emptied = resources.empty_on_delete(self.bucket)
-        # Spark on SageMaker reads s3:// (S3A underneath); Flink writes through its S3A filesystem.
-        self.archive_uri = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
-        self.flink_archive_uri = f"s3a://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
 
+    def _build_job_code(self, job_code: tuple[Path, Path]) -> tuple[s3_assets.Asset, s3_assets.Asset]:
+        """The processing job's entry script and the fraudstream zip, uploaded as assets for the jobs to read."""
         entry, deps = job_code
-        self.entry = s3_assets.Asset(self, "JobEntry", path=str(entry))
-        self.deps = s3_assets.Asset(self, "JobDeps", path=str(deps))
-        spark_image = image_in_region(self, "spark")
-        xgboost_image = image_in_region(self, "xgboost")
+        return s3_assets.Asset(self, "JobEntry", path=str(entry)), s3_assets.Asset(self, "JobDeps", path=str(deps))
 
-        self.role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                             description="SageMaker processing and training jobs of fraudstream")
+    def _build_job_role(self, key: kms.IKey, feature_store: FeatureStore, spark_image: str,
+                        xgboost_image: str) -> iam.Role:
+        """The role SageMaker processing and training jobs run as: the data bucket, their code, logs and images."""
+        stack = Stack.of(self)
+        role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="SageMaker processing and training jobs of fraudstream")
         job_logs = [stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
                                      resource_name=f"/aws/sagemaker/{kind}Jobs:*") for kind in ("Processing", "Training")]
         for statement in (
@@ -80,10 +93,29 @@ class BatchJobs(Construct):
                                          "logs:DescribeLogStreams"], resources=job_logs),
             iam.PolicyStatement(actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.BATCH_FEATURE_GROUP)]),
         ):
-            self.role.add_to_policy(statement)
+            role.add_to_policy(statement)
+        return role
 
-        # The nightly job: the archive of the last days -> 1-week aggregates -> the batch feature group.
-        request = sagemaker_jobs.processing_request(
+    def _build_scheduler_role(self) -> iam.Role:
+        """What the schedule may do: create only the nightly jobs, and pass only the job role to them."""
+        stack = Stack.of(self)
+        role = iam.Role(self, "SchedulerRole", assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateProcessingJob"],
+            resources=[stack.format_arn(service="sagemaker", resource="processing-job",
+                                        resource_name=f"{NIGHTLY_JOB_PREFIX}-*")]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=[self.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        return role
+
+    def _nightly_request(self, config: PipelineConfig, key: kms.IKey, feature_store: FeatureStore, spark_image: str,
+                         job_code: tuple[Path, Path]) -> dict:
+        """The nightly job's CreateProcessingJob request, built by the same function the CLI uses."""
+        # The archive of the last days -> 1-week aggregates -> the batch feature group.
+        entry, deps = job_code
+        return sagemaker_jobs.processing_request(
             f"{NIGHTLY_JOB_PREFIX}-<aws.scheduler.execution-id>", self.role.role_arn, spark_image,
             self.entry.s3_object_url, self.deps.s3_object_url,
             sagemaker_jobs.features_job_args(f"{self.archive_uri}/", f"s3://{self.bucket.bucket_name}/nightly/latest",
@@ -93,16 +125,10 @@ class BatchJobs(Construct):
             # File assets keep their content hash and extension as the object name.
             entry_name=f"{self.entry.asset_hash}{entry.suffix}", deps_name=f"{self.deps.asset_hash}{deps.suffix}",
         )
-        scheduler_role = iam.Role(self, "SchedulerRole", assumed_by=iam.ServicePrincipal(
-            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
-        scheduler_role.add_to_policy(iam.PolicyStatement(
-            actions=["sagemaker:CreateProcessingJob"],
-            resources=[stack.format_arn(service="sagemaker", resource="processing-job",
-                                        resource_name=f"{NIGHTLY_JOB_PREFIX}-*")]))
-        scheduler_role.add_to_policy(iam.PolicyStatement(
-            actions=["iam:PassRole"], resources=[self.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
-        self.schedule = scheduler.CfnSchedule(
+
+    def _build_schedule(self, config: PipelineConfig, scheduler_role: iam.Role, request: dict) -> scheduler.CfnSchedule:
+        """EventBridge Scheduler calls SageMaker's API itself, so the nightly refresh needs no function of ours."""
+        schedule = scheduler.CfnSchedule(
             self, "NightlyRefresh",
             description="Nightly: 1-week aggregates from the archived transactions into the batch feature group",
             schedule_expression=config.nightly_refresh_schedule,
@@ -111,12 +137,14 @@ class BatchJobs(Construct):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn="arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob",
                 role_arn=scheduler_role.role_arn,
-                input=stack.to_json_string(request),
+                input=Stack.of(self).to_json_string(request),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2,
                                                                       maximum_event_age_in_seconds=3600),
             ),
         )
-        self.schedule.node.add_dependency(scheduler_role)
+        # Created after its role's policy, so the first run may already start the job.
+        schedule.node.add_dependency(scheduler_role)
+        return schedule
 
     def grant_archive_writes(self, role: iam.Role, key: kms.IKey) -> None:
         """What Flink's filesystem sink does under the archive prefix (multipart uploads included)."""

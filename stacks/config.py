@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream.packaging.flink_app import entry_point
+from fraudstream.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
+FLINK = entry_point()  # flink_sql/main.py: its time modes and property defaults
 
 
 class ConfigError(ValueError):
@@ -36,8 +38,8 @@ class PipelineConfig:
     topic_replication_factor: int = 2
     # Streaming aggregation.
     flink_parallelism: int = 1
-    flink_time_mode: str = "processing"
-    flink_consumer_group: str = "fraudstream-aggregation"
+    flink_time_mode: str = FLINK.DEFAULTS[FLINK.TIME_MODE]
+    flink_consumer_group: str = FLINK.DEFAULTS[FLINK.CONSUMER_GROUP]
     # Feature store.
     streaming_feature_group: str = c.STREAMING_FEATURE_GROUP
     batch_feature_group: str = c.BATCH_FEATURE_GROUP
@@ -92,7 +94,7 @@ class PipelineConfig:
               f"1 to brokerCount={self.broker_count}")
         check(self.topic_partitions >= 1, "topic_partitions", "1 or more")
         check(self.broker_volume_gib >= 1, "broker_volume_gib", "1 or more")
-        check(self.flink_time_mode in ("processing", "event"), "flink_time_mode", "processing or event")
+        check(self.flink_time_mode in FLINK.TIME_MODES, "flink_time_mode", " or ".join(FLINK.TIME_MODES))
         check(self.flink_parallelism >= 1, "flink_parallelism", "1 or more")
         check(self.endpoint_instance_count >= 1, "endpoint_instance_count", "1 or more")
         for field in ("aggregate_batch_size", "predict_batch_size"):

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.config import REPO
+from fraudstream.paths import LAMBDAS
 from stacks.iam import lambda_role
 
 HANDLER_TIMEOUT = Duration.minutes(14)
@@ -37,7 +37,7 @@ class StackResources(Construct):
             "Handler",
             runtime=runtime,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(REPO / "lambdas" / "stack_resources")),
+            code=lambda_.Code.from_asset(str(LAMBDAS / "stack_resources")),
             handler="handler.on_event",
             timeout=HANDLER_TIMEOUT,  # a Flink application takes a few minutes to start or stop
             role=self.role.without_policy_updates(),

@@ -1,6 +1,6 @@
 """The two Lambda functions and their MSK triggers.
 
-Code comes from `fraudstream.lambda_assets` (each handler plus the modules it imports; Powertools
+Code comes from `fraudstream.packaging.lambda_assets` (each handler plus the modules it imports; Powertools
 as a layer built from the locked environment), so synthesis needs no Docker. Each trigger has an
 S3 on-failure destination: a batch that keeps failing is written there whole instead of being lost
 or stalling its partition.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -21,9 +21,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from fraudstream import contract as c
-from fraudstream import lambda_assets
-from fraudstream import settings as env
-from fraudstream import telemetry
+from fraudstream.online import settings as env
+from fraudstream.online import telemetry
+from fraudstream.packaging import lambda_assets
 from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
@@ -33,6 +33,7 @@ from stacks.model_endpoint import ModelEndpoint
 
 TIMEOUT = Duration.minutes(2)
 HANDLER = "handler.lambda_handler"
+Trigger = tuple[lambda_.Function, str, str, int, int]  # function, topic, consumer group, batch size, window (s)
 
 
 class Handlers(Construct):
@@ -41,8 +42,23 @@ class Handlers(Construct):
                  feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
                  retention: logs.RetentionDays, resources: StackResources) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        self.failed_records = s3.Bucket(
+        self.failed_records = self._build_failed_records_bucket(config, key)
+        emptied = resources.empty_on_delete(self.failed_records)
+        self.powertools = self._build_layer(assets, runtime)
+        self.roles: dict[str, iam.Role] = {}  # function name -> its mutable role, filled by _build_function
+        environment = self._common_environment(feature_store)
+        self.aggregate, self.aggregate_logs = self._build_aggregate_function(
+            assets, runtime, config, retention, environment)
+        self.predict, self.predict_logs = self._build_predict_function(
+            assets, runtime, config, retention, environment, endpoint, feature_set)
+        triggers = self._triggers(config)
+        self.mappings = self._build_triggers(triggers, config, kafka, emptied)
+        self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
+        self._build_feature_grants(feature_store, endpoint)
+
+    def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey) -> s3.Bucket:
+        """Where a trigger writes a batch it gave up on, so the batch is neither lost nor stalls its partition."""
+        return s3.Bucket(
             self,
             "FailedRecords",
             encryption=s3.BucketEncryption.KMS,
@@ -53,32 +69,47 @@ class Handlers(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.failed_records_expiry_days))],
             removal_policy=RemovalPolicy.DESTROY,
         )
-        emptied = resources.empty_on_delete(self.failed_records)
-        self.powertools = lambda_.LayerVersion(
+
+    def _build_layer(self, assets: dict[str, Path], runtime: lambda_.Runtime) -> lambda_.LayerVersion:
+        """Powertools as one layer built from the locked environment, shared by both functions."""
+        return lambda_.LayerVersion(
             self,
             "Powertools",
             code=lambda_.Code.from_asset(str(assets[lambda_assets.LAYER])),
             compatible_runtimes=[runtime],
             description="Powertools for AWS Lambda (Python), the release in requirements.lock",
         )
-        common_env = {
+
+    @staticmethod
+    def _common_environment(feature_store: FeatureStore) -> dict[str, str]:
+        """What both handlers read: the feature groups and the Powertools service and metrics namespace."""
+        return {
             env.ENV_STORE_BACKEND: "sagemaker",
             env.ENV_STREAMING_GROUP: feature_store.streaming_name,
             env.ENV_BATCH_GROUP: feature_store.batch_name,
             "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
         }
-        self.roles: dict[str, iam.Role] = {}
-        self.aggregate, self.aggregate_logs = self._function(
+
+    def _build_aggregate_function(self, assets: dict[str, Path], runtime: lambda_.Runtime, config: PipelineConfig,
+                                  retention: logs.RetentionDays,
+                                  environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
+        """The function that writes Flink's 10-minute aggregates into the streaming feature group."""
+        return self._build_function(
             "AggregateToFeatureStore", assets["aggregate_to_feature_store"], runtime, config, retention,
             description="cc-aggregates -> the 10-minute feature group",
-            environment=common_env,
+            environment=environment,
         )
-        self.predict, self.predict_logs = self._function(
+
+    def _build_predict_function(self, assets: dict[str, Path], runtime: lambda_.Runtime, config: PipelineConfig,
+                                retention: logs.RetentionDays, environment: dict[str, str], endpoint: ModelEndpoint,
+                                feature_set: str) -> tuple[lambda_.Function, logs.LogGroup]:
+        """The function that scores each transaction; it must read the feature set the model was trained on."""
+        return self._build_function(
             "PredictFromFeatures", assets["predict_from_features"], runtime, config, retention,
             description="cc-transactions -> both feature groups -> endpoint -> FRAUD / NOT FRAUD log line",
             environment={
-                **common_env,
+                **environment,
                 env.ENV_MODEL_BACKEND: "endpoint",
                 env.ENV_ENDPOINT_NAME: endpoint.endpoint_name,
                 env.ENV_FEATURE_SET: feature_set,
@@ -87,48 +118,10 @@ class Handlers(Construct):
             },
         )
 
-        start = getattr(lambda_.StartingPosition, config.starting_position)
-        triggers = (
-            (self.aggregate, c.AGGREGATES_TOPIC, config.aggregate_consumer_group, config.aggregate_batch_size,
-             config.aggregate_batching_window_seconds),
-            (self.predict, c.TRANSACTIONS_TOPIC, config.predict_consumer_group, config.predict_batch_size,
-             config.predict_batching_window_seconds),
-        )
-        self.mappings = {}
-        for function, topic, group, batch_size, window in triggers:
-            mapping = lambda_.EventSourceMapping(
-                self,
-                f"{function.node.id}Trigger",
-                target=function,
-                event_source_arn=kafka.cluster_arn,
-                kafka_topic=topic,
-                kafka_consumer_group_id=group,
-                starting_position=start,
-                batch_size=batch_size,
-                max_batching_window=Duration.seconds(window),
-                on_failure=sources.S3OnFailureDestination(self.failed_records),
-                support_s3_on_failure_destination=True,
-            )
-            # The trigger must not start polling before the topic exists and the role allows it.
-            # On delete, the trigger goes first, then the bucket is emptied, then deleted.
-            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied)
-            self.mappings[function.node.id] = mapping
-            self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, vpc, subnets, key)
-
-        aggregate_role, predict_role = self.roles[self.aggregate.node.id], self.roles[self.predict.node.id]
-        aggregate_role.add_to_policy(iam.PolicyStatement(
-            actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP)]))
-        predict_role.add_to_policy(iam.PolicyStatement(
-            actions=["sagemaker:GetRecord", "sagemaker:BatchGetRecord"],
-            resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP), feature_store.arn(c.BATCH_FEATURE_GROUP)],
-        ))
-        predict_role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]))
-        # Feature Store's data plane decrypts with the online store's key as the caller; the same key
-        # encrypts the failed-records bucket the triggers write to (kms:GenerateDataKey in _grant_trigger).
-
-    def _function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig,
-                  retention: logs.RetentionDays, description: str, environment: dict[str, str]):
+    def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig,
+                        retention: logs.RetentionDays, description: str,
+                        environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
+        """One function with its own log group and a role only this construct adds statements to."""
         log_group = logs.LogGroup(self, f"{name}Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         role = lambda_role(self, f"{name}Role", log_group)
         function = lambda_.Function(
@@ -146,13 +139,53 @@ class Handlers(Construct):
             environment=environment,
             description=description,
         )
-        self.roles[name] = role  # the mutable role, for the statements added below
+        self.roles[name] = role  # the mutable role, for the statements the grant steps add
         return function, log_group
+
+    def _triggers(self, config: PipelineConfig) -> tuple[Trigger, ...]:
+        """Each function's topic, consumer group and batching, from the context."""
+        return (
+            (self.aggregate, c.AGGREGATES_TOPIC, config.aggregate_consumer_group, config.aggregate_batch_size,
+             config.aggregate_batching_window_seconds),
+            (self.predict, c.TRANSACTIONS_TOPIC, config.predict_consumer_group, config.predict_batch_size,
+             config.predict_batching_window_seconds),
+        )
+
+    def _build_triggers(self, triggers: tuple[Trigger, ...], config: PipelineConfig, kafka: Kafka,
+                        emptied: CustomResource) -> dict[str, lambda_.EventSourceMapping]:
+        """One MSK trigger per function, each its own consumer group, failed batches to the bucket."""
+        start = getattr(lambda_.StartingPosition, config.starting_position)
+        mappings = {}
+        for function, topic, group, batch_size, window in triggers:
+            mapping = lambda_.EventSourceMapping(
+                self,
+                f"{function.node.id}Trigger",
+                target=function,
+                event_source_arn=kafka.cluster_arn,
+                kafka_topic=topic,
+                kafka_consumer_group_id=group,
+                starting_position=start,
+                batch_size=batch_size,
+                max_batching_window=Duration.seconds(window),
+                on_failure=sources.S3OnFailureDestination(self.failed_records),
+                support_s3_on_failure_destination=True,
+            )
+            # The trigger must not start polling before the topic exists and the role allows it.
+            # On delete, the trigger goes first, then the bucket is emptied, then deleted.
+            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied)
+            mappings[function.node.id] = mapping
+        return mappings
+
+    def _build_trigger_grants(self, triggers: tuple[Trigger, ...], kafka: Kafka, vpc: ec2.IVpc,
+                              subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
+        """Each trigger polls with its function's role, so that role gets what the trigger does."""
+        stack = Stack.of(self)
+        for function, topic, group, _batch_size, _window in triggers:
+            self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, vpc, subnets, key)
 
     def _grant_trigger(self, stack: Stack, role: iam.Role, kafka: Kafka, topic: str, group: str, vpc: ec2.IVpc,
                        subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
-        """What Lambda's MSK trigger does with the function's role: reach the cluster, read one topic
-        as one consumer group, and write failed batches to the bucket (REFERENCE.md: MSK trigger)."""
+        """What the trigger does as the role: reach the cluster, read one topic as one group, write failed batches."""
         statements = [
             iam.PolicyStatement(actions=["kafka:DescribeCluster", "kafka:DescribeClusterV2",
                                          "kafka:GetBootstrapBrokers"], resources=[kafka.cluster_arn]),
@@ -164,8 +197,22 @@ class Handlers(Construct):
                                 resources=[kafka.arns.group(group)]),
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.failed_records.arn_for_objects("*")]),
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.failed_records.bucket_arn]),
+            # The stack's key: it encrypts the failed-records bucket, and Feature Store's data plane decrypts
+            # the online store with it as the caller (both handlers call Feature Store).
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
         ]
         statements += vpc_access_statements(stack, vpc, subnets, [kafka.security_group])
         for statement in statements:
             role.add_to_policy(statement)
+
+    def _build_feature_grants(self, feature_store: FeatureStore, endpoint: ModelEndpoint) -> None:
+        """Each function may touch only the feature groups and endpoint its handler uses."""
+        aggregate_role, predict_role = self.roles[self.aggregate.node.id], self.roles[self.predict.node.id]
+        aggregate_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP)]))
+        predict_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:GetRecord", "sagemaker:BatchGetRecord"],
+            resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP), feature_store.arn(c.BATCH_FEATURE_GROUP)],
+        ))
+        predict_role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]))

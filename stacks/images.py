@@ -7,7 +7,7 @@ from aws_cdk import Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from fraudstream import sagemaker_jobs
+from fraudstream.offline import sagemaker_jobs
 
 # framework -> (image scope in the SDK's table, version); versions are sagemaker_jobs' (one definition).
 IMAGES = {

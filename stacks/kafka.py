@@ -43,28 +43,45 @@ class Kafka(Construct):
                  subnets: ec2.SubnetSelection, key: kms.IKey, retention: logs.RetentionDays,
                  resources: StackResources) -> None:
         super().__init__(scope, id)
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = self._build_broker_security_group(vpc)
+        self.client_security_group = self._build_client_security_group(vpc)
+        self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.cluster = self._build_cluster(config, vpc, subnets, key)
+        self.cluster_arn = self.cluster.attr_arn
+        self.arns = KafkaArns(Stack.of(self), self.cluster_arn)
+        self.topics = self._build_topics(config)
+        self.bootstrap_brokers = self._build_bootstrap_brokers(resources)
+
+    def _build_broker_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+        """The brokers' group: only the IAM/TLS port, and only from the members that need it."""
+        group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
             description="MSK brokers: IAM/TLS port from its own members (Lambda trigger pollers) and Flink",
         )
         # Lambda's MSK trigger polls from ENIs that carry the cluster's own security group.
-        self.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
-        self.security_group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
+        group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
+        group.add_egress_rule(group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
         # HTTPS to the Lambda and STS interface endpoints (VPC addresses) and to S3 through its gateway
         # endpoint (S3's public ranges, routed by the endpoint). The subnets have no other route out.
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
-                                            "trigger pollers to the Lambda, STS and S3 endpoints")
-        # For producers you run inside the VPC (fraudstream simulate from an instance or CloudShell
-        # VPC environment): attach this group to reach the brokers.
-        self.client_security_group = ec2.SecurityGroup(
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                              "trigger pollers to the Lambda, STS and S3 endpoints")
+        return group
+
+    def _build_client_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+        """Kafka clients you run inside the VPC attach this group to reach the brokers."""
+        # For producers such as fraudstream simulate, from an instance or a CloudShell VPC environment.
+        group = ec2.SecurityGroup(
             self, "ClientSecurityGroup", vpc=vpc, allow_all_outbound=False,
             description="Kafka clients in the VPC: to the MSK brokers (IAM/TLS) and AWS endpoints")
-        self.client_security_group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers")
-        self.client_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs via endpoints")
-        self.security_group.add_ingress_rule(self.client_security_group, ec2.Port.tcp(IAM_PORT), "Kafka clients")
-        self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers")
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs via endpoints")
+        self.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "Kafka clients")
+        return group
 
-        self.cluster = msk.CfnCluster(
+    def _build_cluster(self, config: PipelineConfig, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
+                       key: kms.IKey) -> msk.CfnCluster:
+        """The provisioned cluster: IAM authentication only, TLS everywhere, volumes under the stack's key."""
+        cluster = msk.CfnCluster(
             self,
             "Cluster",
             cluster_name=f"{Stack.of(self).stack_name}-kafka",
@@ -94,11 +111,12 @@ class Kafka(Construct):
                 )
             ),
         )
-        self.cluster.apply_removal_policy(RemovalPolicy.DESTROY)
-        self.cluster_arn = self.cluster.attr_arn
-        self.arns = KafkaArns(Stack.of(self), self.cluster_arn)
+        cluster.apply_removal_policy(RemovalPolicy.DESTROY)
+        return cluster
 
-        self.topics = {}
+    def _build_topics(self, config: PipelineConfig) -> dict[str, msk.CfnTopic]:
+        """Both topics as CloudFormation resources, so nobody needs a Kafka CLI to create them."""
+        topics = {}
         for name in (c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC):
             topic = msk.CfnTopic(
                 self,
@@ -109,8 +127,11 @@ class Kafka(Construct):
                 replication_factor=config.topic_replication_factor,
             )
             topic.apply_removal_policy(RemovalPolicy.DESTROY)
-            self.topics[name] = topic
+            topics[name] = topic
+        return topics
 
+    def _build_bootstrap_brokers(self, resources: StackResources) -> str:
+        """The IAM bootstrap broker string, read by a custom resource because CloudFormation does not expose it."""
         brokers = CustomResource(
             self,
             "BootstrapBrokers",
@@ -119,4 +140,4 @@ class Kafka(Construct):
             properties={"ClusterArn": self.cluster_arn},
         )
         resources.allow_bootstrap_brokers(self.cluster_arn)
-        self.bootstrap_brokers = brokers.get_att_string("BootstrapBrokerStringSaslIam")
+        return brokers.get_att_string("BootstrapBrokerStringSaslIam")

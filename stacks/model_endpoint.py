@@ -2,7 +2,7 @@
 
 The image is the built-in XGBoost 3.0-5 container of the stack's region, looked up in a mapping
 generated from the SageMaker SDK's own image table at synth time (no AWS call, no hand-typed
-account IDs). Train with xgboost 3.0.5 so the saved model loads there (DESIGN.md).
+account IDs). Train with xgboost 3.0.5 so the saved model loads there (pyproject.toml pins it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One dashboard and the alarms an operator acts on, all publishing to one encrypted SNS topic.
 
 The handlers' own metrics (transactions, fraud verdicts, invalid records) are the Powertools EMF
-metrics named in fraudstream.telemetry; the rest are the services' metrics.
+metrics named in fraudstream.online.telemetry; the rest are the services' metrics.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from fraudstream import telemetry
+from fraudstream.online import telemetry
 from stacks.config import PipelineConfig
 from stacks.model_endpoint import VARIANT
 
@@ -52,19 +52,29 @@ class Observability(Construct):
                  aggregate: lambda_.IFunction, predict: lambda_.IFunction, flink_application: str,
                  endpoint_name: str, nightly_job_prefix: str) -> None:
         super().__init__(scope, id)
-        self.alarm_topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True,
-                                     display_name="fraudstream alarms")
+        self.alarm_topic = self._build_alarm_topic(config, key)
+        self.alarms = self._build_alarms(config, aggregate, predict, flink_application, endpoint_name)
+        self.nightly_failures = self._build_nightly_failure_rule(nightly_job_prefix)
+        self.dashboard = self._build_dashboard(aggregate, predict, flink_application, endpoint_name)
+
+    def _build_alarm_topic(self, config: PipelineConfig, key: kms.IKey) -> sns.Topic:
+        """One encrypted, TLS-only topic every alarm and the failed-job rule publish to."""
+        topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True, display_name="fraudstream alarms")
         # The topic's own policy (it enforces TLS) replaces SNS's default one, so CloudWatch alarms
         # of this account need an explicit grant to publish.
-        self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
+        topic.add_to_resource_policy(iam.PolicyStatement(
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
-            resources=[self.alarm_topic.topic_arn],
+            resources=[topic.topic_arn],
             conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}))
         if config.alarm_email:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-        action = cw_actions.SnsAction(self.alarm_topic)
+            topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        return topic
 
-        self.alarms: dict[str, cw.Alarm] = {}
+    def _build_alarms(self, config: PipelineConfig, aggregate: lambda_.IFunction, predict: lambda_.IFunction,
+                      flink_application: str, endpoint_name: str) -> dict[str, cw.Alarm]:
+        """The alarms an operator acts on: failing or lagging handlers, Flink down, nightly refresh, endpoint."""
+        action = cw_actions.SnsAction(self.alarm_topic)
+        alarms: dict[str, cw.Alarm] = {}
 
         def alarm(name: str, metric: cw.IMetric, threshold: float, description: str, periods: int = 1,
                   missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING) -> None:
@@ -72,7 +82,7 @@ class Observability(Construct):
                                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                                treat_missing_data=missing, alarm_description=description)
             created.add_alarm_action(action)
-            self.alarms[name] = created
+            alarms[name] = created
 
         for label, function in (("Aggregate", aggregate), ("Predict", predict)):
             alarm(f"{label}Errors", function.metric_errors(period=Duration.minutes(5), statistic="Sum"), 1,
@@ -83,16 +93,19 @@ class Observability(Construct):
               "The Flink aggregation is not running (or sends no metrics): the 10-minute features go stale",
               periods=5, missing=cw.TreatMissingData.BREACHING)
         # A nightly refresh Scheduler could not start (rejected request, missing permission) never becomes a
-        # job, so the failed-job rule below cannot see it: alarm on the dropped invocation instead.
+        # job, so the failed-job rule (_build_nightly_failure_rule) cannot see it: alarm on the dropped
+        # invocation instead.
         alarm("NightlyRefreshNotStarted",
               cw.Metric(namespace="AWS/Scheduler", metric_name="InvocationDroppedCount",
                         dimensions_map={"ScheduleGroup": "default"}, statistic="Sum", period=Duration.hours(1)), 1,
               "The nightly refresh schedule gave up starting its processing job")
         alarm("Endpoint5xx", endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum"), 1,
               "The model endpoint returned server errors", periods=5)
+        return alarms
 
-        # A nightly refresh that fails leaves the 1-week group a day older: tell the alarm topic.
-        self.nightly_failures = events.Rule(
+    def _build_nightly_failure_rule(self, nightly_job_prefix: str) -> events.Rule:
+        """A nightly refresh that fails leaves the 1-week group a day older: tell the alarm topic."""
+        return events.Rule(
             self, "NightlyRefreshFailed",
             description="The nightly refresh job of the 1-week feature group failed or was stopped",
             event_pattern=events.EventPattern(
@@ -102,21 +115,24 @@ class Observability(Construct):
             targets=[events_targets.SnsTopic(self.alarm_topic)],
         )
 
-        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-fraudstream")
+    def _build_dashboard(self, aggregate: lambda_.IFunction, predict: lambda_.IFunction, flink_application: str,
+                         endpoint_name: str) -> cw.Dashboard:
+        """One page with the pipeline's flow, the handlers' health, the alarms, Flink and the endpoint."""
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-fraudstream")
         duration = lambda f: f.metric_duration(statistic="p99", period=MINUTE)  # noqa: E731
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cw.GraphWidget(title="Transactions and fraud verdicts per minute",
                            left=[handler_metric(telemetry.TRANSACTIONS), handler_metric(telemetry.FRAUD_VERDICTS)]),
             cw.GraphWidget(title="Invalid records per minute", left=[handler_metric(telemetry.INVALID_RECORDS)]),
             cw.GraphWidget(title="Consumer offset lag", left=[offset_lag(aggregate), offset_lag(predict)]),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cw.GraphWidget(title="Lambda errors", left=[aggregate.metric_errors(period=MINUTE),
                                                         predict.metric_errors(period=MINUTE)]),
             cw.GraphWidget(title="Lambda duration p99 (ms)", left=[duration(aggregate), duration(predict)]),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cw.GraphWidget(title="Flink uptime and downtime (ms)",
                            left=[flink_metric(flink_application, "uptime", "Maximum"),
                                  flink_metric(flink_application, "downtime", "Maximum")]),
@@ -128,3 +144,4 @@ class Observability(Construct):
                            right=[endpoint_metric(endpoint_name, "Invocation4XXErrors", "Sum"),
                                   endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum")]),
         )
+        return dashboard

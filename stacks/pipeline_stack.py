@@ -13,15 +13,15 @@ from constructs import Construct
 
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
-from stacks.config import ConfigError, PipelineConfig
 from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
+from stacks.config import ConfigError, PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.handlers import Handlers
 from stacks.kafka import Kafka
 from stacks.model_endpoint import ModelEndpoint
-from stacks.network import Network
 from stacks.nag import acknowledge_findings
+from stacks.network import Network
 from stacks.observability import Observability
 from stacks.streaming import StreamingAggregation
 
@@ -35,14 +35,7 @@ class FraudPipelineStack(Stack):
         super().__init__(scope, id, description="Streaming fraud detection: MSK, Flink, Feature Store, "
                                                 "SageMaker endpoint, Lambda (fraudstream)", **kwargs)
         retention = _retention(config.log_retention_days)
-        self.key = kms.Key(self, "DataKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
-                           pending_window=Duration.days(7),
-                           description="fraudstream data at rest: MSK volumes, feature groups, failed records, alarms")
-        # CloudWatch alarms and the EventBridge rule publish to the encrypted alarm topic.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]))
-
+        self.key = self._build_key()
         self.network = Network(self, "Network", config=config, retention=retention)
         self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention)
         self.kafka = Kafka(self, "Kafka", config=config, vpc=self.network.vpc, subnets=self.network.subnets,
@@ -65,10 +58,22 @@ class FraudPipelineStack(Stack):
                                            flink_application=self.streaming.application_name,
                                            endpoint_name=self.model.endpoint_name,
                                            nightly_job_prefix=NIGHTLY_JOB_PREFIX)
-        self._outputs()
+        self._build_outputs()
         acknowledge_findings(self)
 
-    def _outputs(self) -> None:
+    def _build_key(self) -> kms.Key:
+        """One customer-managed key for the stack's data at rest, which the alarm publishers may use too."""
+        key = kms.Key(self, "DataKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+                      pending_window=Duration.days(7),
+                      description="fraudstream data at rest: MSK volumes, feature groups, failed records, alarms")
+        # CloudWatch alarms and the EventBridge rule publish to the encrypted alarm topic.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]))
+        return key
+
+    def _build_outputs(self) -> None:
+        """Every stack output the operating commands read (fraudstream.stack_outputs names them)."""
         values = {
             out.BOOTSTRAP_BROKERS: (self.kafka.bootstrap_brokers, "Kafka bootstrap brokers, IAM auth over TLS (9098)"),
             out.CLUSTER_ARN: (self.kafka.cluster_arn, "MSK cluster"),

@@ -7,54 +7,56 @@ ends with the job RUNNING, and stops it before CloudFormation deletes it.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from aws_cdk import ArnFormat, CustomResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisanalytics_flink_alpha as flink
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from fraudstream import contract as c
-from fraudstream import flink_package
-from stacks.config import REPO, PipelineConfig
+from fraudstream.packaging import flink_app
 from stacks.batch_jobs import BatchJobs
+from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.iam import vpc_access_statements
 from stacks.kafka import IAM_PORT, Kafka
 
 
-def _flink_entry_point():
-    """flink_sql/main.py, for its property names (it imports PyFlink only when it runs a job)."""
-    spec = importlib.util.spec_from_file_location("fraudstream_flink_main", REPO / "flink_sql" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class StreamingAggregation(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, package: Path, vpc: ec2.IVpc,
                  subnets: ec2.SubnetSelection, kafka: Kafka, retention: logs.RetentionDays,
-                 resources: StackResources, batch: BatchJobs, key) -> None:
+                 resources: StackResources, batch: BatchJobs, key: kms.IKey) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        entry = _flink_entry_point()
-        self.application_name = f"{stack.stack_name}-aggregation"
-
-        self.security_group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
-                                                description="Flink application: to the MSK brokers only")
-        self.security_group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers (IAM/TLS)")
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
-                                            "the transactions archive, S3 through the gateway endpoint")
-        kafka.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "Flink application")
-
+        self.application_name = f"{Stack.of(self).stack_name}-aggregation"
+        self.security_group = self._build_security_group(vpc, kafka)
         self.log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("kinesisanalytics.amazonaws.com"))
         self.code = s3_assets.Asset(self, "Package", path=str(package))
-        self.application = flink.Application(
+        self.application = self._build_application(config, vpc, subnets, kafka, batch)
+        self._build_grants(config, kafka, vpc, subnets)
+        batch.grant_archive_writes(self.role, key)
+        self._build_run(resources, kafka, batch)
+
+    def _build_security_group(self, vpc: ec2.IVpc, kafka: Kafka) -> ec2.SecurityGroup:
+        """The application's group: out to the brokers and to S3 only, and admitted by the brokers' group."""
+        group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+                                  description="Flink application: to the MSK brokers only")
+        group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers (IAM/TLS)")
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                              "the transactions archive, S3 through the gateway endpoint")
+        kafka.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "Flink application")
+        return group
+
+    def _build_application(self, config: PipelineConfig, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, kafka: Kafka,
+                           batch: BatchJobs) -> flink.Application:
+        """The Flink 1.20 application in the VPC; its runtime properties tell flink_sql/main.py where everything is."""
+        entry = flink_app.entry_point()
+        return flink.Application(
             self,
             "Application",
             application_name=self.application_name,
@@ -62,16 +64,15 @@ class StreamingAggregation(Construct):
             runtime=flink.Runtime.FLINK_1_20,
             role=self.role.without_policy_updates(),
             property_groups={
-                flink_package.RUN_OPTIONS_GROUP: flink_package.RUN_OPTIONS,
-                entry.PROPERTY_GROUP: {
-                    "bootstrap.servers": kafka.bootstrap_brokers,
-                    "transactions.topic": c.TRANSACTIONS_TOPIC,
-                    "aggregates.topic": c.AGGREGATES_TOPIC,
-                    "consumer.group": config.flink_consumer_group,
-                    "time.mode": config.flink_time_mode,
-                    "max.out.of.orderness.seconds": entry.DEFAULTS["max.out.of.orderness.seconds"],
-                    **({"archive.path": batch.flink_archive_uri} if config.archive_transactions else {}),
-                },
+                flink_app.RUN_OPTIONS_GROUP: flink_app.RUN_OPTIONS,
+                entry.PROPERTY_GROUP: entry.runtime_properties(
+                    bootstrap_servers=kafka.bootstrap_brokers,
+                    transactions_topic=c.TRANSACTIONS_TOPIC,
+                    aggregates_topic=c.AGGREGATES_TOPIC,
+                    consumer_group=config.flink_consumer_group,
+                    time_mode=config.flink_time_mode,
+                    archive_path=batch.flink_archive_uri if config.archive_transactions else None,
+                ),
             },
             parallelism=config.flink_parallelism,
             checkpointing_enabled=True,
@@ -84,21 +85,11 @@ class StreamingAggregation(Construct):
             security_groups=[self.security_group],
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self._grant(stack, config, kafka, vpc, subnets)
-        batch.grant_archive_writes(self.role, key)
 
-        run = CustomResource(
-            self,
-            "Run",
-            service_token=resources.service_token,
-            resource_type=resources.FLINK_RUN,
-            properties={"ApplicationName": self.application.application_name},
-        )
-        # The job reads and writes both topics from its first second; on delete it stops before they go.
-        run.node.add_dependency(self.application, self.role, *kafka.topics.values(), batch.emptied)
-        resources.allow_flink_control(self.application_name)
-
-    def _grant(self, stack: Stack, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> None:
+    def _build_grants(self, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc,
+                      subnets: ec2.SubnetSelection) -> None:
+        """The role gets only what the job does: its code, its logs, its topics and consumer group, the VPC."""
+        stack = Stack.of(self)
         log_stream = self.application.node.find_child("LogStream")
         statements = [
             # Read its own code object.
@@ -112,7 +103,8 @@ class StreamingAggregation(Construct):
                 actions=["logs:PutLogEvents"],
                 resources=[stack.format_arn(service="logs", resource="log-group",
                                             resource_name=f"{self.log_group.log_group_name}:log-stream:"
-                                                          f"{log_stream.log_stream_name}", arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+                                                          f"{log_stream.log_stream_name}",
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)],
             ),
             # CloudWatch has no resource-level permission for PutMetricData (README: IAM).
             iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
@@ -132,3 +124,16 @@ class StreamingAggregation(Construct):
         for statement in statements:
             self.role.add_to_policy(statement)
 
+    def _build_run(self, resources: StackResources, kafka: Kafka, batch: BatchJobs) -> CustomResource:
+        """Start the application on deploy, so the deploy ends with the job RUNNING; stop it before deletion."""
+        run = CustomResource(
+            self,
+            "Run",
+            service_token=resources.service_token,
+            resource_type=resources.FLINK_RUN,
+            properties={"ApplicationName": self.application.application_name},
+        )
+        # The job reads and writes both topics from its first second; on delete it stops before they go.
+        run.node.add_dependency(self.application, self.role, *kafka.topics.values(), batch.emptied)
+        resources.allow_flink_control(self.application_name)
+        return run

@@ -1,37 +1,22 @@
-"""Shared fixtures and builders: hand-made transaction tables and small generated data sets."""
+"""Shared fixtures: fake AWS credentials, small generated data sets, log capture, a Spark session.
+
+Builders and fakes that tests and benchmarks share live in tests/support/."""
 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
 
-from fraudstream import contract as c
-from fraudstream.generate import GeneratorConfig, generate
+from fraudstream.offline.generate import generate
+from fraudstream.offline.generate_config import GeneratorConfig
 
 # Tests never reach AWS: fake credentials and a region for every client created here.
 for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
-
-# 2022-03-01 00:00:00 UTC: inside the default generator period.
-T0 = int(datetime(2022, 3, 1, tzinfo=timezone.utc).timestamp())
-
-
-def transactions(rows: list[tuple[int, float, float]]) -> pa.Table:
-    """A transactions table from (cc_num, seconds after T0, amount) tuples; tids t0, t1, ..."""
-    return pa.table(
-        {
-            c.TID: [f"t{i}" for i in range(len(rows))],
-            c.DATETIME: pa.array([(T0 + offset) * 1_000_000 for _, offset, _ in rows], type=pa.timestamp("us")),
-            c.CC_NUM: pa.array([card for card, _, _ in rows], type=pa.int64()),
-            c.AMOUNT: pa.array([amount for _, _, amount in rows], type=pa.float64()),
-            c.FRAUD_LABEL: pa.array([0] * len(rows), type=pa.int8()),
-        }
-    )
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +59,7 @@ class LogCapture:
 def logs():
     import io
 
-    from fraudstream.telemetry import logger
+    from fraudstream.online.telemetry import logger
 
     handler = logger.registered_handler
     stream = io.StringIO()
@@ -86,7 +71,7 @@ def logs():
 @pytest.fixture(autouse=True)
 def _fresh_metrics():
     """Metrics accumulate in the module-level Metrics object until flushed: start each test empty."""
-    from fraudstream.telemetry import metrics
+    from fraudstream.online.telemetry import metrics
 
     metrics.clear_metrics()
     yield

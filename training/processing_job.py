@@ -1,7 +1,7 @@
 """The batch job at scale: SageMaker Processing (Spark 3.5) runs the project's batch SQL over S3.
 
-One entry for two uses, with the same code as `fraudstream features` (fraudstream/sql, through
-fraudstream.spark):
+One entry for two uses, with the same code as `fraudstream features` (fraudstream/offline/sql, through
+fraudstream/offline/spark.py):
 - `fraudstream features --on sagemaker`: labelled transactions (Parquet from `fraudstream generate`)
   -> features, 1-week aggregates, and the train/validation CSV the built-in XGBoost container
   trains on (label first, features in model order, no header);
@@ -9,7 +9,8 @@ fraudstream.spark):
   -> 1-week aggregates, loaded into the batch feature group.
 
 Inputs and outputs are local directories that SageMaker fills from and uploads to S3
-(/opt/ml/processing/...). The fraudstream modules arrive as a zip on --py-files.
+(/opt/ml/processing/...). The fraudstream modules it imports arrive as a zip on --py-files
+(fraudstream/packaging/job_code.py builds it from this file's imports).
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 
 from fraudstream import contract as c
-from fraudstream import spark as spark_sql
-from fraudstream.batch_loader import load
+from fraudstream.offline import spark as spark_sql
+from fraudstream.offline.train_config import TrainConfig, utc_epoch
+from fraudstream.online import aws
+from fraudstream.online.stores import FeatureStoreOnlineStore, put_records
 
 LOG = logging.getLogger("fraudstream.processing")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    split = TrainConfig()  # the same split as `fraudstream train`
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", required=True, help="directory of Parquet or JSON-lines transactions")
     parser.add_argument("--format", choices=["parquet", "json"], default="parquet",
@@ -34,10 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True,
                         help="directory for features/, batch_aggregates/ and csv/<feature set>/{train,validation}/")
     parser.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=c.DEFAULT_FEATURE_SET)
-    parser.add_argument("--train-start", type=date.fromisoformat, default=date(2022, 1, 15))
-    parser.add_argument("--holdout-start", type=date.fromisoformat, default=date(2022, 5, 15))
-    parser.add_argument("--validation-fraction", type=float, default=0.3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--train-start", type=date.fromisoformat, default=split.train_start)
+    parser.add_argument("--holdout-start", type=date.fromisoformat, default=split.holdout_start)
+    parser.add_argument("--validation-fraction", type=float, default=split.validation_fraction)
+    parser.add_argument("--seed", type=int, default=split.seed)
     parser.add_argument("--feature-group", help="also load the 1-week aggregates into this feature group")
     parser.add_argument("--region", help="region of the feature group (default: the job's)")
     parser.add_argument("--concurrency", type=int, default=16, help="PutRecord calls in flight when loading")
@@ -50,7 +54,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def read_transactions(spark, path: str, fmt: str):
     """Transactions with the columns the batch SQL reads; archived ones get a tid and a 0 label."""
     from pyspark.sql import functions as F
-
     from pyspark.sql.types import DoubleType, LongType, StructField, StructType
     from pyspark.sql.utils import AnalysisException
 
@@ -81,11 +84,8 @@ def training_splits(features_df, feature_set: str, train_start: date, holdout_st
     """(train, validation) DataFrames as the XGBoost container reads CSV: label, then features in model order."""
     from pyspark.sql import functions as F
 
-    def epoch(day: date) -> float:
-        return datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).timestamp()
-
     columns = [F.col(c.FRAUD_LABEL).cast("int")] + [F.col(name).cast("double") for name in c.feature_names(feature_set)]
-    period = features_df.where((F.col(c.TRANS_TS) >= epoch(train_start)) & (F.col(c.TRANS_TS) < epoch(holdout_start)))
+    period = features_df.where((F.col(c.TRANS_TS) >= utc_epoch(train_start)) & (F.col(c.TRANS_TS) < utc_epoch(holdout_start)))
     marked = period.withColumn("_u", F.rand(seed))
     train = marked.where(F.col("_u") >= validation_fraction).select(*columns)
     validation = marked.where(F.col("_u") < validation_fraction).select(*columns)
@@ -97,14 +97,10 @@ def csv_prefix(output: str, feature_set: str, split: str) -> str:
     return f"{output}/csv/{feature_set}/{split}"
 
 
-def build_store(region: str | None):
-    import boto3
-    from botocore.config import Config
-
-    from fraudstream.stores import FeatureStoreOnlineStore
-
-    config = Config(retries={"mode": "adaptive", "total_max_attempts": 8}, max_pool_connections=64)
-    return FeatureStoreOnlineStore(boto3.client("sagemaker-featurestore-runtime", region_name=region, config=config))
+def build_store(region: str | None) -> FeatureStoreOnlineStore:
+    """Feature Store with more attempts and connections than a Lambda: the job writes every card at once."""
+    config = aws.client_config("sagemaker-featurestore-runtime", attempts=8, max_pool_connections=64)
+    return FeatureStoreOnlineStore(aws.new_client("sagemaker-featurestore-runtime", config=config, region_name=region))
 
 
 def run(args: argparse.Namespace, spark, store=None) -> dict:
@@ -125,10 +121,10 @@ def run(args: argparse.Namespace, spark, store=None) -> dict:
     if args.feature_group:
         store = store or build_store(args.region)
         rows = (row.asDict() for row in aggregates.toLocalIterator())
-        result = load(rows, lambda row: store.put_record(args.feature_group, row), args.concurrency)
+        result = put_records(store, args.feature_group, rows, args.concurrency)
         summary.update(loaded=result.written, failed=len(result.failed))
         for card, error in result.failed[:10]:
-            LOG.error("card %s: %s", c.mask_card(card), error)
+            LOG.error("card %s: %s: %s", c.mask_card(card), type(error).__name__, error)
     LOG.info("summary %s", summary)
     return summary
 

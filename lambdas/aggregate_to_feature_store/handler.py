@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fraudstream import backends, online, settings
-from fraudstream.telemetry import logger, metrics
+from fraudstream.online import aggregate, backends, settings
+from fraudstream.online.telemetry import logger, metrics
 
 SETTINGS = settings.aggregate_settings()  # a missing or invalid variable fails the cold start
 STORE = backends.build_store(SETTINGS.store)
@@ -12,6 +12,6 @@ STORE = backends.build_store(SETTINGS.store)
 @logger.inject_lambda_context(log_event=False)  # never log an event: it holds card numbers
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    summary = online.handle_aggregate_event(event, STORE, SETTINGS)
+    summary = aggregate.handle_aggregate_event(event, STORE, SETTINGS)
     logger.info("aggregates processed", extra=summary)
     return summary

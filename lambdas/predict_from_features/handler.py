@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fraudstream import backends, online, settings
-from fraudstream.telemetry import logger, metrics
+from fraudstream.online import backends, predict, settings
+from fraudstream.online.telemetry import logger, metrics
 
 SETTINGS = settings.predict_settings()  # a missing or invalid variable fails the cold start
 STORE = backends.build_store(SETTINGS.store)
@@ -13,6 +13,6 @@ SCORER = backends.build_scorer(SETTINGS)  # refuses a model trained on another f
 @logger.inject_lambda_context(log_event=False)  # never log an event: it holds card numbers
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    summary = online.handle_predict_event(event, STORE, SCORER, SETTINGS)
+    summary = predict.handle_predict_event(event, STORE, SCORER, SETTINGS)
     logger.info("transactions processed", extra=summary)
     return summary

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FLINK_PYTHON = REPO / ".venv-flink" / "bin" / "python"
-MAIN = REPO / "flink_sql" / "main.py"
+from fraudstream.paths import FLINK_MAIN as MAIN
+from fraudstream.paths import FLINK_PYTHON
 
 
 def flink_command(*args: str) -> list[str]:

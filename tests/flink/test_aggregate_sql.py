@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 import pytest
 
 from fraudstream import contract as c
-from fraudstream import features
-from fraudstream.generate import GeneratorConfig, generate
-from fraudstream.local_topic import LocalTopic
+from fraudstream.local.topics import LocalTopic
+from fraudstream.offline import features
+from fraudstream.offline.generate import generate
+from fraudstream.offline.generate_config import GeneratorConfig
 from tests.flink.conftest import flink_command, read_messages, run_local_job
 
 T0 = 1_640_000_000.0  # 2021-12-20, before the generated sample
@@ -147,7 +148,7 @@ def test_processing_time_emits_each_aggregate_as_its_transaction_arrives(tmp_pat
 
 
 def test_every_flink_row_is_an_aggregate_message_the_aggregate_handler_accepts(event_time_run):
-    from fraudstream.messages import RecordRef, parse_aggregate
+    from fraudstream.online.messages import RecordRef, parse_aggregate
 
     by_card, _ = event_time_run
     for messages in by_card.values():

@@ -10,7 +10,8 @@ import json
 import subprocess
 import textwrap
 
-from tests.flink.conftest import FLINK_PYTHON, MAIN, REPO
+from fraudstream.paths import REPO
+from tests.flink.conftest import FLINK_PYTHON, MAIN
 
 SCRIPT = textwrap.dedent("""
     import importlib.util, sys

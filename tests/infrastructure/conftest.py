@@ -14,12 +14,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from fraudstream import contract as c
+from fraudstream.paths import REPO
+from tests.support.models import write_model
 
-REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
@@ -43,18 +42,6 @@ CONTEXT = {
 FEATURE_SET = "v1"  # not the default, so the test sees it come from the artifact
 
 
-def write_model(path: Path, feature_set: str = FEATURE_SET) -> Path:
-    import xgboost as xgb
-
-    from fraudstream.model import save_artifact
-
-    rng = np.random.default_rng(0)
-    x = rng.random((40, len(c.feature_names(feature_set))))
-    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=(x[:, 0] > 0.5)), num_boost_round=2)
-    save_artifact(booster, feature_set, path)
-    return path
-
-
 def write_flink_stand_in(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("main.py", "raise SystemExit('test stand-in for the Flink package')\n")
@@ -71,7 +58,7 @@ def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("artifacts")
-    return {"modelArtifact": str(write_model(root / "model.tar.gz")),
+    return {"modelArtifact": str(write_model(root / "model.tar.gz", FEATURE_SET, rows=40, rounds=2)),
             "flinkPackage": str(write_flink_stand_in(root / "flink-app.zip"))}
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from stacks.config import ConfigError, PipelineConfig
-from tests.infrastructure.conftest import run_app, write_model
+from tests.infrastructure.conftest import run_app
+from tests.support.models import write_model
 
 
 def test_cdk_nag_aws_solutions_finds_nothing_unacknowledged(assembly):
@@ -82,6 +83,6 @@ def test_bad_context_names_the_key_and_what_it_expects(context, message):
 
 
 def test_model_feature_set_travels_from_the_artifact(tmp_path):
-    from fraudstream.model import feature_set_of, load_artifact
+    from fraudstream.offline.model_artifact import feature_set_of, load_artifact
 
     assert feature_set_of(load_artifact(write_model(tmp_path / "m.tar.gz", "v2"))) == "v2"

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk.assertions import Match
-
 from fraudstream import contract as c
-from fraudstream import settings as env
 from fraudstream import stack_outputs as out
+from fraudstream.online import settings as env
 from stacks.images import region_images
 from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
 
@@ -207,12 +205,12 @@ def test_destroy_removes_everything_the_stack_created(resources):
 
 def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resources):
     # Given the property group the stack gives the application, brokers resolved as at deploy time
-    from stacks.streaming import _flink_entry_point
+    from fraudstream.packaging.flink_app import entry_point
 
     _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
     groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in
               app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
-    entry = _flink_entry_point()
+    entry = entry_point()
     properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
     assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "aggregates.topic",
                                                      "archive.path"}

@@ -1,0 +1,97 @@
+"""The local verbs: `scenario` (write the AWS sample's scenario) and `replay` (a scenario through the local pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fraudstream.checks import InputError
+from fraudstream.cli.args import positive_seconds
+from fraudstream.cli.progress import Progress
+from fraudstream.packaging.flink_app import entry_point
+
+
+def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
+    sc = sub.add_parser(
+        "scenario",
+        parents=[quiet],
+        help="write the seed notebook's demo scenario for `replay`",
+        description="Write the seed's scenario as a replay file: one transaction on each of three cards "
+        "(amounts 100-5000), then a ten-transaction attack on a fourth card (amounts 1-50, 1-2 s apart), "
+        "on cards that have transactions in the hold-out period.",
+    )
+    sc.add_argument("--transactions", type=Path, default=Path("data/transactions.parquet"), metavar="TX.parquet",
+                    help="transactions to pick the cards from (default: data/transactions.parquet)")
+    sc.add_argument("--out", required=True, type=Path, metavar="FILE.jsonl", help="scenario file to write")
+    sc.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    sc.set_defaults(func=cmd_scenario)
+
+    time_modes = entry_point().TIME_MODES
+    rp = sub.add_parser(
+        "replay",
+        parents=[quiet],
+        help="replay a scenario through the local pipeline (Flink + both handlers)",
+        description="Start the local pipeline (local topics, Flink 1.20 running flink_sql/, the two Lambda "
+        "handlers with the embedded store and the in-process model), load the 1-week aggregates, and send the "
+        "scenario's transactions, printing each prediction line. FILE is JSON lines, one transaction each: "
+        "cc_num, amount, optional merchant, zip_code, and delay_s (seconds to wait after the previous one). "
+        "Invalid lines are reported with their number and skipped. Exits 0 when every transaction got a verdict.",
+    )
+    rp.add_argument("file", type=Path, metavar="FILE", help="scenario, JSON lines")
+    rp.add_argument("--model", type=Path, default=Path("data/model.tar.gz"), help="default: data/model.tar.gz")
+    rp.add_argument("--batch-aggregates", type=Path, default=Path("data/batch_aggregates.parquet"),
+                    help="1-week aggregates to load (default: data/batch_aggregates.parquet)")
+    rp.add_argument("--workdir", type=Path, default=Path("data/local"),
+                    help="local topics, embedded store and logs (default: data/local)")
+    rp.add_argument("--time-mode", choices=time_modes, default=time_modes[0],
+                    help=f"time attribute of the Flink window (default: {time_modes[0]}; README explains)")
+    rp.add_argument("--timeout", type=positive_seconds(), default=60.0, metavar="S",
+                    help="seconds to wait for the last verdicts (default: 60)")
+    rp.add_argument("--check-seed-outcome", action="store_true",
+                    help="also check the seed scenario's expected outcome, and exit 1 if it is not met")
+    rp.set_defaults(func=cmd_replay)
+
+
+def cmd_scenario(args: argparse.Namespace) -> None:
+    from fraudstream.local import scenario
+
+    lines = scenario.seed_scenario(args.transactions, args.seed)
+    scenario.write_scenario(lines, args.out)
+    print(f"wrote the seed scenario ({len(lines)} transactions on 4 hold-out cards) to {args.out}")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fraudstream.local import replay
+    from fraudstream.local.pipeline import LocalPipeline
+    from fraudstream.local.scenario import read_scenario
+
+    lines, problems = read_scenario(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not lines:
+        raise InputError(f"{args.file}: no valid transaction to replay")
+    for path, what in ((args.model, "run `fraudstream train` (or `make demo`)"),
+                       (args.batch_aggregates, "run `fraudstream features` (or `make demo`)")):
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file; {what}")
+    progress = Progress(args.quiet)
+    pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode,
+                             on_verdict=lambda v: print(v.message(), flush=True), log=progress)
+    with pipeline:
+        pipeline.start(args.batch_aggregates)
+        progress(f"replaying {len(lines)} transactions from {args.file}")
+        result = replay.run(lines, pipeline, verdict_timeout=args.timeout)
+    print()
+    print("\n".join(result.summary_lines()))
+    print(f"logs: {pipeline.log_path}")
+    if args.check_seed_outcome:
+        ok, text = result.seed_outcome()
+        print(f"expected outcome {text}")
+        if not ok:
+            return 1
+    if not result.complete:
+        print(f"fraudstream replay: error: {len(lines) - len(result.received)} transaction(s) got no verdict within "
+              f"{args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,54 @@
+"""`fraudstream`: the command-line tool. Each verb group has its module; this one assembles them and runs one."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from fraudstream.checks import InputError
+from fraudstream.cli import batch, local, operate
+from fraudstream.cli.args import quiet_parent
+
+PROG = "fraudstream"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Streaming fraud detection with aggregated features: the batch ML pipeline, the local "
+        "pipeline, and the commands that operate a deployed stack.",
+        epilog="Typical run: fraudstream generate --out data/transactions.parquet && "
+        "fraudstream features data/transactions.parquet --out data && "
+        "fraudstream train data/features.parquet --out data",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    quiet = quiet_parent()
+    batch.add_parsers(sub, quiet)
+    local.add_parsers(sub, quiet)
+    # Commands against a deployed stack (README: "Operate it on AWS").
+    operate.add_parsers(sub, quiet)
+    return parser
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # so `finally` blocks stop the processes a command started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = args.func(args)
+    except (InputError, ValueError, OSError, RuntimeError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features` (README: "Operate it on AWS").
+
+The parsers and their defaults live here; each command reads its input first (bad input fails before
+anything touches AWS), finds the stack, and calls one function of fraudstream/operate with typed values.
+Keyword arguments of the command functions are the tests' seams (a fake producer, an injected clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from fraudstream.checks import InputError
+from fraudstream.cli.args import add_stack_arguments, duration, moment, positive_seconds
+from fraudstream.cli.progress import Progress
+
+SIMULATE_TIMEOUT_S = 30.0
+LOGS_SINCE = "15m"
+LOGS_INTERVAL_S = 5.0
+LOAD_CONCURRENCY = 8
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
+    _simulate_parser(sub, quiet)
+    _logs_parser(sub)
+    _load_parser(sub, quiet)
+
+
+# --- simulate ---------------------------------------------------------------------------------------
+
+SIMULATE_HELP = "send a scenario's transactions to the deployed stack's Kafka topic"
+SIMULATE_DESCRIPTION = (
+    "Send transactions to the transactions topic of a deployed stack (brokers and topic from its "
+    "CloudFormation outputs), authenticated with your AWS credentials (IAM over SASL/OAUTHBEARER, "
+    "TLS). By default it sends the seed notebook's scenario: one transaction on each of three cards, "
+    "then a ten-transaction attack on a fourth card, 1-2 s apart, on cards of the hold-out period of "
+    "--transactions. --scenario FILE sends a JSON-lines file instead (the format of `fraudstream "
+    "replay`: cc_num, amount, optional merchant, zip_code, delay_s); invalid lines are reported with "
+    "their number and skipped. Each message is keyed by card number and stamped with the time it is "
+    "sent. Prints one line per transaction with its partition and offset; exits 1 if any transaction "
+    "was not delivered, listing each one. The verdicts appear in the predict function's log group. "
+    "Your credentials need kafka-cluster:Connect, DescribeTopic and WriteData on the cluster and "
+    "topic, and this machine must be able to reach the brokers (port 9098)."
+)
+
+
+def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("simulate", parents=[quiet], help=SIMULATE_HELP, description=SIMULATE_DESCRIPTION)
+    add_stack_arguments(parser)
+    parser.add_argument("--scenario", type=Path, metavar="FILE.jsonl",
+                        help="JSON-lines scenario to send, as for `fraudstream replay` "
+                        "(default: the seed's scenario, from --transactions and --seed)")
+    parser.add_argument("--transactions", type=Path, default=Path("data/transactions.parquet"), metavar="TX.parquet",
+                        help="transactions the seed scenario picks its hold-out cards from "
+                        "(default: data/transactions.parquet)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the seed scenario (default: 0)")
+    parser.add_argument("--no-delay", action="store_true",
+                        help="send every transaction at once, ignoring delay_s (the attack then lands in one burst)")
+    parser.add_argument("--timeout", type=positive_seconds(3600), default=SIMULATE_TIMEOUT_S, metavar="S",
+                        help="seconds allowed to connect, to fetch the topic's metadata and to deliver each "
+                        f"message, retries included (default: {SIMULATE_TIMEOUT_S:g})")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print kafka-python's log (connections, authentication) to stderr")
+    parser.set_defaults(func=cmd_simulate)
+
+
+def scenario_lines(scenario: Path | None, transactions: Path, seed: int, err: TextIO | None = None):
+    """The lines to send and where they come from: a scenario file (invalid lines reported and skipped)
+    or the AWS sample's scenario on hold-out cards of ``transactions``."""
+    from fraudstream.local.scenario import read_scenario, seed_scenario
+
+    if scenario is None:
+        return seed_scenario(transactions, seed), f"the seed scenario (cards from {transactions}, seed {seed})"
+    lines, problems = read_scenario(scenario)
+    for problem in problems:
+        print(problem, file=err or sys.stderr)
+    if not lines:
+        raise InputError(f"{scenario}: no valid transaction to send")
+    return lines, str(scenario)
+
+
+def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] | None = None) -> int:
+    from fraudstream.operate import deployed, simulator
+
+    lines, source = scenario_lines(args.scenario, args.transactions, args.seed)
+    deployment = deployed.find(args.stack, args.region)
+    with simulator.kafka_log_to_stderr(args.verbose):
+        return simulator.simulate(deployment, lines, source, timeout_s=args.timeout, delays=not args.no_delay,
+                                  log=Progress(args.quiet),
+                                  producer_factory=producer_factory or simulator.default_producer_factory)
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+LOGS_HELP = "show the deployed predict function's verdicts from CloudWatch Logs"
+LOGS_DESCRIPTION = f"""\
+Read the prediction lines of the deployed predict function from its CloudWatch log group (stack
+output PredictLogGroupName) and print one row per transaction: time (UTC, the transaction's event
+time), card (masked), amount, score, verdict, and the 10-minute count and average amount it was
+scored with. Other lines of the function and unreadable lines are skipped and counted on stderr.
+
+Time range: the last --since (default {LOGS_SINCE}), or --start to --end (ISO 8601; no offset means UTC;
+--since with --end counts back from --end). Events are selected by when they were logged."""
+LOGS_EPILOG = """\
+examples:
+  fraudstream logs                                  last 15 minutes, as a table
+  fraudstream logs --since 2h --fraud-only          FRAUD verdicts of the last two hours
+  fraudstream logs --start 2026-11-28T10:00 --end 2026-11-28T11:00Z --json | jq .score
+  fraudstream logs --follow --interval 2            keep printing new verdicts; Ctrl-C stops (exit 0)
+  fraudstream logs --since 1h --url                 CloudWatch console link to the same events
+
+exit status: 0 on success (also when --follow is stopped with Ctrl-C), 1 when the stack, its
+outputs, the log group or the AWS credentials cannot be used (one line on stderr), 2 on bad options."""
+
+
+def _logs_parser(sub) -> None:
+    parser = sub.add_parser("logs", help=LOGS_HELP, description=LOGS_DESCRIPTION, epilog=LOGS_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_stack_arguments(parser)
+    when = parser.add_argument_group("time range (UTC unless an offset is given)")
+    first = when.add_mutually_exclusive_group()
+    first.add_argument("--since", type=duration, default=duration(LOGS_SINCE), metavar="DURATION",
+                       help=f"how far back from --end or now: 90s, 15m, 2h, 1d (default: {LOGS_SINCE})")
+    first.add_argument("--start", type=moment, metavar="TIME",
+                       help="first log time, ISO 8601: 2026-11-28T10:00, 2026-11-28T10:00Z, ...+01:00")
+    when.add_argument("--end", type=moment, metavar="TIME", help="last log time, ISO 8601 (default: now)")
+    what = parser.add_argument_group("output")
+    what.add_argument("--fraud-only", action="store_true", help="only FRAUD verdicts")
+    what.add_argument("--json", action="store_true",
+                      help="one JSON object per prediction, as the function logged it (for jq and scripts)")
+    what.add_argument("--url", action="store_true",
+                      help="print the CloudWatch console link to the same log events instead of reading them")
+    what.add_argument("--follow", "-f", action="store_true",
+                      help="after the range, keep polling for new verdicts until Ctrl-C (exit 0)")
+    what.add_argument("--interval", type=positive_seconds(), default=LOGS_INTERVAL_S, metavar="SECONDS",
+                      help=f"--follow: seconds between polls (default: {LOGS_INTERVAL_S:g})")
+    parser.set_defaults(func=cmd_logs, logs_parser=parser)
+
+
+def time_range(since: timedelta, start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end]: --start (else --end or now minus --since) to --end (else now)."""
+    end = end or now
+    return (start or end - since), end
+
+
+def _check_logs_options(args: argparse.Namespace, start: datetime, end: datetime) -> None:
+    """Combinations argparse cannot express: a usage error (exit 2), before anything touches AWS."""
+    problems = [
+        (args.follow and args.end is not None, "--follow reads up to now: it cannot be combined with --end"),
+        (args.url and args.follow, "--url prints a link: it cannot be combined with --follow"),
+        (args.url and args.json, "--url prints a link: it cannot be combined with --json"),
+        (start >= end, f"the range is empty: start {start.strftime(TIME_FORMAT)} is not before end "
+                       f"{end.strftime(TIME_FORMAT)} UTC"),
+    ]
+    for failed, message in problems:
+        if failed:
+            args.logs_parser.error(message)
+
+
+def cmd_logs(args: argparse.Namespace, now: datetime | None = None, **seams) -> int:
+    """``seams`` (sleep, max_polls, page_size, stdout, stderr) go to operate.log_viewer.run, for tests."""
+    from fraudstream.operate import deployed, log_viewer
+
+    start, end = time_range(args.since, args.start, args.end, now or datetime.now(timezone.utc))
+    _check_logs_options(args, start, end)
+    deployment = deployed.find(args.stack, args.region)
+    return log_viewer.run(deployment, start, None if args.follow else end, fraud_only=args.fraud_only,
+                          as_json=args.json, url=args.url, interval=args.interval, **seams)
+
+
+# --- load-batch-features ----------------------------------------------------------------------------
+
+LOAD_HELP = "load 1-week aggregates into the deployed stack's batch feature group"
+LOAD_DESCRIPTION = (
+    "Write each card's 1-week aggregates from FILE (batch_aggregates.parquet, from `fraudstream features`) "
+    "to the batch feature group of the stack (output BatchFeatureGroupName) with PutRecord: a bounded number of "
+    "writes in flight, throttled calls retried, a progress bar. Idempotent: loading the same file again "
+    "leaves the group as it was. Prints how many records were written and how many failed; exits 1 if any failed."
+)
+
+
+def _load_parser(sub, quiet: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("load-batch-features", parents=[quiet], help=LOAD_HELP, description=LOAD_DESCRIPTION)
+    parser.add_argument("file", type=Path, metavar="FILE", help="batch_aggregates.parquet")
+    add_stack_arguments(parser)
+    parser.add_argument("--concurrency", type=int, default=LOAD_CONCURRENCY, choices=range(1, 65), metavar="N",
+                        help=f"writes in flight, 1-64 (default: {LOAD_CONCURRENCY})")
+    parser.set_defaults(func=cmd_load_batch_features)
+
+
+def cmd_load_batch_features(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from fraudstream.offline.features import read_batch_aggregates
+    from fraudstream.operate import deployed, load_batch_features
+
+    rows = read_batch_aggregates(args.file)  # bad input fails before anything touches AWS
+    deployment = deployed.find(args.stack, args.region)
+    with tqdm(total=len(rows), unit="card", disable=args.quiet, file=sys.stderr) as bar:
+        group, result = load_batch_features.load(deployment, rows, args.concurrency, on_done=bar.update)
+    return load_batch_features.report(group, result)

@@ -1,0 +1,73 @@
+"""A scenario through the local pipeline, and the report `fraudstream replay` prints about it.
+
+Each line waits its delay, is stamped with the time it is sent (as a card terminal would) and sent;
+then the replay waits for every verdict. The report compares each verdict's 10-minute count with what
+the batch definition gives for the transactions sent (README: "The local pipeline").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fraudstream import contract as c
+from fraudstream.local.scenario import ScenarioLine, seed_outcome
+from fraudstream.online.verdict import Verdict
+
+
+@dataclass
+class ReplayResult:
+    messages: list[dict]  # the transaction messages sent, in order
+    verdicts: list[Verdict | None]  # the verdict of each, None if it did not come in time
+    latencies: list[float]  # send to verdict, seconds, sorted
+    complete: bool
+
+    @property
+    def received(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v is not None]
+
+    def below_batch_count(self) -> int:
+        """Verdicts whose 10-minute count is below the batch definition's for the transactions sent."""
+        truth = true_10m_counts(self.messages)
+        return sum(v is not None and v.features[c.NUM_TRANS_LAST_10M] < n for v, n in zip(self.verdicts, truth))
+
+    def seed_outcome(self) -> tuple[bool, str]:
+        return seed_outcome([v is not None and v.fraud for v in self.verdicts])
+
+    def summary_lines(self) -> list[str]:
+        received = self.received
+        lines = [f"{len(self.messages)} transactions sent, {len(received)} verdicts "
+                 f"({sum(v.fraud for v in received)} FRAUD)"]
+        if self.latencies:
+            lat = self.latencies
+            lines.append(f"send to verdict: p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s")
+        lines.append(f"10-minute count below the batch definition: {self.below_batch_count()} of {len(self.messages)} "
+                     "(the card's previous aggregate was not in the store yet)")
+        return lines
+
+
+def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> ReplayResult:
+    """Send ``lines`` through a started pipeline (local/pipeline.py) and wait for their verdicts."""
+    sent_at, messages = {}, []
+    for line in lines:
+        if line.delay_s:
+            sleep(line.delay_s)
+        message = line.message(clock())
+        offset = pipeline.send(message)
+        sent_at[offset] = time.monotonic()
+        messages.append(message)
+    complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
+    verdicts = [pipeline.verdicts.get(offset) for offset in sorted(sent_at)]
+    latencies = sorted(pipeline.arrival[o] - sent_at[o] for o in sent_at if o in pipeline.arrival)
+    return ReplayResult(messages, verdicts, latencies, complete)
+
+
+def true_10m_counts(sent: list[dict]) -> list[int]:
+    """The batch definition's 10-minute count of each sent transaction (what the online path aims at)."""
+    counts = []
+    for i, tx in enumerate(sent):
+        counts.append(sum(1 for other in sent[: i + 1] if other[c.CC_NUM] == tx[c.CC_NUM]
+                          and tx[c.TRANS_TS] - c.WINDOW_10M_SECONDS <= other[c.TRANS_TS] <= tx[c.TRANS_TS]))
+    return counts

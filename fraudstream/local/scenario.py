@@ -1,0 +1,136 @@
+"""Scenario files: transactions to send through the pipeline, and the AWS sample's demo scenario.
+
+A scenario file has one transaction per line: `cc_num`, `amount`, optional `merchant`, `zip_code`,
+and `delay_s` (seconds to wait after the previous one). Event times are taken when each transaction
+is sent, as a card terminal would stamp them. `fraudstream replay` sends a scenario through the local
+pipeline, `fraudstream simulate` to a deployed stack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fraudstream import contract as c
+from fraudstream.checks import InputError
+from fraudstream.files import atomic_path, check_parquet
+from fraudstream.offline.train_config import TrainConfig
+
+MAX_DELAY_S = 3600.0
+DEFAULT_MERCHANT, DEFAULT_ZIP_CODE = "Random Corp", "03099"
+SEED_SCENARIO_LENGTH = 13  # three one-off transactions, then a ten-transaction attack
+
+
+@dataclass(frozen=True)
+class ScenarioLine:
+    line: int
+    cc_num: int
+    amount: float
+    delay_s: float
+    merchant: str = DEFAULT_MERCHANT
+    zip_code: str = DEFAULT_ZIP_CODE
+
+    def message(self, trans_ts: float) -> dict:
+        """The transaction message sent for this line, stamped with ``trans_ts``."""
+        return {c.CC_NUM: self.cc_num, c.MERCHANT: self.merchant, c.AMOUNT: self.amount, c.ZIP_CODE: self.zip_code,
+                c.TRANS_TS: trans_ts}
+
+    def as_json(self) -> dict[str, Any]:
+        """The line as a scenario file holds it."""
+        return {c.CC_NUM: self.cc_num, c.AMOUNT: self.amount, c.MERCHANT: self.merchant, c.ZIP_CODE: self.zip_code,
+                "delay_s": self.delay_s}
+
+
+def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str]]:
+    """The valid lines of a scenario file, and one message per invalid line (with its number)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    valid, problems = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            valid.append(_scenario_line(number, raw))
+        except ValueError as exc:
+            problems.append(f"{path}:{number}: {exc}; line skipped")
+    return valid, problems
+
+
+def _scenario_line(number: int, raw: str) -> ScenarioLine:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    card, amount, delay = data.get(c.CC_NUM), data.get(c.AMOUNT), data.get("delay_s", 0)
+    if isinstance(card, str) and card.isdigit():
+        card = int(card)
+    if isinstance(card, bool) or not isinstance(card, int) or not 0 < card <= c.MAX_CARD_NUMBER:
+        raise ValueError("cc_num must be a card number")
+    for name, value in ((c.AMOUNT, amount), ("delay_s", delay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number")
+    if delay > MAX_DELAY_S:
+        raise ValueError(f"delay_s above {MAX_DELAY_S:g}")
+    return ScenarioLine(number, card, float(amount), float(delay), str(data.get(c.MERCHANT, DEFAULT_MERCHANT))[:100],
+                        str(data.get(c.ZIP_CODE, DEFAULT_ZIP_CODE))[:20])
+
+
+def seed_scenario(transactions_path: str | os.PathLike, seed: int = 0) -> list[ScenarioLine]:
+    """The AWS sample's scenario on cards active in the hold-out period: one transaction on each of
+    three cards (100-5000), then a ten-transaction attack on a fourth (1-50, 1-2 s apart)."""
+    check_parquet(transactions_path, {c.CC_NUM: "integer", c.DATETIME: "timestamp"})
+    table = pq.read_table(transactions_path, columns=[c.CC_NUM, c.DATETIME])
+    holdout_start = TrainConfig().holdout_start
+    start = datetime.combine(holdout_start, datetime.min.time())  # the column is UTC without a zone
+    holdout = table.filter(pc.greater_equal(table[c.DATETIME], pa.scalar(start, type=pa.timestamp("us"))))
+    cards = np.unique(holdout[c.CC_NUM].to_numpy())
+    if len(cards) < 4:
+        raise InputError(f"{transactions_path}: fewer than 4 cards with transactions from {holdout_start}")
+    rng = np.random.default_rng(seed)
+    *one_off, attacked = (int(x) for x in rng.choice(cards, size=4, replace=False))
+    lines = [ScenarioLine(i + 1, card, round(float(rng.uniform(100, 5000)), 2), 0.0, f"Merchant-{i}", f"zip-{i}")
+             for i, card in enumerate(one_off)]
+    lines += [ScenarioLine(len(one_off) + i + 1, attacked, round(float(rng.uniform(1, 50)), 2),
+                           round(float(rng.uniform(1, 2)), 2)) for i in range(10)]
+    return lines
+
+
+def write_scenario(lines: list[ScenarioLine], path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(line.as_json()) + "\n" for line in lines), encoding="utf-8")
+
+
+def seed_outcome(verdicts: list[bool]) -> tuple[bool, str]:
+    """Is this the expected outcome of the sample's scenario (three one-offs, then ten attacks)?"""
+    if len(verdicts) != SEED_SCENARIO_LENGTH:
+        return False, f"expected {SEED_SCENARIO_LENGTH} verdicts, got {len(verdicts)}"
+    one_offs, attack = verdicts[:3], verdicts[3:]
+    first = next((i for i, fraud in enumerate(attack) if fraud), None)
+    checks = [
+        (not any(one_offs), "the three one-off transactions are NOT FRAUD"),
+        (first is not None and first <= 2, "the attack is flagged no later than its third transaction"),
+        (first is not None and all(attack[first:]), "every attack transaction after the first flag is FRAUD"),
+    ]
+    failed = [text for ok, text in checks if not ok]
+    if failed:
+        return False, "not met: " + "; ".join(failed)
+    return True, f"met: one-offs NOT FRAUD, attack flagged from transaction {first + 1}, FRAUD from then on"

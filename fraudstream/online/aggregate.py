@@ -1,0 +1,44 @@
+"""Aggregate messages into the streaming feature group: the aggregate handler's logic.
+
+Plain functions over parsed messages and the OnlineStore interface; lambdas/aggregate_to_feature_store
+only wires them to the environment. Pure Python, shipped in the Lambda asset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fraudstream.online import telemetry as t
+from fraudstream.online.messages import Aggregate, parse_aggregate, parse_event
+from fraudstream.online.settings import AggregateSettings
+from fraudstream.online.stores import OnlineStore, StoreError, put_records
+
+
+def newest_per_card(aggregates: Sequence[Aggregate]) -> list[Aggregate]:
+    """Each card's newest aggregate (latest event time, then latest offset): the only one worth a write."""
+    newest: dict[int, Aggregate] = {}
+    for aggregate in aggregates:
+        kept = newest.get(aggregate.cc_num)
+        if kept is None or (aggregate.trans_ts, aggregate.ref.offset) >= (kept.trans_ts, kept.ref.offset):
+            newest[aggregate.cc_num] = aggregate
+    return list(newest.values())
+
+
+def write_aggregates(aggregates: Sequence[Aggregate], store: OnlineStore, group: str, max_concurrency: int) -> dict[str, int]:
+    """Put each card's newest aggregate, cards in parallel (bounded); any failed put fails the batch."""
+    newest = newest_per_card(aggregates)
+    result = put_records(store, group, [a.as_record() for a in newest], max_concurrency)
+    if result.failed:
+        _card, error = result.failed[0]
+        raise StoreError(f"{len(result.failed)} of {len(newest)} aggregate writes failed") from error
+    return {"written": result.written, "skipped_stale": len(aggregates) - len(newest)}
+
+
+def handle_aggregate_event(event: Mapping[str, Any], store: OnlineStore, settings: AggregateSettings) -> dict[str, int]:
+    aggregates, invalid = parse_event(event, parse_aggregate)
+    t.report_invalid(invalid)
+    summary = write_aggregates(aggregates, store, settings.store.streaming_group, settings.max_concurrency)
+    t.metrics.add_metric(name=t.AGGREGATES_WRITTEN, unit="Count", value=summary["written"])
+    t.metrics.add_metric(name=t.AGGREGATES_SKIPPED_STALE, unit="Count", value=summary["skipped_stale"])
+    return {**summary, "invalid": len(invalid)}

@@ -1,0 +1,121 @@
+"""Handler configuration from environment variables, validated at cold start.
+
+The same variables select the backends on AWS and locally (README: "Configuration").
+The CDK app sets them on the functions (stacks/handlers.py) and checks them with these functions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fraudstream import contract as c
+from fraudstream.checks import CheckError, finite_number
+
+# Variable names: the CDK app sets them on the functions (stacks/handlers.py).
+ENV_STORE_BACKEND = "FEATURE_STORE_BACKEND"
+ENV_EMBEDDED_STORE_PATH = "EMBEDDED_STORE_PATH"
+ENV_EMBEDDED_STORE_TTL = "EMBEDDED_STORE_TTL_SECONDS"
+ENV_STREAMING_GROUP = "STREAMING_FEATURE_GROUP"
+ENV_BATCH_GROUP = "BATCH_FEATURE_GROUP"
+ENV_MAX_CONCURRENCY = "MAX_CONCURRENCY"
+ENV_MODEL_BACKEND = "MODEL_BACKEND"
+ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
+ENV_MODEL_PATH = "MODEL_PATH"
+ENV_FEATURE_SET = "FEATURE_SET"
+ENV_MODEL_FEATURE_SET = "MODEL_FEATURE_SET"
+ENV_THRESHOLD = "FRAUD_THRESHOLD"
+
+STORE_BACKENDS = ("sagemaker", "embedded")
+MODEL_BACKENDS = ("endpoint", "local")
+DEFAULT_EMBEDDED_STORE = "data/online_store.sqlite"
+DEFAULT_MAX_CONCURRENCY = 8
+
+
+class ConfigurationError(RuntimeError):
+    """A missing or invalid environment variable: the function refuses to start."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    backend: str = "sagemaker"
+    embedded_path: str = DEFAULT_EMBEDDED_STORE
+    ttl_seconds: float | None = None
+    streaming_group: str = c.STREAMING_FEATURE_GROUP
+    batch_group: str = c.BATCH_FEATURE_GROUP
+
+
+@dataclass(frozen=True)
+class AggregateSettings:
+    store: StoreSettings
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    store: StoreSettings
+    model_backend: str = "endpoint"
+    endpoint_name: str | None = None
+    model_path: str | None = None
+    feature_set: str = c.DEFAULT_FEATURE_SET
+    model_feature_set: str | None = None
+    threshold: float = c.DEFAULT_THRESHOLD
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default)
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default, kind=float, low=-math.inf, high=math.inf):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a {kind.__name__}") from None
+    try:
+        finite_number(value, low, high)
+    except CheckError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a finite number in [{low:g}, {high:g}]") from None
+    return value
+
+
+def store_settings(env: Mapping[str, str] = os.environ) -> StoreSettings:
+    return StoreSettings(
+        backend=_choice(env, ENV_STORE_BACKEND, STORE_BACKENDS, "sagemaker"),
+        embedded_path=env.get(ENV_EMBEDDED_STORE_PATH) or DEFAULT_EMBEDDED_STORE,
+        ttl_seconds=_number(env, ENV_EMBEDDED_STORE_TTL, None, float, low=0),
+        streaming_group=env.get(ENV_STREAMING_GROUP) or c.STREAMING_FEATURE_GROUP,
+        batch_group=env.get(ENV_BATCH_GROUP) or c.BATCH_FEATURE_GROUP,
+    )
+
+
+def aggregate_settings(env: Mapping[str, str] = os.environ) -> AggregateSettings:
+    return AggregateSettings(
+        store=store_settings(env),
+        max_concurrency=_number(env, ENV_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, int, low=1, high=64),
+    )
+
+
+def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
+    backend = _choice(env, ENV_MODEL_BACKEND, MODEL_BACKENDS, "endpoint")
+    settings = PredictSettings(
+        store=store_settings(env),
+        model_backend=backend,
+        endpoint_name=env.get(ENV_ENDPOINT_NAME) or None,
+        model_path=env.get(ENV_MODEL_PATH) or None,
+        feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
+        model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
+        threshold=_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
+    )
+    if backend == "endpoint" and not settings.endpoint_name:
+        raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")
+    if backend == "local" and not settings.model_path:
+        raise ConfigurationError("MODEL_PATH is required when MODEL_BACKEND=local")
+    return settings

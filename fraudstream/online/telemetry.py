@@ -1,0 +1,36 @@
+"""The one Logger and Metrics of the handlers (Powertools): JSON logs and CloudWatch EMF metrics.
+
+POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE override the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from aws_lambda_powertools import Logger, Metrics
+
+from fraudstream.online.messages import InvalidRecord
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "fraudstream")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FraudStream")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+# Metric names (the CDK dashboard and alarms read these).
+TRANSACTIONS = "Transactions"
+FRAUD_VERDICTS = "FraudVerdicts"
+INVALID_RECORDS = "InvalidRecords"
+CARDS_MISSING_STREAMING = "CardsMissingStreamingGroup"
+CARDS_MISSING_BATCH = "CardsMissingBatchGroup"
+ENDPOINT_LATENCY = "EndpointLatency"
+AGGREGATES_WRITTEN = "AggregatesWritten"
+AGGREGATES_SKIPPED_STALE = "AggregatesSkippedStale"
+
+
+def report_invalid(invalid: Sequence[InvalidRecord]) -> None:
+    """One structured error per unusable record, naming where it is; never its content."""
+    for record in invalid:
+        logger.error("invalid record skipped", extra={**record.ref.as_log(), "reason": record.reason})
+    metrics.add_metric(name=INVALID_RECORDS, unit="Count", value=len(invalid))

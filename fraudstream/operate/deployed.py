@@ -1,0 +1,106 @@
+"""A deployed stack, found by name: the operating commands read everything they need from its outputs.
+
+Every AWS failure a user can cause or fix (unknown stack, missing output, expired or absent
+credentials, no region, no network) becomes one DeploymentError line that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    TokenRetrievalError,
+)
+
+CREDENTIAL_ERRORS = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+                     "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch"}
+
+
+class DeploymentError(RuntimeError):
+    """The stack, its outputs or the AWS session cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack: str
+    session: boto3.session.Session
+    outputs: dict[str, str]
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+    def output(self, key: str) -> str:
+        try:
+            return self.outputs[key]
+        except KeyError:
+            raise DeploymentError(
+                f"stack {self.stack} has no output {key}: it was deployed by an older version; run `make deploy`"
+            ) from None
+
+    def client(self, service: str, **kwargs):
+        return self.session.client(service, **kwargs)
+
+
+def explain(error: Exception) -> str:
+    """One line for an AWS failure, naming the fix."""
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found: configure them (aws configure, AWS_PROFILE or aws sso login)"
+    if isinstance(error, TokenRetrievalError):
+        return f"AWS credentials could not be refreshed ({error}): log in again (aws sso login)"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach AWS ({error.kwargs.get('endpoint_url', 'endpoint')}): check the network and the region"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        if code in CREDENTIAL_ERRORS:
+            return f"AWS credentials expired or invalid ({code}): refresh them and retry"
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return f"access denied: {message}"
+        return f"{code}: {message}"
+    return str(error)
+
+
+@contextlib.contextmanager
+def aws_errors():
+    """Turn AWS SDK exceptions raised inside the block into DeploymentError lines."""
+    try:
+        yield
+    except DeploymentError:
+        raise
+    except (ClientError, BotoCoreError) as error:
+        raise DeploymentError(explain(error)) from None
+
+
+def find(stack: str, region: str | None = None, session: boto3.session.Session | None = None) -> Deployment:
+    """The stack's outputs, from CloudFormation. Raises DeploymentError with the reason and the fix."""
+    session = session or boto3.session.Session(region_name=region)
+    if session.region_name is None:
+        raise DeploymentError(explain(NoRegionError()))
+    with aws_errors():
+        try:
+            (found,) = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        except ClientError as error:
+            if "does not exist" in error.response.get("Error", {}).get("Message", ""):
+                raise DeploymentError(
+                    f"stack {stack} not found in {session.region_name}: deploy it (make deploy) "
+                    f"or pass --stack NAME / --region REGION"
+                ) from None
+            raise
+    status = found["StackStatus"]
+    if status.endswith("_IN_PROGRESS") and "COMPLETE" not in status:
+        raise DeploymentError(f"stack {stack} is {status}: wait until it finishes")
+    if status.endswith("FAILED") or status in ("ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"):
+        raise DeploymentError(f"stack {stack} is {status}: see its events in the CloudFormation console, "
+                              f"fix the cause and deploy again")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    return Deployment(stack=stack, session=session, outputs=outputs)

@@ -1,0 +1,305 @@
+"""`fraudstream logs`: the deployed predict function's verdicts, read back from CloudWatch Logs.
+
+The predict Lambda logs one Powertools JSON line per transaction (fraudstream/online/verdict.py:
+card masked, amount, score, verdict, features). This command reads the function's log group
+(stack output PredictLogGroupName) over a time range with FilterLogEvents, following every page,
+and prints those lines as a table or as JSON lines; every other line of the function (START/END/
+REPORT, EMF metrics, "invalid record skipped" errors) is counted and skipped, as is a line that
+looks like a prediction but cannot be read. --follow polls for new lines until Ctrl-C; --url
+prints the CloudWatch console link to the same events instead of reading them.
+
+The time range selects log events by their CloudWatch timestamp (when the function logged
+them); the table's time column is the transaction's own event time (trans_ts) when it has one.
+
+The logic is plain functions (event -> LoggedVerdict, table and JSON formatting, console URL,
+the follow loop with an injectable sleep); only read_events touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from fraudstream import contract as c
+from fraudstream import stack_outputs as out
+from fraudstream.online import aws
+from fraudstream.online.verdict import UnreadableVerdict, Verdict
+from fraudstream.operate.deployed import Deployment, DeploymentError, aws_errors
+
+# --follow asks again from this long before the newest event seen (dropping the ones already shown by
+# eventId): a line another Lambda instance logged a moment earlier can become searchable after it.
+FOLLOW_OVERLAP_MS = 60_000
+# CloudWatch JSON filter pattern of --fraud-only; moto ignores JSON patterns, so lines are also filtered here.
+FRAUD_PATTERN = f'{{ $.verdict = "{c.FRAUD}" }}'
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def to_ms(moment: datetime) -> int:
+    """Epoch milliseconds, CloudWatch's unit."""
+    return int(moment.timestamp() * 1000)
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+
+
+# --- Log events -> verdicts -----------------------------------------------------------------------
+
+
+class SkippedLine(Exception):
+    """A log event that is not shown."""
+
+
+class NotAPrediction(SkippedLine):
+    """Another line of the function: platform lines, EMF metrics, errors, other messages."""
+
+
+class MalformedLine(SkippedLine):
+    """A line that starts as JSON or carries a verdict but cannot be read as a prediction."""
+
+
+@dataclass(frozen=True)
+class LoggedVerdict:
+    """A verdict as CloudWatch holds it: the verdict, when it happened, and the line as logged (for --json)."""
+
+    verdict: Verdict
+    time: datetime  # the transaction's event time (trans_ts), else when it was logged
+    record: dict[str, Any]
+    event_id: str = ""
+
+
+def parse_event(event: Mapping[str, Any]) -> LoggedVerdict:
+    """A FilterLogEvents event -> its verdict; NotAPrediction or MalformedLine otherwise."""
+    message = str(event.get("message", "")).strip()
+    if not message.startswith("{"):
+        raise NotAPrediction("not JSON")
+    try:
+        record = json.loads(message)
+    except ValueError:
+        raise MalformedLine("invalid JSON") from None
+    if not isinstance(record, dict):
+        raise MalformedLine("not a JSON object")
+    if "verdict" not in record:
+        raise NotAPrediction("no verdict")
+    try:
+        verdict = Verdict.from_log(record)
+    except UnreadableVerdict as error:
+        raise MalformedLine(str(error)) from None
+    try:
+        moment = _utc(verdict.trans_ts)
+    except (TypeError, OverflowError, OSError, ValueError):
+        timestamp = event.get("timestamp")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+            raise MalformedLine(f"timestamp is not a number: {timestamp!r}") from None
+        moment = _utc(timestamp / 1000)
+    return LoggedVerdict(verdict, moment, record, str(event.get("eventId", "")))
+
+
+# --- Output ---------------------------------------------------------------------------------------
+
+# (header, width, align) of each table column
+COLUMNS = (
+    ("time (UTC)", 19, "<"),
+    ("card", 19, "<"),
+    ("amount", 10, ">"),
+    ("score", 8, ">"),
+    ("verdict", 9, "<"),
+    ("num last 10m", 12, ">"),
+    ("avg amt last 10m", 16, ">"),
+)
+
+
+def _line(cells: Iterable[str]) -> str:
+    return "  ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, COLUMNS, strict=True)).rstrip()
+
+
+def table_header() -> str:
+    return _line(header for header, _, _ in COLUMNS)
+
+
+def table_row(row: LoggedVerdict) -> str:
+    """Fixed-width columns, so rows can be printed as they arrive (--follow) and still line up."""
+    v = row.verdict
+    return _line((row.time.strftime(TIME_FORMAT), v.card, f"{v.amount:.2f}", f"{v.score:.6f}", v.verdict,
+                  str(v.features[c.NUM_TRANS_LAST_10M]), f"{v.features[c.AVG_AMT_LAST_10M]:.2f}"))
+
+
+def json_line(row: LoggedVerdict) -> str:
+    """The prediction line as the function logged it, one JSON object per line."""
+    return json.dumps(row.record, ensure_ascii=False)
+
+
+def filter_pattern(fraud_only: bool) -> str:
+    """The CloudWatch filter pattern sent to FilterLogEvents and put in the console link."""
+    return FRAUD_PATTERN if fraud_only else ""
+
+
+def _console_escape(text: str) -> str:
+    """The CloudWatch console's escaping inside its URL fragment: URL-encode everything, then % -> $25."""
+    return quote(text, safe="").replace("%", "$25")
+
+
+def console_url(region: str, group: str, start: datetime, end: datetime, pattern: str = "") -> str:
+    """The CloudWatch console page of the log group's events in [start, end] matching ``pattern``.
+
+    The console reads its query from the fragment, written with ?, = and & as $3F, $3D and $26.
+    """
+    fields = (("filterPattern", pattern), ("start", str(to_ms(start))), ("end", str(to_ms(end))))
+    query = "$26".join(f"{key}$3D{_console_escape(value)}" for key, value in fields)
+    return (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logsV2:log-groups/log-group/{_console_escape(group)}/log-events$3F{query}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+@dataclass
+class Printer:
+    """Prints each prediction of the events it is shown, and counts what it skipped."""
+
+    out: TextIO
+    as_json: bool = False
+    fraud_only: bool = False
+    flush: bool = False
+    shown: int = 0
+    fraud: int = 0
+    not_predictions: int = 0
+    malformed: int = 0
+    header_printed: bool = field(default=False, repr=False)
+
+    def show(self, event: Mapping[str, Any]) -> None:
+        try:
+            row = parse_event(event)
+        except NotAPrediction:
+            self.not_predictions += 1
+            return
+        except MalformedLine:
+            self.malformed += 1
+            return
+        if self.fraud_only and not row.verdict.fraud:
+            return
+        if not self.as_json and not self.header_printed:
+            print(table_header(), file=self.out)
+            self.header_printed = True
+        print(json_line(row) if self.as_json else table_row(row), file=self.out, flush=self.flush)
+        self.shown += 1
+        self.fraud += row.verdict.fraud
+
+    def summary(self, group: str, start: datetime, end: datetime | None) -> str:
+        until = f"to {end.strftime(TIME_FORMAT)}" if end else "until stopped"
+        text = _count(self.shown, "FRAUD verdict" if self.fraud_only else "prediction")
+        text += "" if self.fraud_only else f" ({self.fraud:,} FRAUD)"
+        text += f" in {group} from {start.strftime(TIME_FORMAT)} {until} UTC"
+        skipped = []
+        if self.not_predictions:
+            skipped.append(_count(self.not_predictions, "other log line"))
+        if self.malformed:
+            skipped.append(_count(self.malformed, "malformed line"))
+        return text + (f"; skipped {' and '.join(skipped)}" if skipped else "")
+
+
+# --- Reading CloudWatch Logs ----------------------------------------------------------------------
+
+
+def read_events(client, group: str, start_ms: int, end_ms: int | None = None, pattern: str = "",
+                page_size: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every event of ``group`` logged in [start_ms, end_ms] (end open when None), page after page.
+
+    AWS failures become one DeploymentError line (deployed.aws_errors).
+    """
+    request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+    if end_ms is not None:
+        request["endTime"] = end_ms
+    if pattern:
+        request["filterPattern"] = pattern
+    pages = client.get_paginator("filter_log_events").paginate(
+        **request, PaginationConfig={"PageSize": page_size} if page_size else {})
+    with aws_errors():
+        try:
+            for page in pages:
+                yield from page.get("events", [])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise DeploymentError(f"log group {group} not found: redeploy the stack (make deploy)") from None
+            raise
+
+
+def follow(fetch: Callable[[int], Iterable[Mapping[str, Any]]], show: Callable[[Mapping[str, Any]], None], start_ms: int,
+           interval: float, sleep: Callable[[float], None] = time.sleep, max_polls: int | None = None,
+           stop: Callable[[], bool] = lambda: False) -> int:
+    """Poll ``fetch(since_ms)`` every ``interval`` seconds and ``show`` each event once (by eventId).
+
+    Each poll asks from FOLLOW_OVERLAP_MS before the newest event seen, so late-arriving events are
+    not missed. Runs until ``max_polls`` polls were made, ``stop()`` is true, or KeyboardInterrupt.
+    Returns the number of polls.
+    """
+    seen: dict[str, int] = {}  # eventId -> timestamp, of the events the next poll can return again
+    newest, polls = start_ms, 0
+    while True:
+        for event in fetch(max(start_ms, newest - FOLLOW_OVERLAP_MS)):
+            if event["eventId"] in seen:
+                continue
+            seen[event["eventId"]] = event["timestamp"]
+            newest = max(newest, event["timestamp"])
+            show(event)
+        cutoff = newest - FOLLOW_OVERLAP_MS
+        seen = {event_id: ts for event_id, ts in seen.items() if ts >= cutoff}
+        polls += 1
+        if (max_polls is not None and polls >= max_polls) or stop():
+            return polls
+        sleep(interval)
+
+
+# --- Command ----------------------------------------------------------------------------------------
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (`... | head`): stop Python from failing again when it flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(deployment: Deployment, start: datetime, end: datetime | None, *, fraud_only: bool = False,
+        as_json: bool = False, url: bool = False, interval: float = 5.0, sleep: Callable[[float], None] = time.sleep,
+        max_polls: int | None = None, page_size: int | None = None, stdout: TextIO | None = None,
+        stderr: TextIO | None = None) -> int:
+    """`fraudstream logs`: the verdicts logged in [start, end], or from start on until Ctrl-C when end is None
+    (--follow). Keyword arguments after ``interval`` are for tests: injected sleep, poll limit, page size."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    group = deployment.output(out.PREDICT_LOG_GROUP)
+    pattern = filter_pattern(fraud_only)
+    if url:
+        print(console_url(deployment.region, group, start, end, pattern), file=stdout)
+        return 0
+    client = aws.new_client("logs", session=deployment.session)
+    printer = Printer(stdout, as_json=as_json, fraud_only=fraud_only, flush=end is None)
+    try:
+        if end is None:
+            print(f"following {group} from {start.strftime(TIME_FORMAT)} UTC, every {interval:g} s "
+                  "(Ctrl-C to stop)", file=stderr, flush=True)
+            try:
+                follow(lambda since: read_events(client, group, since, None, pattern, page_size), printer.show,
+                       to_ms(start), interval, sleep, max_polls)
+            except KeyboardInterrupt:
+                pass  # the way to end --follow: a normal stop, exit 0
+            print(printer.summary(group, start, None), file=stderr)
+        else:
+            for event in read_events(client, group, to_ms(start), to_ms(end), pattern, page_size):
+                printer.show(event)
+            print(printer.summary(group, start, end), file=stderr)
+    except BrokenPipeError:
+        _silence_stdout()
+    return 0

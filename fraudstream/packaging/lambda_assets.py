@@ -1,0 +1,82 @@
+"""Build the two Lambda code assets: each handler, the whole `online` room and the root modules it imports.
+
+What ships is computed, not listed: `online` is everything a Lambda runs (README: "Layout"), and the
+root modules come from reading its imports (packaging/modules.py). The in-process scorer's lazy import
+of the model artifact format (xgboost) is not followed: on AWS the model is the endpoint. boto3 comes
+with the Lambda runtime.
+
+Powertools goes into a layer built from this environment's installed, locked distributions
+(pure Python, so no Docker and no platform question): the functions run the exact release the
+tests ran, not a public layer version that nothing here can check.
+
+    python -m fraudstream.packaging.lambda_assets build/lambda
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import sys
+from pathlib import Path
+
+from fraudstream.packaging.modules import Import, closure
+from fraudstream.paths import BUILD, LAMBDAS, PACKAGE, REPO
+
+HANDLERS = ("aggregate_to_feature_store", "predict_from_features")
+ROOM = PACKAGE / "online"
+# Distributions in the Powertools layer: Powertools and what it imports that the runtime lacks.
+LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath")
+LAYER = "powertools_layer"
+
+
+def _root_or_online(found: Import) -> bool:
+    parts = found.module.split(".")
+    return len(parts) == 2 and (PACKAGE / f"{parts[1]}.py").is_file() or found.module.startswith("fraudstream.online")
+
+
+def runtime_files() -> list[Path]:
+    """The fraudstream files both assets carry: the online room and the root modules it imports."""
+    room = sorted(ROOM.glob("*.py"))
+    return sorted(set(room) | closure(room, follow=_root_or_online) | {PACKAGE / "__init__.py"})
+
+
+def build_layer(out_dir: str | Path) -> Path:
+    """Write out_dir/powertools_layer/python/... from the installed distributions; returns the directory."""
+    target = Path(out_dir) / LAYER
+    if target.exists():
+        shutil.rmtree(target)
+    site = target / "python"
+    for name in LAYER_DISTRIBUTIONS:
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            if "__pycache__" in file.parts or file.parts[0] == ".." or file.suffix == ".pyc":
+                continue  # bytecode is compiled by the runtime; '..' entries are scripts outside site-packages
+            source = Path(dist.locate_file(file))
+            destination = site / file
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    return target
+
+
+def build(out_dir: str | Path) -> dict[str, Path]:
+    """Write out_dir/<handler>/ for each handler and the layer; returns the asset directories."""
+    assets = {}
+    files = runtime_files()
+    for name in HANDLERS:
+        target = Path(out_dir) / name
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy2(LAMBDAS / name / "handler.py", target / "handler.py")
+        for file in files:
+            destination = target / file.relative_to(REPO)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, destination)
+        assets[name] = target
+    assets[LAYER] = build_layer(out_dir)
+    return assets
+
+
+if __name__ == "__main__":
+    for name, path in build(sys.argv[1] if len(sys.argv) > 1 else BUILD / "lambda").items():
+        print(f"{name}: {path}")

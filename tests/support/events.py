@@ -1,0 +1,51 @@
+"""MSK event builders for tests: the product's own builder (fraudstream/local/lambda_runtime.py), with
+test values (dicts become JSON, bytes are sent as they are), and AWS's documented example event."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from fraudstream import contract as c
+from fraudstream.local.lambda_runtime import msk_event as build_event
+from fraudstream.local.lambda_runtime import msk_record
+
+HERE = Path(__file__).parent
+CLUSTER_ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/fraudstream/751d2973-a626-431c-9d4e-d7975eb44dd7-2"
+ABSENT = "absent"
+
+
+@functools.cache
+def _documented_example_text() -> str:
+    return (HERE / "msk_documented_example.json").read_text()
+
+
+def documented_example() -> dict:
+    """AWS's documented MSK event (Lambda developer guide), value 'Hello, this is a test.'."""
+    return json.loads(_documented_example_text())
+
+
+def msk_event(values: list[Any], topic: str = c.TRANSACTIONS_TOPIC, partition: int = 0, first_offset: int = 0,
+              key: Any = ABSENT) -> dict:
+    """An MSK event with one record per value. ``key``: ABSENT leaves it out, None sends a null key,
+    any other value is put in the record as it is (a base64 string, or something malformed)."""
+    records = []
+    for i, value in enumerate(values):
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        record = msk_record(topic, partition, first_offset + i, raw, timestamp_ms=1545084650987,
+                            headers=[("headerKey", b"headerValue")])
+        if key != ABSENT:
+            record["key"] = key
+        records.append(record)
+    return build_event(records, cluster_arn=CLUSTER_ARN)
+
+
+def transaction(cc_num: int, trans_ts: float, amount: float, **extra: Any) -> dict:
+    return {c.CC_NUM: cc_num, "merchant": "Random Corp", c.AMOUNT: amount, "zip_code": "03099", c.TRANS_TS: trans_ts, **extra}
+
+
+def aggregate(cc_num: int, trans_ts: float, count: int, average: float, prev: float | None) -> dict:
+    return {c.CC_NUM: cc_num, c.NUM_TRANS_LAST_10M: count, c.AVG_AMT_LAST_10M: average, c.TRANS_TS: trans_ts,
+            c.PREV_TRANS_TS: prev}

@@ -1,0 +1,77 @@
+"""A scenario through a started pipeline, and the report `fraudstream replay` prints (a stand-in pipeline here;
+tests/integration/test_local_pipeline.py runs the real one)."""
+
+from __future__ import annotations
+
+from fraudstream import contract as c
+from fraudstream.local.replay import ReplayResult, run, true_10m_counts
+from fraudstream.local.scenario import ScenarioLine
+from fraudstream.online.verdict import Verdict
+
+CARD, OTHER = 4111111111111111, 5500000000000004
+
+
+class EchoPipeline:
+    """Answers every transaction with a verdict whose count is the number of the card's transactions so far,
+    except the ones listed in ``late`` (counted one short) and ``lost`` (no verdict)."""
+
+    def __init__(self, late=(), lost=()):
+        self.late, self.lost = set(late), set(lost)
+        self.sent, self.verdicts, self.arrival, self.by_card = 0, {}, {}, {}
+
+    def send(self, message):
+        offset, self.sent = self.sent, self.sent + 1
+        card = message[c.CC_NUM]
+        self.by_card[card] = self.by_card.get(card, 0) + 1
+        if offset not in self.lost:
+            count = self.by_card[card] - (offset in self.late)
+            score = 0.9 if count >= 3 else 0.1
+            self.verdicts[offset] = Verdict(card=c.mask_card(card), amount=message[c.AMOUNT], score=score,
+                                            verdict=c.verdict(score, 0.25), features={c.NUM_TRANS_LAST_10M: count,
+                                                                                       c.AVG_AMT_LAST_10M: 1.0})
+            self.arrival[offset] = 0.0
+        return offset
+
+    def wait_for_verdicts(self, count, timeout):
+        return len(self.verdicts) >= count
+
+
+def lines(cards):
+    return [ScenarioLine(i + 1, card, 10.0, 1.0 if i else 0.0) for i, card in enumerate(cards)]
+
+
+def test_each_line_waits_its_delay_and_is_stamped_when_sent():
+    slept, now = [], [1000.0]
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    result = run(lines([CARD, CARD, OTHER]), EchoPipeline(), sleep=sleep, clock=lambda: now[0])
+    assert slept == [1.0, 1.0]
+    assert [m[c.TRANS_TS] for m in result.messages] == [1000.0, 1001.0, 1002.0]
+    assert result.complete and len(result.received) == 3
+
+
+def test_the_report_counts_verdicts_fraud_and_counts_below_the_batch_definition():
+    result = run(lines([CARD] * 4 + [OTHER]), EchoPipeline(late={3}), sleep=lambda s: None)
+    summary = result.summary_lines()
+    assert summary[0] == "5 transactions sent, 5 verdicts (2 FRAUD)"  # counts 3 and 3 (one late)
+    assert result.below_batch_count() == 1
+    assert "10-minute count below the batch definition: 1 of 5" in summary[-1]
+
+
+def test_a_missing_verdict_leaves_a_gap_in_its_place_and_the_replay_incomplete():
+    result = run(lines([CARD, OTHER, CARD]), EchoPipeline(lost={1}), verdict_timeout=0, sleep=lambda s: None)
+    assert not result.complete
+    assert [v is None for v in result.verdicts] == [False, True, False]
+    assert result.seed_outcome()[0] is False
+
+
+def test_the_batch_count_includes_the_transaction_and_the_card_s_last_ten_minutes():
+    sent = [{c.CC_NUM: CARD, c.TRANS_TS: t} for t in (0.0, 300.0, 600.0, 601.0)] + [{c.CC_NUM: OTHER, c.TRANS_TS: 601.0}]
+    assert true_10m_counts(sent) == [1, 2, 3, 3, 1]
+
+
+def test_an_empty_result_reports_no_latency():
+    assert ReplayResult([], [], [], True).summary_lines()[0] == "0 transactions sent, 0 verdicts (0 FRAUD)"

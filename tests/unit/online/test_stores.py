@@ -1,0 +1,200 @@
+"""The two online store backends keep the same semantics; the SageMaker one sends exact requests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from fraudstream import contract as c
+from fraudstream.online.stores import (
+    EmbeddedOnlineStore,
+    FeatureStoreOnlineStore,
+    StoreError,
+    put_records,
+)
+
+STREAM, BATCH = c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP
+
+
+def streaming_record(card, ts, count=1, average=10.0, prev=None):
+    return {c.CC_NUM: card, c.NUM_TRANS_LAST_10M: count, c.AVG_AMT_LAST_10M: average, c.TRANS_TIME: ts, c.PREV_TRANS_TIME: prev}
+
+
+# --- embedded -------------------------------------------------------------------------------------
+
+
+def test_embedded_store_returns_none_for_unknown_cards_and_the_record_for_known_ones(tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    store.put_record(STREAM, streaming_record(1, 100.0))
+    assert store.get_records({STREAM: [1, 2], BATCH: [1]}) == {STREAM: {1: streaming_record(1, 100.0), 2: None}, BATCH: {1: None}}
+
+
+def test_embedded_store_keeps_the_latest_event_time_whatever_the_write_order(tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    store.put_record(STREAM, streaming_record(1, 200.0, count=2))
+    store.put_record(STREAM, streaming_record(1, 100.0, count=1))  # late, replayed message
+    assert store.get_records({STREAM: [1]})[STREAM][1][c.NUM_TRANS_LAST_10M] == 2
+    store.put_record(STREAM, streaming_record(1, 300.0, count=3))
+    assert store.get_records({STREAM: [1]})[STREAM][1][c.NUM_TRANS_LAST_10M] == 3
+
+
+def test_embedded_store_expires_records_after_the_ttl_when_one_is_set(tmp_path):
+    now = [1000.0]
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite", ttl_seconds=60, clock=lambda: now[0])
+    store.put_record(STREAM, streaming_record(1, 950.0))
+    assert store.get_records({STREAM: [1]})[STREAM][1] is not None
+    now[0] = 1011.0
+    assert store.get_records({STREAM: [1]})[STREAM][1] is None
+
+
+def test_embedded_store_is_shared_by_separate_processes(tmp_path):
+    path = tmp_path / "store.sqlite"
+    code = (
+        "import sys; from fraudstream.online.stores import EmbeddedOnlineStore; "
+        f"EmbeddedOnlineStore(sys.argv[1]).put_record({STREAM!r}, {streaming_record(7, 500.0, count=4)!r})"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert EmbeddedOnlineStore(path).get_records({STREAM: [7]})[STREAM][7][c.NUM_TRANS_LAST_10M] == 4
+
+
+# --- SageMaker Feature Store (Stubber checks every request against the real API model) -------------
+
+
+@pytest.fixture
+def runtime():
+    client = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _item(group, card, values):
+    return {"FeatureGroupName": group, "RecordIdentifierValueAsString": str(card),
+            "Record": [{"FeatureName": k, "ValueAsString": v} for k, v in values.items()]}
+
+
+def test_one_batch_get_record_call_reads_both_groups_for_all_cards(runtime):
+    client, stubber = runtime
+    stubber.add_response(
+        "batch_get_record",
+        {"Records": [_item(STREAM, 1, {"cc_num": "1", "num_trans_last_10m": "2", "avg_amt_last_10m": "10.5",
+                                       "trans_time": "100.0", "prev_trans_time": "40.0"}),
+                     _item(BATCH, 2, {"cc_num": "2", "num_trans_last_1w": "9", "avg_amt_last_1w": "3.25", "trans_time": "99.0"})],
+         "Errors": [], "UnprocessedIdentifiers": []},
+        {"Identifiers": [{"FeatureGroupName": STREAM, "RecordIdentifiersValueAsString": ["1", "2"]},
+                         {"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["1", "2"]}]},
+    )
+    found = FeatureStoreOnlineStore(client).get_records({STREAM: [1, 2], BATCH: [1, 2]})
+    assert found[STREAM] == {1: streaming_record(1, 100.0, count=2, average=10.5, prev=40.0), 2: None}
+    assert found[BATCH] == {1: None, 2: {c.CC_NUM: 2, c.NUM_TRANS_LAST_1W: 9, c.AVG_AMT_LAST_1W: 3.25, c.TRANS_TIME: 99.0}}
+    assert isinstance(found[STREAM][1][c.NUM_TRANS_LAST_10M], int)
+
+
+def test_requests_split_only_at_100_records_per_identifier_and_100_identifiers_per_call(runtime):
+    client, stubber = runtime
+    cards = list(range(1, 5_102))  # 52 chunks per group: 104 identifiers -> two calls
+    chunks = [[str(x) for x in cards[i : i + 100]] for i in range(0, len(cards), 100)]
+    identifiers = [{"FeatureGroupName": g, "RecordIdentifiersValueAsString": ch} for g in (STREAM, BATCH) for ch in chunks]
+    for request in (identifiers[:100], identifiers[100:]):
+        stubber.add_response("batch_get_record", {"Records": [], "Errors": [], "UnprocessedIdentifiers": []},
+                             {"Identifiers": request})
+    found = FeatureStoreOnlineStore(client).get_records({STREAM: cards, BATCH: cards})
+    assert len(found[STREAM]) == len(found[BATCH]) == 5_101
+
+
+def test_unprocessed_identifiers_are_asked_again(runtime):
+    client, stubber = runtime
+    leftover = [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["2"]}]
+    stubber.add_response("batch_get_record", {"Records": [], "Errors": [], "UnprocessedIdentifiers": leftover},
+                         {"Identifiers": [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["1", "2"]}]})
+    stubber.add_response("batch_get_record",
+                         {"Records": [_item(BATCH, 2, {"cc_num": "2", "num_trans_last_1w": "1", "avg_amt_last_1w": "5.0",
+                                                       "trans_time": "9.0"})], "Errors": [], "UnprocessedIdentifiers": []},
+                         {"Identifiers": leftover})
+    found = FeatureStoreOnlineStore(client, sleep=lambda _s: None).get_records({BATCH: [1, 2]})
+    assert found[BATCH][2][c.NUM_TRANS_LAST_1W] == 1
+
+
+def test_record_errors_fail_the_read_rather_than_score_on_partial_data(runtime):
+    client, stubber = runtime
+    stubber.add_response("batch_get_record", {"Records": [], "UnprocessedIdentifiers": [], "Errors": [
+        {"FeatureGroupName": BATCH, "RecordIdentifierValueAsString": "1", "ErrorCode": "InternalFailure", "ErrorMessage": "boom"}]})
+    with pytest.raises(StoreError, match="InternalFailure"):
+        FeatureStoreOnlineStore(client).get_records({BATCH: [1]})
+
+
+def test_put_record_sends_every_value_as_a_string_and_leaves_out_missing_ones(runtime):
+    client, stubber = runtime
+    stubber.add_response("put_record", {}, {"FeatureGroupName": STREAM, "Record": [
+        {"FeatureName": "cc_num", "ValueAsString": "4111111111111111"},
+        {"FeatureName": "num_trans_last_10m", "ValueAsString": "1"},
+        {"FeatureName": "avg_amt_last_10m", "ValueAsString": "12.34"},
+        {"FeatureName": "trans_time", "ValueAsString": "1700000000.25"},
+    ]})
+    FeatureStoreOnlineStore(client).put_record(STREAM, streaming_record(4111111111111111, 1700000000.25, average=12.34))
+
+
+# --- many records -----------------------------------------------------------------------------------
+
+
+def aggregates(cards: int) -> list[dict]:
+    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.NUM_TRANS_LAST_1W: i % 7 + 1, c.AVG_AMT_LAST_1W: 10.5 + i,
+             c.TRANS_TIME: 1_652_572_800.0 + i} for i in range(cards)]
+
+
+class CallbackStore:
+    """A store whose put_record is a given function of the record."""
+
+    def __init__(self, put):
+        self.put = put
+
+    def put_record(self, group, record):
+        self.put(record)
+
+
+def test_put_records_writes_every_record_with_bounded_concurrency():
+    # Given a put that records how many calls overlap
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def put(row):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.002)
+        with lock:
+            in_flight -= 1
+
+    # When 200 rows are loaded 4 at a time
+    result = put_records(CallbackStore(put), BATCH, aggregates(200), concurrency=4)
+    # Then all are written and never more than 4 were in flight
+    assert (result.written, result.failed) == (200, [])
+    assert 1 < peak <= 4
+
+
+def test_put_records_reports_a_failing_card_and_writes_the_others():
+    bad = aggregates(10)[3][c.CC_NUM]
+
+    def put(row):
+        if row[c.CC_NUM] == bad:
+            raise RuntimeError("ValidationException: bad record")
+
+    result = put_records(CallbackStore(put), BATCH, aggregates(10), concurrency=3)
+    assert result.written == 9 and [(card, str(error)) for card, error in result.failed] == [
+        (bad, "ValidationException: bad record")]
+
+
+def test_putting_the_same_records_twice_leaves_the_group_as_it_was(tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    rows = aggregates(50)
+    for _ in range(2):
+        put_records(store, BATCH, rows, concurrency=8)
+    found = store.get_records({BATCH: [r[c.CC_NUM] for r in rows]})[BATCH]
+    assert [found[r[c.CC_NUM]] for r in rows] == rows
