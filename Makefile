@@ -18,7 +18,7 @@ CDK := npx --no-install cdk --no-notices
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package flink-lock lambda-assets lock clean synth deploy destroy
+.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package lambda-assets lock clean synth deploy destroy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ $(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
 	touch $@
 
+# The local pipeline's Kafka broker (KRaft, one node): jars from Maven Central, checksums strict, cached in
+# ~/.m2; fraudstream/local/broker.py starts it from this classpath.
+KAFKA_CLASSPATH := build/kafka/classpath.txt
+$(KAFKA_CLASSPATH): fraudstream/local/kafka/pom.xml
+	@mkdir -p $(dir $@)
+	mvn -B -q -C -f fraudstream/local/kafka/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.8.1:build-classpath \
+		-Dmdep.includeScope=runtime -Dmdep.outputFile=$(abspath $@)
+
 # The CDK CLI, pinned in package.json / package-lock.json.
 $(CDK_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -43,13 +51,18 @@ $(CDK_STAMP): package.json package-lock.json
 
 install: $(STAMP) $(FLINK_STAMP) ## build both virtual environments (.venv, .venv-flink) from their lock files
 
-test: $(STAMP) $(FLINK_STAMP) ## run every test (unit, Spark parity, real Flink, integration)
+# What the local pipeline runs: the Flink application zip and the Kafka broker's jars (both through Maven).
+LOCAL_PIECES := build/flink-app.zip $(KAFKA_CLASSPATH)
+
+kafka-broker: $(KAFKA_CLASSPATH) ## fetch Apache Kafka (KRaft broker for the local pipeline) through Maven
+
+test: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark parity, real Flink and Kafka, integration)
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## unit tests without Spark, Flink and the end-to-end runs
+test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
 	$(BIN)/pytest -m "not spark and not slow" --ignore=tests/flink
 
-demo: $(STAMP) $(FLINK_STAMP) ## the whole pipeline here: data, features, model, then the seed scenario through Flink and both handlers
+demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, features, model, then the seed scenario through Flink and both handlers
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet
 	$(BIN)/fraudstream features $(DATA)/transactions.parquet --out $(DATA)
 	$(BIN)/fraudstream train $(DATA)/features.parquet --out $(DATA)
@@ -63,14 +76,13 @@ benchmark: $(STAMP) ## time generate, features and train at seed scale
 benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses $(DATA)/model.tar.gz if present)
 	$(BIN)/python benchmarks/handlers.py --model $(DATA)/model.tar.gz
 
-benchmark-streaming: $(STAMP) $(FLINK_STAMP) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
+benchmark-streaming: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
 	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
 
-flink-package: $(STAMP) ## build/flink-app.zip for Managed Service for Apache Flink (jars pinned in flink_sql/jars.lock.json)
-	$(BIN)/python -m fraudstream.packaging.flink_app build --out build/flink-app.zip
+flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service for Apache Flink (its jar built by Maven, flink_sql/pom.xml)
 
-flink-lock: $(STAMP) ## pin the Flink application's jars (needs Maven Central; review and commit flink_sql/jars.lock.json)
-	$(BIN)/python -m fraudstream.packaging.flink_app lock
+build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py
+	$(BIN)/python -m fraudstream.packaging.flink_app build --out $@
 
 synth: $(STAMP) $(CDK_STAMP) ## write the CloudFormation template to cdk.out/ (offline; needs data/model.tar.gz and build/flink-app.zip)
 	$(CDK) synth --quiet

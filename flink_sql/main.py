@@ -1,15 +1,23 @@
-"""PyFlink entry point: the 10-minute aggregation, on Managed Service for Apache Flink or locally.
+"""PyFlink entry point: the 10-minute aggregation, on Managed Service for Apache Flink or on this machine.
 
-On the managed service (runtime FLINK-1_20) this file is the application's `python` entry: it
-reads the runtime properties, renders tables_msk.sql and submits
-`INSERT INTO aggregates <aggregate_10m.sql>`. Locally (`--local`) the same statement runs in a
-Flink mini-cluster over tables_local.sql, whose two tables are directories of JSON-lines files.
+One code path for both, as AWS's managed-Flink Python examples have it: read the runtime properties,
+render tables_kafka.sql from them, submit `INSERT INTO aggregates <aggregate_10m.sql>` (and, when an
+archive.path is set, the transactions archive) as one job.
+
+- On the managed service (runtime FLINK-1_20) this file is the application's `python` entry and reads
+  /etc/flink/application_properties.json; the jar is the application's (run options group).
+- With `--local --properties FILE` (the local pipeline, fraudstream/local/flink.py, runs it from the
+  built application zip) the same job runs in a mini-cluster against the local Kafka broker; the jar
+  next to this file (lib/fraudstream-flink-deps.jar) goes on `pipeline.jars`, checkpoints go to a
+  directory, and the job resumes from the latest one there.
 
 Runtime properties, group `fraudstream` (the CDK app writes them with `runtime_properties`, through
-fraudstream/packaging/flink_app.py; application_properties.json has local values): bootstrap.servers,
+fraudstream/packaging/flink_app.py; application_properties.json has example values): bootstrap.servers,
 transactions.topic, aggregates.topic, consumer.group, time.mode (processing | event),
-max.out.of.orderness.seconds, and optionally archive.path (an s3:// URI: every transaction is also
-written there as JSON lines, partitioned by day, for the nightly batch job).
+max.out.of.orderness.seconds, kafka.security (iam | plaintext), auto.offset.reset (where a new consumer
+group starts: latest | earliest), optionally archive.path (every transaction is also written there as
+JSON lines, partitioned by UTC day, for the nightly batch job), and locally checkpoints.dir,
+parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
 Standard library only at import: the CDK app and the local pipeline read this file's names without PyFlink.
 """
@@ -23,10 +31,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
+LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application zip puts the dependency jar
 PROPERTY_GROUP = "fraudstream"
 READY_MARKER = "aggregation job submitted"
-LOCAL_COMMIT_MS = 200  # local aggregate files appear at most this late (plus processing)
+LOCAL_CHECKPOINT_MS = 1000  # locally: how often the job checkpoints and commits its Kafka offsets
 TIME_MODES = ("processing", "event")
+SECURITY_MODES = ("iam", "plaintext")
 # The keys of the property group, one name each.
 BOOTSTRAP_SERVERS = "bootstrap.servers"
 TRANSACTIONS_TOPIC = "transactions.topic"
@@ -34,19 +44,40 @@ AGGREGATES_TOPIC = "aggregates.topic"
 CONSUMER_GROUP = "consumer.group"
 TIME_MODE = "time.mode"
 MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
+IDLE_TIMEOUT = "idle.timeout.seconds"
+KAFKA_SECURITY = "kafka.security"
+AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
+CHECKPOINTS_DIR = "checkpoints.dir"
+PARALLELISM = "parallelism"
+BOUNDED = "bounded"
 DEFAULTS = {
     CONSUMER_GROUP: "fraudstream-aggregation",
     TIME_MODE: "processing",
     MAX_OUT_OF_ORDERNESS: "0",
+    # Event time over several partitions: a partition quiet this long stops holding the watermark back.
+    IDLE_TIMEOUT: "5",
+    KAFKA_SECURITY: "iam",
+    AUTO_OFFSET_RESET: "latest",
+}
+# The client options of each security mode (the rest of the Kafka tables is the same everywhere).
+SECURITY_OPTIONS = {
+    "iam": {  # Amazon MSK: IAM authentication over TLS, the MSK IAM library in the application jar
+        "properties.security.protocol": "SASL_SSL",
+        "properties.sasl.mechanism": "AWS_MSK_IAM",
+        "properties.sasl.jaas.config": "software.amazon.msk.auth.iam.IAMLoginModule required;",
+        "properties.sasl.client.callback.handler.class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+    },
+    "plaintext": {"properties.security.protocol": "PLAINTEXT"},  # the local broker, loopback only
 }
 
 
 def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregates_topic: str,
                        consumer_group: str = DEFAULTS[CONSUMER_GROUP], time_mode: str = DEFAULTS[TIME_MODE],
                        max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
-                       archive_path: str | None = None) -> dict[str, str]:
-    """The `fraudstream` property group for these settings (values may be CDK tokens)."""
+                       archive_path: str | None = None, **extra: str) -> dict[str, str]:
+    """The `fraudstream` property group for these settings (values may be CDK tokens); ``extra`` takes
+    the other keys by their property name with '.' as '_' (kafka_security="plaintext", ...)."""
     properties = {
         BOOTSTRAP_SERVERS: bootstrap_servers,
         TRANSACTIONS_TOPIC: transactions_topic,
@@ -57,6 +88,12 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregat
     }
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
+    known = {key.replace(".", "_"): key for key in (IDLE_TIMEOUT, KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
+                                                    PARALLELISM, BOUNDED)}
+    for name, value in extra.items():
+        if name not in known:
+            raise TypeError(f"unknown runtime property {name!r}")
+        properties[known[name]] = str(value)
     return properties
 
 
@@ -82,18 +119,32 @@ def aggregate_query() -> str:
     return sql_file("aggregate_10m")
 
 
-def msk_tables(properties: dict[str, str]) -> list[str]:
+def _options(options: dict[str, str]) -> str:
+    """Table options as lines to splice after another option (each line starts the next option)."""
+    return "".join(f"\n    '{key}' = '{value}'," for key, value in options.items())
+
+
+def kafka_tables(properties: dict[str, str]) -> list[str]:
+    """The transactions source and the aggregates sink, for MSK or the local broker."""
     props = {**DEFAULTS, **properties}
     missing = [k for k in (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, AGGREGATES_TOPIC) if not props.get(k)]
     if missing:
         raise ValueError(f"runtime property group {PROPERTY_GROUP!r} lacks {', '.join(missing)}")
+    if props[KAFKA_SECURITY] not in SECURITY_MODES:
+        raise ValueError(f"{KAFKA_SECURITY}={props[KAFKA_SECURITY]!r}: expected one of {', '.join(SECURITY_MODES)}")
+    if props[AUTO_OFFSET_RESET] not in ("latest", "earliest"):
+        raise ValueError(f"{AUTO_OFFSET_RESET}={props[AUTO_OFFSET_RESET]!r}: expected latest or earliest")
+    bounded = {"scan.bounded.mode": "latest-offset"} if props.get(BOUNDED) == "true" else {}
     return statements(
-        sql_file("tables_msk").format(
+        sql_file("tables_kafka").format(
             time_attribute=time_attribute(props[TIME_MODE], float(props[MAX_OUT_OF_ORDERNESS])),
             bootstrap_servers=props[BOOTSTRAP_SERVERS],
             transactions_topic=props[TRANSACTIONS_TOPIC],
             aggregates_topic=props[AGGREGATES_TOPIC],
             consumer_group=props[CONSUMER_GROUP],
+            auto_offset_reset=props[AUTO_OFFSET_RESET],
+            security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]),
+            bounded=_options(bounded),
         )
     )
 
@@ -108,84 +159,81 @@ def archive_query() -> str:
     return sql_file("archive_query")
 
 
-def local_tables(transactions_path: str, aggregates_path: str, mode: str, watch_seconds: float | None) -> list[str]:
-    monitor = f",\n    'source.monitor-interval' = '{int(watch_seconds * 1000)}ms'" if watch_seconds else ""
-    return statements(
-        sql_file("tables_local").format(
-            time_attribute=time_attribute(mode), transactions_path=transactions_path,
-            aggregates_path=aggregates_path, monitor=monitor, roll_interval=f"{LOCAL_COMMIT_MS}ms",
-        )
-    )
-
-
 def load_properties(path: Path) -> dict[str, str]:
     """The `fraudstream` group of a runtime-properties file ([{PropertyGroupId, PropertyMap}])."""
     groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in json.loads(path.read_text(encoding="utf-8"))}
     return groups.get(PROPERTY_GROUP, {})
 
 
-def table_environment(parallelism: int | None = None):
-    """A streaming table environment; ``parallelism`` None leaves it to the cluster (on the managed
-    service, the application's parallelism setting and autoscaling)."""
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest completed checkpoint under ``directory`` (a chk-N with its _metadata), if any."""
+    done = [meta.parent for meta in directory.glob("*/chk-*/_metadata")] if directory.is_dir() else []
+    return max(done, key=lambda path: path.stat().st_mtime) if done else None
+
+
+def local_settings(properties: dict[str, str]) -> dict[str, str]:
+    """The mini-cluster's configuration: the jar, parallelism, checkpoints kept and resumed from."""
+    settings = {
+        "pipeline.jars": LOCAL_JAR.as_uri(),
+        "parallelism.default": properties.get(PARALLELISM, "1"),
+        "execution.checkpointing.interval": f"{LOCAL_CHECKPOINT_MS}ms",
+        # The Kafka source commits its offsets at each checkpoint; a killed job resumes from the last one.
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "state.checkpoints.num-retained": "2",
+        "classloader.check-leaked-classloader": "false",
+    }
+    directory = properties.get(CHECKPOINTS_DIR)
+    if directory:
+        # Window state outgrows the JobManager's 5 MB in-memory limit past a few thousand cards.
+        settings["state.checkpoint-storage"] = "filesystem"
+        settings["state.checkpoints.dir"] = Path(directory).resolve().as_uri()
+        resume = latest_checkpoint(Path(directory))
+        if resume is not None:
+            settings["execution.savepoint.path"] = resume.as_uri()
+    return settings
+
+
+def table_environment(settings: dict[str, str] | None = None):
+    """A streaming table environment with ``settings``; none leaves parallelism to the cluster (on the
+    managed service, the application's parallelism setting and autoscaling)."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    env.get_config().set("table.local-time-zone", "UTC")  # the archive's day partitions are UTC days
-    if parallelism is not None:
-        env.get_config().set("parallelism.default", str(parallelism))
+    config = env.get_config()
+    config.set("table.local-time-zone", "UTC")  # the archive's day partitions are UTC days
+    for key, value in (settings or {}).items():
+        config.set(key, value)
     return env
 
 
-def run_managed(properties: dict[str, str]) -> None:
-    """Submit the aggregation against MSK (the managed service keeps it running)."""
-    env = table_environment()
-    archive = archive_tables(properties)
-    for ddl in msk_tables(properties) + archive:
+def run(properties: dict[str, str], local: bool = False) -> None:
+    """Submit the job; locally, wait for it (it runs until it is stopped, or to the end of a bounded input)."""
+    props = {**DEFAULTS, **properties}
+    settings = local_settings(props) if local else {}
+    if props[TIME_MODE] == "event":
+        settings["table.exec.source.idle-timeout"] = f"{int(float(props[IDLE_TIMEOUT]) * 1000)}ms"
+    env = table_environment(settings)
+    archive = archive_tables(props)
+    for ddl in kafka_tables(props) + archive:
         env.execute_sql(ddl)
     statement_set = env.create_statement_set()  # one job: both INSERTs read the topic once
     statement_set.add_insert_sql(f"INSERT INTO aggregates {aggregate_query()}")
     if archive:
         statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")
-    statement_set.execute()
-
-
-def run_local(transactions_path: str, aggregates_path: str, mode: str, watch_seconds: float | None) -> None:
-    """Run `INSERT INTO aggregates <query>` over the local topics, as on MSK.
-
-    With ``watch_seconds`` the job keeps watching for new transaction files until it is stopped;
-    without, it reads what is there and returns once every aggregate is written. Aggregate files
-    roll and are committed every LOCAL_COMMIT_MS (a checkpoint), which bounds their delay.
-    """
-    env = table_environment(parallelism=1)  # the local tests and benchmark were measured at 1
-    config = env.get_config()
-    config.set("execution.checkpointing.interval", f"{LOCAL_COMMIT_MS}ms")
-    # Window state outgrows the JobManager's 5 MB in-memory limit past a few thousand cards.
-    config.set("state.checkpoint-storage", "filesystem")
-    config.set("state.checkpoints.dir", (Path(aggregates_path).resolve().parent / ".flink-checkpoints").as_uri())
-    config.set("state.checkpoints.num-retained", "1")
-    for ddl in local_tables(transactions_path, aggregates_path, mode, watch_seconds):
-        env.execute_sql(ddl)
-    result = env.execute_sql(f"INSERT INTO aggregates {aggregate_query()}")
-    print(READY_MARKER, flush=True)  # the local pipeline waits for this line
-    result.wait()
+    result = statement_set.execute()
+    if local:
+        resumed = settings.get("execution.savepoint.path")
+        print(READY_MARKER + (f" (resumed from {resumed})" if resumed else ""), flush=True)
+        result.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--local", action="store_true", help="run over the local topics instead of MSK")
-    parser.add_argument("--transactions", help="--local: the transactions topic directory")
-    parser.add_argument("--aggregates", help="--local: the aggregates topic directory")
-    parser.add_argument("--time-mode", choices=TIME_MODES, default=DEFAULTS[TIME_MODE])
-    parser.add_argument("--watch", type=float, metavar="SECONDS",
-                        help="--local: keep watching for new transactions, checking this often")
+    parser.add_argument("--local", action="store_true",
+                        help="run in a local mini-cluster with the jar beside this file, and wait")
     parser.add_argument("--properties", type=Path, help="runtime properties file (default: the managed service's)")
     args = parser.parse_args(argv)
-    if args.local:
-        if not (args.transactions and args.aggregates):
-            parser.error("--local needs --transactions and --aggregates")
-        run_local(args.transactions, args.aggregates, args.time_mode, args.watch)
-    else:
-        run_managed(load_properties(args.properties or MANAGED_PROPERTIES))
+    run(load_properties(args.properties or MANAGED_PROPERTIES), local=args.local)
 
 
 if __name__ == "__main__":

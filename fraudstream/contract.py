@@ -13,6 +13,7 @@ from typing import Any
 # --- Topics -----------------------------------------------------------------------------------
 TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card number
 AGGREGATES_TOPIC = "cc-aggregates"  # one aggregate message per transaction, from Flink
+TOPIC_PARTITIONS = 3  # partitions per topic (the stack's default topicPartitions, the local broker's)
 
 # --- Transactions (generator output, topic messages) ------------------------------------
 TID = "tid"

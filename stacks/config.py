@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream.online.settings import AGGREGATE_TRIGGER, PREDICT_TRIGGER
 from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
 
@@ -34,7 +35,7 @@ class PipelineConfig:
     broker_instance_type: str = "kafka.t3.small"
     broker_count: int = 2
     broker_volume_gib: int = 10
-    topic_partitions: int = 3
+    topic_partitions: int = c.TOPIC_PARTITIONS
     topic_replication_factor: int = 2
     # Streaming aggregation.
     flink_parallelism: int = 1
@@ -47,14 +48,14 @@ class PipelineConfig:
     endpoint_instance_type: str = "ml.t2.medium"
     endpoint_instance_count: int = 1
     # Handlers.
-    aggregate_batch_size: int = 100
-    aggregate_batching_window_seconds: int = 0
-    predict_batch_size: int = 100
-    predict_batching_window_seconds: int = 0
+    aggregate_batch_size: int = AGGREGATE_TRIGGER.batch_size
+    aggregate_batching_window_seconds: int = int(AGGREGATE_TRIGGER.batching_window_s)
+    predict_batch_size: int = PREDICT_TRIGGER.batch_size
+    predict_batching_window_seconds: int = int(PREDICT_TRIGGER.batching_window_s)
     starting_position: str = "TRIM_HORIZON"  # with a consumer group: only where it has no offsets yet
     fraud_threshold: float = c.DEFAULT_THRESHOLD
-    aggregate_consumer_group: str = "fraudstream-aggregate-to-feature-store"
-    predict_consumer_group: str = "fraudstream-predict"
+    aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
+    predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
     lambda_memory_mb: int = 512
     # Batch jobs and the nightly refresh.
     archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; see README)

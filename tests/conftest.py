@@ -11,6 +11,7 @@ import pytest
 
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
+from tests.support.kafka import kafka_broker  # noqa: F401 - the session's real Kafka broker, for every test
 
 # Tests never reach AWS: fake credentials and a region for every client created here.
 for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

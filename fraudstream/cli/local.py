@@ -31,10 +31,10 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     rp = sub.add_parser(
         "replay",
         parents=[quiet],
-        help="replay a scenario through the local pipeline (Flink + both handlers)",
-        description="Start the local pipeline (local topics, Flink 1.20 running flink_sql/, the two Lambda "
-        "handlers with the embedded store and the in-process model), load the 1-week aggregates, and send the "
-        "scenario's transactions, printing each prediction line. FILE is JSON lines, one transaction each: "
+        help="replay a scenario through the local pipeline (Kafka, Flink and both handlers)",
+        description="Start the local pipeline (a Kafka broker, Flink 1.20 running the application zip of "
+        "flink_sql/, the two Lambda handlers behind local MSK triggers, with the embedded store and the in-process "
+        "model), load the 1-week aggregates, and send the scenario's transactions, printing each prediction line. FILE is JSON lines, one transaction each: "
         "cc_num, amount, optional merchant, zip_code, and delay_s (seconds to wait after the previous one). "
         "Invalid lines are reported with their number and skipped. Exits 0 when every transaction got a verdict.",
     )
@@ -43,7 +43,8 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     rp.add_argument("--batch-aggregates", type=Path, default=Path("data/batch_aggregates.parquet"),
                     help="1-week aggregates to load (default: data/batch_aggregates.parquet)")
     rp.add_argument("--workdir", type=Path, default=Path("data/local"),
-                    help="local topics, embedded store and logs (default: data/local)")
+                    help="the broker's data, embedded store, failed batches and logs; one pipeline at a time "
+                    "(default: data/local)")
     rp.add_argument("--time-mode", choices=time_modes, default=time_modes[0],
                     help=f"time attribute of the Flink window (default: {time_modes[0]}; README explains)")
     rp.add_argument("--timeout", type=positive_seconds(), default=60.0, metavar="S",

@@ -38,7 +38,8 @@ def _interrupt(_signum, _frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a kill, a closed terminal: stop what the command started
+        signal.signal(sig, _interrupt)
     try:
         code = args.func(args)
     except (InputError, ValueError, OSError, RuntimeError) as exc:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from fraudstream import contract as c
 from fraudstream.checks import InputError
 from fraudstream.cli.args import add_stack_arguments, duration, moment, positive_seconds
 from fraudstream.cli.progress import Progress
@@ -66,6 +67,15 @@ def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
                         f"message, retries included (default: {SIMULATE_TIMEOUT_S:g})")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print kafka-python's log (connections, authentication) to stderr")
+    broker = parser.add_argument_group("a Kafka broker instead of a stack (such as the local pipeline's)")
+    broker.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]",
+                        help="send here instead of to the stack's brokers (--stack and --region are then not used)")
+    broker.add_argument("--security", choices=["plaintext", "ssl"], default="plaintext",
+                        help="with --bootstrap-servers: plaintext, or TLS (default: plaintext)")
+    broker.add_argument("--ssl-cafile", type=Path, metavar="CA.pem",
+                        help="with --security ssl: the CA that signed the broker's certificate (default: the system's)")
+    broker.add_argument("--topic", default=c.TRANSACTIONS_TOPIC,
+                        help=f"with --bootstrap-servers: the topic (default: {c.TRANSACTIONS_TOPIC})")
     parser.set_defaults(func=cmd_simulate)
 
 
@@ -87,10 +97,19 @@ def scenario_lines(scenario: Path | None, transactions: Path, seed: int, err: Te
 def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] | None = None) -> int:
     from fraudstream.operate import deployed, simulator
 
+    if args.ssl_cafile and (args.security != "ssl" or not args.bootstrap_servers):
+        raise InputError("--ssl-cafile goes with --bootstrap-servers and --security ssl")
+    if args.ssl_cafile and not args.ssl_cafile.is_file():
+        raise InputError(f"{args.ssl_cafile}: no such file")
     lines, source = scenario_lines(args.scenario, args.transactions, args.seed)
-    deployment = deployed.find(args.stack, args.region)
+    if args.bootstrap_servers:
+        brokers = tuple(b.strip() for b in args.bootstrap_servers.split(",") if b.strip())
+        target = simulator.Target(brokers, args.topic, args.security,
+                                  ssl_cafile=str(args.ssl_cafile) if args.ssl_cafile else None, name=",".join(brokers))
+    else:
+        target = simulator.stack_target(deployed.find(args.stack, args.region))
     with simulator.kafka_log_to_stderr(args.verbose):
-        return simulator.simulate(deployment, lines, source, timeout_s=args.timeout, delays=not args.no_delay,
+        return simulator.simulate(target, lines, source, timeout_s=args.timeout, delays=not args.no_delay,
                                   log=Progress(args.quiet),
                                   producer_factory=producer_factory or simulator.default_producer_factory)
 

@@ -1,64 +1,206 @@
-"""The Flink job on one machine: flink_sql/main.py in a local mini-cluster, in its own environment.
+"""The Flink job on one machine, from the application zip the managed service runs.
 
-It runs in .venv-flink (Apache Flink 1.20 pins old numpy and pyarrow), in its own process group, so
-stopping it stops the JVM it starts too. Its output goes to a log file; readiness is the line main.py
-prints once the job is submitted.
+build/flink-app.zip (`make flink-package`) is unpacked into the work directory and its main.py runs with
+`--local` in .venv-flink (Apache Flink 1.20 pins old numpy and pyarrow), its jar on `pipeline.jars`, reading
+runtime properties this module writes: the same Kafka tables as on MSK, with the plaintext security block
+and the local broker's address. It runs under a watchdog (local/processes.py), so it never outlives us.
+
+A supervisor thread keeps it alive: a job that exits, or that stops committing offsets while the topic has
+records it has not read (hung), is stopped and started again, resuming from its latest checkpoint (window
+state and Kafka offsets), up to `max_restarts` times; after that `check()` raises.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
-import subprocess
+import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from fraudstream.packaging.flink_app import entry_point
-from fraudstream.paths import FLINK_MAIN, FLINK_PYTHON
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
-WATCH_SECONDS = 0.1  # how often the job looks for new transaction files
+from fraudstream import contract as c
+from fraudstream.local.processes import Supervised
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point
+from fraudstream.paths import BUILD, FLINK_PYTHON
+
+APPLICATION_ZIP = BUILD / "flink-app.zip"
+CHECK_SECONDS = 1.0  # how often the supervisor looks at the job
+HUNG_SECONDS = 30.0  # no offset committed this long while records wait: the job is hung
+MAX_RESTARTS = 3
 
 
 class FlinkJob:
-    def __init__(self, transactions_dir: Path, aggregates_dir: Path, log_path: Path, time_mode: str,
-                 log: Callable[[str], None] = lambda _m: None) -> None:
-        self.transactions_dir, self.aggregates_dir = transactions_dir, aggregates_dir
-        self.log_path, self.time_mode, self.log = log_path, time_mode, log
-        self.process: subprocess.Popen | None = None
+    def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str, time_mode: str,
+                 log: Callable[[str], None] = lambda _m: None, application_zip: Path = APPLICATION_ZIP,
+                 max_restarts: int = MAX_RESTARTS, hung_seconds: float = HUNG_SECONDS) -> None:
+        self.directory, self.log_path, self.bootstrap_servers, self.time_mode = directory, log_path, bootstrap_servers, time_mode
+        self.log, self.application_zip, self.max_restarts, self.hung_seconds = log, application_zip, max_restarts, hung_seconds
+        self.flink = entry_point()
+        self.consumer_group = self.flink.DEFAULTS[self.flink.CONSUMER_GROUP]
+        self.process: Supervised | None = None
+        self.restarts = 0
+        self.failure: str | None = None
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self, timeout: float) -> None:
-        """Start the job and wait until it is submitted; a clear error if it exits or takes too long."""
+        """Unpack the application, start the job, wait until it is submitted, then keep it alive."""
         if not FLINK_PYTHON.exists():
             raise RuntimeError(f"{FLINK_PYTHON} is missing: run `make install` to build the Flink environment")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "w", encoding="utf-8") as log:
-            self.process = subprocess.Popen(
-                [str(FLINK_PYTHON), str(FLINK_MAIN), "--local", "--transactions", str(self.transactions_dir),
-                 "--aggregates", str(self.aggregates_dir), "--time-mode", self.time_mode, "--watch", str(WATCH_SECONDS)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.log(f"starting Flink (local mini-cluster, {self.time_mode} time); log: {self.log_path}")
-        deadline = time.monotonic() + timeout
-        while entry_point().READY_MARKER not in self.log_path.read_text(encoding="utf-8", errors="replace"):
-            self.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Flink did not start within {timeout:.0f} s; see {self.log_path}")
-            time.sleep(0.2)
-        time.sleep(1.0)  # the source lists the directory right after submission
+        self._unpack()
+        properties = self._write_properties()
+        self.process = Supervised("flink", [str(FLINK_PYTHON), str(self.app_dir / "main.py"), "--local",
+                                            "--properties", str(properties)], self.log_path, cwd=self.app_dir)
+        self._launch(timeout)
+        self._supervisor = threading.Thread(target=self._supervise, args=(timeout,), name="flink-supervisor", daemon=True)
+        self._supervisor.start()
 
     def check(self) -> None:
-        """Raise if the job has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"the Flink job exited with code {self.process.returncode}; see {self.log_path}")
+        """Raise if the job is down for good (it exited or hung more often than it may be restarted)."""
+        if self.failure:
+            raise RuntimeError(self.failure)
 
-    def stop(self, grace: float = 20) -> None:
-        """Stop the job's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
+    def stop(self) -> None:
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        """Kill the job's processes now, as a crash would (the supervisor restarts it)."""
+        if self.process is not None and self.process.process is not None:
+            os.killpg(self.process.process.pid, signal.SIGKILL)
+
+    def pause(self) -> None:
+        """Stop the job's JVM without ending it (SIGSTOP), as a hang would: for tests of the hang detection."""
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_java_of(int(p.name), self.process)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    @property
+    def app_dir(self) -> Path:
+        return self.directory / "app"
+
+    def _unpack(self) -> None:
+        if not self.application_zip.is_file():
+            raise RuntimeError(f"{self.application_zip} is missing: run `make flink-package` (it builds the Flink "
+                               "application with Maven)")
+        if self.app_dir.exists():
+            shutil.rmtree(self.app_dir)
+        with zipfile.ZipFile(self.application_zip) as archive:
+            archive.extractall(self.app_dir)
+
+    def _write_properties(self) -> Path:
+        """The runtime properties of this machine, in the managed service's format."""
+        f = self.flink
+        group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC,
+                                     time_mode=self.time_mode, kafka_security="plaintext", auto_offset_reset="earliest",
+                                     checkpoints_dir=str(self.directory / "checkpoints"))
+        path = self.directory / "application_properties.json"
+        path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
+                                    {"PropertyGroupId": f.PROPERTY_GROUP, "PropertyMap": group}], indent=2),
+                        encoding="utf-8")
+        return path
+
+    def _launch(self, timeout: float) -> None:
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.process.start()
+        self.log(f"starting Flink (local mini-cluster, {self.time_mode} time, from {self.application_zip.name}); "
+                 f"log: {self.log_path}")
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, "rb") as log:
+                log.seek(start)
+                if self.flink.READY_MARKER.encode() in log.read():
+                    return
+            if not self.process.running:
+                raise RuntimeError(f"Flink exited with code {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.process.stop()
+                raise RuntimeError(f"Flink did not start within {timeout:.0f} s; see {self.log_path}")
+            time.sleep(0.2)
+
+    def _supervise(self, timeout: float) -> None:
+        progress = _Progress(self.bootstrap_servers, self.consumer_group)
         try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            while not self._stop.wait(CHECK_SECONDS):
+                if not self.process.running:
+                    reason = f"the Flink job exited with code {self.process.returncode}"
+                elif progress.stalled_for() > self.hung_seconds:
+                    reason = f"the Flink job committed no offset for {self.hung_seconds:.0f} s with records waiting (hung)"
+                else:
+                    continue
+                if self.restarts >= self.max_restarts:
+                    self.failure = f"{reason}, {self.restarts} restarts already; see {self.log_path}"
+                    return
+                self.restarts += 1
+                self.log(f"{reason}: restarting it from its latest checkpoint ({self.restarts} of {self.max_restarts})")
+                self.process.kill()
+                try:
+                    self._launch(timeout)
+                except RuntimeError as error:
+                    self.failure = str(error)
+                    return
+                progress.reset()
+        finally:
+            progress.close()
+
+
+def _is_java_of(pid: int, process: Supervised | None) -> bool:
+    """Is ``pid`` a JVM in the job's process group?"""
+    if process is None or process.process is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(stat[2]) == process.process.pid and b"java" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+
+
+class _Progress:
+    """How long the job's consumer group has not advanced while its topic holds records it has not read."""
+
+    def __init__(self, bootstrap_servers: str, group: str) -> None:
+        self.bootstrap_servers, self.group = bootstrap_servers, group
+        self.admin: KafkaAdminClient | None = None
+        self.consumer: KafkaConsumer | None = None
+        self.last: dict | None = None
+        self.since = time.monotonic()
+
+    def reset(self) -> None:
+        self.last, self.since = None, time.monotonic()
+
+    def stalled_for(self) -> float:
+        try:
+            if self.admin is None:
+                self.admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="flink-supervisor")
+                self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id="flink-supervisor")
+            committed = {tp.partition: meta.offset for tp, meta in self.admin.list_consumer_group_offsets(self.group).items()
+                         if tp.topic == c.TRANSACTIONS_TOPIC}
+            partitions = [TopicPartition(c.TRANSACTIONS_TOPIC, p) for p in
+                          self.consumer.partitions_for_topic(c.TRANSACTIONS_TOPIC) or ()]
+            ends = {tp.partition: offset for tp, offset in self.consumer.end_offsets(partitions).items()}
+        except KafkaError:
+            return 0.0  # the broker is away: not the job's fault
+        waiting = any(ends[p] > committed.get(p, 0) for p in ends)
+        if not waiting or committed != self.last:
+            self.last, self.since = committed, time.monotonic()
+            return 0.0
+        return time.monotonic() - self.since
+
+    def close(self) -> None:
+        for client in (self.admin, self.consumer):
+            if client is not None:
+                client.close()

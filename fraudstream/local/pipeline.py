@@ -1,34 +1,39 @@
-"""The whole online path on one machine: local topics, real Flink, the two Lambda handlers.
+"""The whole online path on one machine: a real Kafka broker, real Flink, the two Lambda handlers.
 
-    transactions topic (directory) --Flink (.venv-flink, flink_sql/main.py --local)--> aggregates topic
-          |                                                                                |
-          predict_from_features handler  <-- embedded store (SQLite) <-- aggregate_to_feature_store handler
+    producer --> cc-transactions --(Flink, the application zip, plaintext Kafka tables)--> cc-aggregates
+                      |                                                                          |
+                 trigger (consumer group)                                           trigger (consumer group)
+                      v                                                                          v
+          predict_from_features handler  <-- embedded store (SQLite) <--  aggregate_to_feature_store handler
 
-The handlers are the Lambda modules themselves (local/lambda_runtime.py), configured through the same
-environment variables as on AWS (embedded store, in-process model), and called with MSK-shaped events
-built from what each topic received since the last poll, as the MSK trigger batches records.
+The broker (local/broker.py) runs in the work directory with the stack's partition count; the handlers are
+the Lambda modules themselves (local/lambda_runtime.py) configured by the same environment variables as
+on AWS (embedded store, in-process model) and fed by local/trigger.py as the MSK trigger feeds them. One
+pipeline per work directory: a second one on the same directory stops at once. Everything it starts
+stops with it, also on Ctrl-C, SIGTERM, a closed terminal, or if this process dies (local/processes.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from kafka import KafkaProducer
+
 from fraudstream import contract as c
+from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
-from fraudstream.local.lambda_runtime import (
-    LambdaContext,
-    environment,
-    load_handler,
-    msk_event,
-    msk_record,
-)
-from fraudstream.local.topics import LocalConsumer, LocalTopic
+from fraudstream.local.lambda_runtime import environment, load_handler
+from fraudstream.local.trigger import Trigger
 from fraudstream.offline import model_artifact
 from fraudstream.offline.features import read_batch_aggregates
 from fraudstream.online import settings
@@ -40,6 +45,15 @@ POLL_SECONDS = 0.05
 AGGREGATE_HANDLER, PREDICT_HANDLER = "aggregate_to_feature_store", "predict_from_features"
 # EMF metrics are for CloudWatch; locally they would flood stdout. Set while the pipeline runs.
 PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
+# Clients of kafka.t3.small MSK brokers should back off reconnects (README: Kafka clients); the same here.
+PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
+                    "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
+
+Key = tuple[int, int]  # (partition, offset) of a transaction on the transactions topic
+
+
+class PipelineBusy(RuntimeError):
+    """Another pipeline runs on this work directory."""
 
 
 class VerdictCollector(logging.Handler):
@@ -76,51 +90,95 @@ def load_batch_aggregates(path: Path, store: OnlineStore) -> int:
     return len(rows)
 
 
+@contextlib.contextmanager
+def workdir_lock(workdir: Path):
+    """Hold the work directory for one pipeline; a second one fails at once, naming the directory."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    handle = open(workdir / ".pipeline.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise PipelineBusy(f"another local pipeline (pid {owner}) is running on {workdir}: wait for it, "
+                               "stop it, or pass another --workdir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 class LocalPipeline:
     """Start with start(), send transactions with send(), stop with stop() (also on Ctrl-C)."""
 
     def __init__(self, workdir: Path, model_path: Path, time_mode: str = "processing",
-                 on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None):
-        self.workdir, self.model_path, self.time_mode = Path(workdir), Path(model_path), time_mode
+                 on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
+                 triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None):
+        self.workdir, self.model_path, self.time_mode = Path(workdir).resolve(), Path(model_path).resolve(), time_mode
         self.on_verdict, self.log = on_verdict, log
-        self.transactions = LocalTopic(self.workdir / "topics" / c.TRANSACTIONS_TOPIC, c.TRANSACTIONS_TOPIC)
-        self.aggregates = LocalTopic(self.workdir / "topics" / c.AGGREGATES_TOPIC, c.AGGREGATES_TOPIC)
+        self.trigger_settings = triggers or {AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
+                                             PREDICT_HANDLER: settings.PREDICT_TRIGGER}
         self.store_path = self.workdir / "online_store.sqlite"
-        self.log_path = self.workdir / "logs" / "predict_from_features.jsonl"
-        self.flink = FlinkJob(self.transactions.directory, self.aggregates.directory,
-                              self.workdir / "logs" / "flink.log", time_mode, log)
-        self.verdicts: dict[int, Verdict] = {}  # offset -> verdict
-        self.arrival: dict[int, float] = {}  # offset -> time.monotonic() of the verdict
-        self.sent = 0
-        self.aggregates_consumed = 0
+        self.logs = self.workdir / "logs"
+        self.log_path = self.logs / "predict_from_features.jsonl"
+        self.failure_dir = self.workdir / "failed"
+        self.broker = KafkaBroker(self.workdir / "kafka", self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
+        self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, time_mode, log,
+                              **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
+        self.verdicts: dict[Key, Verdict] = {}
+        self.arrival: dict[Key, float] = {}  # key -> time.monotonic() of its first verdict
+        self.duplicates = 0  # verdicts for a transaction that already had one (the trigger is at-least-once)
+        self.triggers: dict[str, Trigger] = {}
         self.errors: list[BaseException] = []
-        self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._cleanup = contextlib.ExitStack()
+        self._producer: KafkaProducer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self, batch_aggregates: Path | None = None, flink_timeout: float = 180) -> None:
+        """Start the broker, the triggers and Flink; on any failure, stop what already started."""
+        self._cleanup.enter_context(workdir_lock(self.workdir))
+        try:
+            self._start(batch_aggregates, flink_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, batch_aggregates: Path | None, flink_timeout: float) -> None:
         self._reset_workdir()
         self._cleanup.enter_context(environment(PIPELINE_ENVIRONMENT))
         handlers = self._load_handlers()
         if batch_aggregates is not None:
             count = load_batch_aggregates(batch_aggregates, handlers[AGGREGATE_HANDLER].STORE)
             self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
-        self.flink.start(flink_timeout)
-        for topic, handler, counted in ((self.aggregates, handlers[AGGREGATE_HANDLER], True),
-                                        (self.transactions, handlers[PREDICT_HANDLER], False)):
-            thread = threading.Thread(target=self._trigger, args=(topic, handler, counted),
-                                      name=f"trigger-{topic.name}", daemon=True)
+        self.broker.start()
+        self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC])
+        self._producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local",
+                                       key_serializer=lambda card: str(card).encode(),
+                                       value_serializer=lambda m: json.dumps(m, separators=(",", ":")).encode(),
+                                       **PRODUCER_OPTIONS)
+        for name, handler in handlers.items():
+            trigger = Trigger(name, handler.lambda_handler, self.trigger_settings[name], self.broker.bootstrap,
+                              self.failure_dir)
+            self.triggers[name] = trigger
+            thread = threading.Thread(target=self._run_trigger, args=(trigger,), name=f"trigger-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.flink.start(flink_timeout)
+        for trigger in self.triggers.values():
+            if not trigger.ready.wait(60):
+                raise RuntimeError(f"the {trigger.function_name} trigger got no partitions of {trigger.settings.topic} "
+                                   f"within 60 s; see {self.logs}")
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self.flink.stop()
+        """Stop the processes and triggers first, then give back the logger, environment and work directory."""
+        self._stop_everything()
         self._cleanup.close()
 
     def __enter__(self) -> LocalPipeline:
@@ -131,36 +189,54 @@ class LocalPipeline:
 
     # --- sending and waiting ----------------------------------------------------------------------
 
-    def send(self, message: dict) -> int:
-        """Send one transaction message; returns its offset."""
-        self.transactions.send([message])
-        offset, self.sent = self.sent, self.sent + 1
-        return offset
+    def send(self, message: dict, timeout: float = 30) -> Key:
+        """Send one transaction message, keyed by its card; returns its (partition, offset) once delivered."""
+        metadata = self._producer.send(c.TRANSACTIONS_TOPIC, key=message[c.CC_NUM], value=message).get(timeout=timeout)
+        return metadata.partition, metadata.offset
 
-    def send_many(self, messages: list[dict]) -> None:
-        self.transactions.send(messages)
-        self.sent += len(messages)
+    def send_many(self, messages: list[dict], timeout: float = 120) -> list[Key]:
+        futures = [self._producer.send(c.TRANSACTIONS_TOPIC, key=m[c.CC_NUM], value=m) for m in messages]
+        self._producer.flush(timeout=timeout)
+        return [(meta.partition, meta.offset) for meta in (f.get(timeout=timeout) for f in futures)]
 
     def wait_for_verdicts(self, count: int, timeout: float) -> bool:
+        """Until ``count`` transactions have a verdict; raises when a part of the pipeline failed for good."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.errors:
-                raise RuntimeError("a local consumer failed") from self.errors[0]
-            self.flink.check()
+            self.check()
             with self._lock:
                 if len(self.verdicts) >= count:
                     return True
             time.sleep(POLL_SECONDS)
         return False
 
+    def check(self) -> None:
+        if self.errors:
+            raise RuntimeError("a local trigger failed") from self.errors[0]
+        self.flink.check()
+        if not self.broker.running:
+            raise RuntimeError(f"the Kafka broker stopped; see {self.logs / 'kafka.log'}")
+
+    @property
+    def aggregates_consumed(self) -> int:
+        trigger = self.triggers.get(AGGREGATE_HANDLER)
+        return trigger.records if trigger else 0
+
     # --- internals ------------------------------------------------------------------------------
 
     def _reset_workdir(self) -> None:
-        for directory in (self.transactions.directory, self.aggregates.directory):
-            for stale in directory.iterdir():
-                stale.unlink()
+        """A fresh run: the previous run's topics, store, checkpoints, failed batches and logs go."""
+        for path in (self.workdir / "kafka" / "data", self.workdir / "flink", self.failure_dir, self.logs):
+            shutil.rmtree(path, ignore_errors=True)
         self.store_path.unlink(missing_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True)
+        handler = logging.FileHandler(self.logs / "triggers.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        trigger_log = logging.getLogger("fraudstream.local.trigger")
+        trigger_log.addHandler(handler)
+        trigger_log.propagate = False
+        self._cleanup.callback(trigger_log.removeHandler, handler)
+        self._cleanup.callback(handler.close)
 
     def _load_handlers(self) -> dict[str, ModuleType]:
         feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
@@ -176,26 +252,29 @@ class LocalPipeline:
         return handlers
 
     def _record_verdict(self, verdict: Verdict) -> None:
+        key = (verdict.partition, verdict.offset)
         with self._lock:
-            self.verdicts[verdict.offset] = verdict
-            self.arrival[verdict.offset] = time.monotonic()
+            if key in self.verdicts:
+                self.duplicates += 1
+                return
+            self.verdicts[key] = verdict
+            self.arrival[key] = time.monotonic()
         self.on_verdict(verdict)
 
-    def _trigger(self, topic: LocalTopic, handler: ModuleType, counted: bool) -> None:
-        """What the MSK trigger does: poll the topic, hand each batch to the handler as an MSK event."""
-        consumer = LocalConsumer(topic)
-        context = LambdaContext(function_name=topic.name)
+    def _run_trigger(self, trigger: Trigger) -> None:
         try:
-            while not self._stop.is_set():
-                records = consumer.poll()
-                if not records:
-                    time.sleep(POLL_SECONDS)
-                    continue
-                now_ms = int(time.time() * 1000)
-                event = msk_event(msk_record(topic.name, 0, offset, line.encode(), timestamp_ms=now_ms)
-                                  for offset, line in records)
-                handler.lambda_handler(event, context)
-                if counted:
-                    self.aggregates_consumed += len(records)
-        except BaseException as exc:  # surfaced by wait_for_verdicts
+            trigger.run()
+        except BaseException as exc:  # surfaced by check()
             self.errors.append(exc)
+
+    def _stop_everything(self) -> None:
+        for trigger in self.triggers.values():
+            trigger.stop()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+        self.flink.stop()
+        self.broker.stop()

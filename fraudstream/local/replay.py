@@ -50,17 +50,16 @@ class ReplayResult:
 def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> ReplayResult:
     """Send ``lines`` through a started pipeline (local/pipeline.py) and wait for their verdicts."""
-    sent_at, messages = {}, []
+    sent_at, messages = {}, []  # key (partition, offset) -> send time, in send order
     for line in lines:
         if line.delay_s:
             sleep(line.delay_s)
         message = line.message(clock())
-        offset = pipeline.send(message)
-        sent_at[offset] = time.monotonic()
+        sent_at[pipeline.send(message)] = time.monotonic()
         messages.append(message)
     complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
-    verdicts = [pipeline.verdicts.get(offset) for offset in sorted(sent_at)]
-    latencies = sorted(pipeline.arrival[o] - sent_at[o] for o in sent_at if o in pipeline.arrival)
+    verdicts = [pipeline.verdicts.get(key) for key in sent_at]
+    latencies = sorted(pipeline.arrival[key] - sent_at[key] for key in sent_at if key in pipeline.arrival)
     return ReplayResult(messages, verdicts, latencies, complete)
 
 

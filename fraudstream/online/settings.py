@@ -64,6 +64,24 @@ class PredictSettings:
     threshold: float = c.DEFAULT_THRESHOLD
 
 
+@dataclass(frozen=True)
+class TriggerSettings:
+    """How the MSK trigger feeds a function: the stack sets these on its event source mappings
+    (stacks/config.py takes its defaults from here) and the local trigger (local/trigger.py) does the same."""
+
+    topic: str
+    consumer_group: str
+    batch_size: int = 100  # records per invocation (Lambda: 1-10,000)
+    batching_window_s: float = 0.0  # wait up to this long to fill a batch (Lambda: 0-300)
+    # A failing batch is retried this often, then written whole to the on-failure destination
+    # (Lambda caps infinite retries at 10 when a destination is set).
+    retry_attempts: int = 10
+
+
+AGGREGATE_TRIGGER = TriggerSettings(c.AGGREGATES_TOPIC, "fraudstream-aggregate-to-feature-store")
+PREDICT_TRIGGER = TriggerSettings(c.TRANSACTIONS_TOPIC, "fraudstream-predict")
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     value = env.get(name, default)
     if value not in choices:

@@ -1,7 +1,8 @@
-"""`fraudstream simulate`: send a scenario's transactions to the deployed stack's MSK topic.
+"""`fraudstream simulate`: send a scenario's transactions to a deployed stack's MSK topic, or to a Kafka broker.
 
-The command finds the stack by name, reads the IAM bootstrap brokers and the transactions topic
-from its outputs, and produces one message per scenario line (key = card number, value = the
+The command finds the stack by name and reads the IAM bootstrap brokers and the transactions topic
+from its outputs (or takes --bootstrap-servers, plaintext or TLS, for a broker such as the local
+pipeline's), and produces one message per scenario line (key = card number, value = the
 transaction JSON with `trans_ts` stamped at send time), waiting each line's `delay_s` first.
 
 Every delivery is confirmed or reported. The seed's producer fired messages and hoped
@@ -23,6 +24,7 @@ import contextlib
 import functools
 import json
 import logging
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -85,19 +87,58 @@ def serialize_value(message: dict) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode("utf-8")
 
 
-def producer_config(brokers: list[str], region: str, timeout_s: float) -> dict[str, Any]:
-    """KafkaProducer keyword arguments: MSK IAM auth over TLS, acknowledged by all in-sync replicas.
+SECURITY_MODES = ("iam", "plaintext", "ssl")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the transactions go: the brokers, the topic, and how the producer authenticates.
+
+    ``iam``: a deployed stack's MSK (SASL/OAUTHBEARER tokens signed for ``region``, over TLS); ``ssl``: TLS
+    with the CA in ``ssl_cafile`` (or the system's); ``plaintext``: a broker on loopback (the local pipeline's).
+    """
+
+    brokers: tuple[str, ...]
+    topic: str
+    security: str = "iam"
+    region: str | None = None
+    ssl_cafile: str | None = None
+    name: str = ""  # for messages: the stack, or the address
+
+    def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"security {self.security!r}: expected one of {', '.join(SECURITY_MODES)}")
+        if not self.brokers:
+            raise ValueError("no broker address to send to")
+
+
+def stack_target(deployment: deployed.Deployment) -> Target:
+    """The transactions topic of a deployed stack, from its outputs."""
+    brokers = tuple(b.strip() for b in deployment.output(out.BOOTSTRAP_BROKERS).split(",") if b.strip())
+    if not brokers:
+        raise deployed.DeploymentError(f"stack {deployment.stack}: output {out.BOOTSTRAP_BROKERS} is empty")
+    return Target(brokers, deployment.output(out.TRANSACTIONS_TOPIC), "iam", deployment.region,
+                  name=f"stack {deployment.stack} ({deployment.region})")
+
+
+def producer_config(target: Target, timeout_s: float) -> dict[str, Any]:
+    """KafkaProducer keyword arguments: the target's authentication, acknowledged by all in-sync replicas.
 
     ``timeout_s`` bounds each wait: connecting to a broker, fetching the topic's metadata, and a
     message's delivery (retries included). One request in flight per connection keeps a card's
-    transactions in order when a retry happens.
+    transactions in order when a retry happens. Reconnects back off (kafka.t3.small brokers accept few
+    new IAM connections a second).
     """
     timeout_ms = max(1, int(timeout_s * 1000))
+    security: dict[str, Any] = {
+        "iam": {"security_protocol": "SASL_SSL", "sasl_mechanism": "OAUTHBEARER",
+                "sasl_oauth_token_provider": token_provider(target.region) if target.security == "iam" else None},
+        "ssl": {"security_protocol": "SSL", **({"ssl_cafile": target.ssl_cafile} if target.ssl_cafile else {})},
+        "plaintext": {"security_protocol": "PLAINTEXT"},
+    }[target.security]
     return {
-        "bootstrap_servers": brokers,
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "OAUTHBEARER",
-        "sasl_oauth_token_provider": token_provider(region),
+        "bootstrap_servers": list(target.brokers),
+        **security,
         "client_id": CLIENT_ID,
         "acks": "all",
         "retries": RETRIES,
@@ -109,6 +150,7 @@ def producer_config(brokers: list[str], region: str, timeout_s: float) -> dict[s
         "delivery_timeout_ms": timeout_ms,
         "max_block_ms": timeout_ms,
         "api_version_auto_timeout_ms": timeout_ms,
+        "reconnect_backoff_ms": 100,
         "reconnect_backoff_max_ms": 1000,
     }
 
@@ -249,30 +291,32 @@ def kafka_log_to_stderr(enabled: bool) -> Iterator[None]:
         kafka_logger.removeHandler(handler)
 
 
-def simulate(deployment: deployed.Deployment, lines: list[ScenarioLine], source: str, *, timeout_s: float,
+def simulate(target: Target, lines: list[ScenarioLine], source: str, *, timeout_s: float,
              delays: bool = True, log: Callable[[str], None] = lambda _m: None,
              producer_factory: Callable[..., Any] = default_producer_factory) -> int:
-    """Send ``lines`` to the stack's transactions topic and report every delivery; returns the exit code."""
+    """Send ``lines`` to the target's topic and report every delivery; returns the exit code."""
     from kafka.errors import KafkaError
 
-    brokers = [b.strip() for b in deployment.output(out.BOOTSTRAP_BROKERS).split(",") if b.strip()]
-    if not brokers:
-        raise deployed.DeploymentError(f"stack {deployment.stack}: output {out.BOOTSTRAP_BROKERS} is empty")
-    topic = deployment.output(out.TRANSACTIONS_TOPIC)
-    config = producer_config(brokers, deployment.region, timeout_s)
-    check_credentials(config["sasl_oauth_token_provider"])
-
-    log(f"connecting to {len(brokers)} broker(s) of stack {deployment.stack} ({deployment.region})")
+    config = producer_config(target, timeout_s)
+    if target.security == "iam":
+        check_credentials(config["sasl_oauth_token_provider"])
+    log(f"connecting to {len(target.brokers)} broker(s) of {target.name or ','.join(target.brokers)}")
     try:
         producer = producer_factory(**config)
+    except ssl.SSLError as error:
+        cause = (f"the TLS handshake with {','.join(target.brokers)} failed ({error}); is --ssl-cafile the CA that "
+                 "signed the broker's certificate?")
+        return report(not_sent(lines, "not sent (TLS handshake failed)"), target.topic, cause)
     except KafkaError as error:
-        cause = (f"no connection to the brokers {','.join(brokers)} within {timeout_s:g} s "
-                 f"({describe_error(error)}); check that this machine can reach them (they are in the stack's "
-                 "VPC) and that your credentials allow kafka-cluster:Connect; --verbose shows kafka-python's log")
-        return report(not_sent(lines, "not sent (no connection to the brokers)"), topic, cause)
+        where = ("they are in the stack's VPC" if target.security == "iam" else "is the broker running?")
+        cause = (f"no connection to the brokers {','.join(target.brokers)} within {timeout_s:g} s "
+                 f"({describe_error(error)}); check that this machine can reach them ({where})"
+                 + (" and that your credentials allow kafka-cluster:Connect" if target.security == "iam" else "")
+                 + "; --verbose shows kafka-python's log")
+        return report(not_sent(lines, "not sent (no connection to the brokers)"), target.topic, cause)
     try:
-        log(f"sending {len(lines)} transactions from {source} to {topic}")
-        deliveries = send_scenario(producer, topic, lines, delays=delays, timeout_s=timeout_s, log=log)
+        log(f"sending {len(lines)} transactions from {source} to {target.topic}")
+        deliveries = send_scenario(producer, target.topic, lines, delays=delays, timeout_s=timeout_s, log=log)
     finally:
         producer.close(timeout=timeout_s)
-    return report(deliveries, topic)
+    return report(deliveries, target.topic)

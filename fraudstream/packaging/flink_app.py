@@ -1,40 +1,58 @@
 """The Managed Service for Apache Flink application zip: main.py, the SQL, and one dependency jar.
 
-The Kafka connector, kafka-clients and the MSK IAM auth library come from a Maven repository at
-build time, each checked against the SHA-256 pinned in flink_sql/jars.lock.json and kept in a
-cache, then merged into lib/fraudstream-flink-deps.jar (service files concatenated, signatures
-dropped: the unshaded connector plus plain kafka-clients is what lets the IAM callback handler
-load). A jar whose checksum differs is refused and never cached.
-
-`lock` records the SHA-256 of each jar after checking it against the SHA-1 the repository
-publishes beside it; a maintainer runs it once with network access, reviews and commits the file.
+Maven builds the jar from flink_sql/pom.xml, as AWS's managed-Flink Python examples do: it resolves
+the Kafka connector, kafka-clients, the MSK IAM auth library (with the AWS SDK it calls) and the S3
+filesystem, verifies every download's checksum (`--strict-checksums`) and shades them into one jar,
+Flink itself left out (`provided`: the runtime's). The connector is the unshaded flink-connector-kafka
+with plain kafka-clients: flink-sql-connector-kafka relocates kafka-clients, and the MSK IAM callback
+handler that main.py names in the client options would then not match the relocated interface.
+This module zips the jar, as lib/fraudstream-flink-deps.jar, with main.py, the SQL files and
+application_properties.json, and refuses a zip that lacks what the job loads (`check_package`).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
+import subprocess
 import tempfile
-import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from fraudstream.paths import BUILD, FLINK_MAIN, FLINK_SQL
+from fraudstream.paths import BUILD, FLINK_MAIN, FLINK_SQL, REPO
 
-LOCK_FILE = FLINK_SQL / "jars.lock.json"
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fraudstream" / "maven"
-DEPS_JAR = "lib/fraudstream-flink-deps.jar"
+POM = FLINK_SQL / "pom.xml"
+MAVEN_OUT = BUILD / "flink-maven"  # the pom's default output directory (its fraudstream.build.dir)
+JAR_NAME = "fraudstream-flink-deps.jar"  # the pom's finalName
+DEPS_JAR = f"lib/{JAR_NAME}"
 ENTRY_POINT = "main.py"
+PROPERTIES = "application_properties.json"
 # The group the managed service reads to find the entry point and the jar (the CDK app sets it).
 RUN_OPTIONS_GROUP = "kinesis.analytics.flink.run.options"
 RUN_OPTIONS = {"python": ENTRY_POINT, "jarfile": DEPS_JAR}
+
+# What the job loads from the jar: the Kafka table factory and plain kafka-clients (flink_sql/tables_kafka.sql),
+# the MSK IAM classes main.py names in the client's SASL options, the s3a:// filesystem (flink_sql/archive_s3.sql).
+REQUIRED_CLASSES = (
+    "org.apache.flink.streaming.connectors.kafka.table.KafkaDynamicTableFactory",
+    "org.apache.kafka.clients.consumer.KafkaConsumer",
+    "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+    "software.amazon.msk.auth.iam.IAMLoginModule",
+    "org.apache.flink.fs.s3hadoop.S3FileSystemFactory",
+)
+# Flink finds the factories through service files: (service, implementation) pairs the jar must list.
+REQUIRED_SERVICES = (
+    ("org.apache.flink.table.factories.Factory", REQUIRED_CLASSES[0]),
+    ("org.apache.flink.core.fs.FileSystemFactory", "org.apache.flink.fs.s3hadoop.S3FileSystemFactory"),
+)
+_MAVEN_TAIL_LINES = 25
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same inputs give the same zip
 
 
 @functools.cache
@@ -49,147 +67,117 @@ def entry_point() -> ModuleType:
     return module
 
 
-@dataclass(frozen=True)
-class Artifact:
-    group: str
-    name: str
-    version: str
-    classifier: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.group}:{self.name}:{self.version}" + (f":{self.classifier}" if self.classifier else "")
-
-    def path(self) -> str:
-        suffix = f"-{self.classifier}" if self.classifier else ""
-        return f"{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.name}-{self.version}{suffix}.jar"
-
-
-# Flink 1.20 runtime: Kafka connector 3.4.0-1.20 (for Flink 1.20), its kafka-clients, the MSK IAM library.
-# The IAM library's plain jar leaves out the AWS SDK it calls (declared as Maven dependencies, which
-# nothing here resolves); its "all" classifier bundles them, so the login module finds its classes.
-ARTIFACTS = (
-    Artifact("org.apache.flink", "flink-connector-kafka", "3.4.0-1.20"),
-    Artifact("org.apache.kafka", "kafka-clients", "3.4.0"),
-    Artifact("software.amazon.msk", "aws-msk-iam-auth", "2.2.0", classifier="all"),
-    # The S3 filesystem (s3a://) for the transactions archive, at the managed runtime's Flink version,
-    # bundled in the application jar as AWS's own Managed Flink S3 sink examples do.
-    Artifact("org.apache.flink", "flink-s3-fs-hadoop", "1.20.0"),
-)
-
-
 class PackageError(RuntimeError):
-    """A jar is missing from the lock, cannot be fetched, or does not match its pinned checksum."""
+    """Maven is missing or fails, or an application zip lacks what the job needs."""
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def build_jar(directory: Path = MAVEN_OUT, pom: Path = POM) -> Path:
+    """Run Maven on the pom (`clean package`, checksums strict) with its output in `directory`; the shaded jar."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise PackageError(f"Maven (mvn) is not installed: it builds the Flink dependency jar from {pom}; "
+                           "install Maven 3.8+ and a JDK 11 or newer (e.g. `apt-get install maven`)")
+    directory = Path(directory).resolve()
+    command = [mvn, "-B", "-q", "--strict-checksums", "-f", str(pom), f"-Dfraudstream.build.dir={directory}",
+               "clean", "package"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        output = _ANSI.sub("", result.stdout + result.stderr).splitlines()
+        lines = [line for line in output if line.strip() not in ("", "[ERROR]")]
+        tail = "\n".join(lines[-_MAVEN_TAIL_LINES:])
+        raise PackageError(f"Maven failed (exit {result.returncode}): {' '.join(command)}\n{tail}")
+    jar = directory / JAR_NAME
+    if not jar.is_file():
+        raise PackageError(f"Maven succeeded but wrote no {jar}: does {pom} still set finalName {jar.stem}?")
+    return jar
 
 
-def _download(url: str, target: Path) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:  # noqa: S310
-            shutil.copyfileobj(response, out)
-    except OSError as exc:
-        raise PackageError(f"cannot download {url}: {exc}") from None
+def _sources() -> list[Path]:
+    return [FLINK_SQL / ENTRY_POINT, *sorted(FLINK_SQL.glob("*.sql")), FLINK_SQL / PROPERTIES]
 
 
-def fetch(artifact: Artifact, pinned_sha256: str, repository: str = MAVEN_CENTRAL, cache: Path = DEFAULT_CACHE) -> Path:
-    """The artifact's jar from the cache, or downloaded and verified into it."""
-    cached = cache / artifact.path()
-    if cached.is_file() and sha256(cached) == pinned_sha256:
-        return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as tmp:
-        partial = Path(tmp.name)
-    try:
-        _download(f"{repository.rstrip('/')}/{artifact.path()}", partial)
-        actual = sha256(partial)
-        if actual != pinned_sha256:
-            raise PackageError(f"{artifact.key}: SHA-256 {actual} does not match the pinned {pinned_sha256}")
-        os.replace(partial, cached)
-    finally:
-        partial.unlink(missing_ok=True)
-    return cached
+def _entry(name: str, compress_type: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, _ZIP_TIME)
+    info.compress_type = compress_type
+    info.external_attr = 0o644 << 16
+    return info
 
 
-def read_lock(path: Path = LOCK_FILE) -> dict[str, str]:
-    pins = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    missing = [a.key for a in ARTIFACTS if a.key not in pins]
-    if missing:
-        raise PackageError(f"{path} has no SHA-256 for {', '.join(missing)}: run `make flink-lock` with network "
-                           "access, review the file and commit it")
-    return pins
+def build(out: Path, jar: Path | None = None) -> Path:
+    """Write the application zip: main.py, the SQL files, the runtime properties and the dependency jar.
 
-
-def lock(repository: str = MAVEN_CENTRAL, path: Path = LOCK_FILE, cache: Path = DEFAULT_CACHE) -> dict[str, str]:
-    """Pin the SHA-256 of every artifact, after checking each download against the repository's SHA-1."""
-    pins = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for artifact in ARTIFACTS:
-            jar, published = Path(tmp) / "a.jar", Path(tmp) / "a.jar.sha1"
-            _download(f"{repository.rstrip('/')}/{artifact.path()}", jar)
-            _download(f"{repository.rstrip('/')}/{artifact.path()}.sha1", published)
-            expected = published.read_text(encoding="utf-8").split()[0].strip().lower()
-            if hashlib.sha1(jar.read_bytes()).hexdigest() != expected:  # noqa: S324 - Maven publishes SHA-1
-                raise PackageError(f"{artifact.key}: download does not match the repository's SHA-1")
-            pins[artifact.key] = sha256(jar)
-    path.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return pins
-
-
-def merge_jars(jars: list[Path], target: Path) -> None:
-    """One jar from several: first copy of each class wins, META-INF/services files are concatenated,
-    signature files are dropped (they would not match the merged jar)."""
-    services: dict[str, list[bytes]] = {}
-    seen: set[str] = set()
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for jar in jars:
-            with zipfile.ZipFile(jar) as source:
-                for info in source.infolist():
-                    name = info.filename
-                    upper = name.upper()
-                    if info.is_dir() or (upper.startswith("META-INF/") and upper.endswith((".SF", ".DSA", ".RSA"))):
-                        continue
-                    if name.startswith("META-INF/services/"):
-                        services.setdefault(name, []).append(source.read(name).rstrip(b"\n"))
-                    elif name not in seen:
-                        seen.add(name)
-                        out.writestr(info, source.read(name))
-        for name, parts in services.items():
-            out.writestr(name, b"\n".join(parts) + b"\n")
-
-
-def build(out: Path, repository: str = MAVEN_CENTRAL, cache: Path = DEFAULT_CACHE, lock_file: Path = LOCK_FILE) -> Path:
-    """Write the application zip: main.py, the SQL files, the runtime properties and the merged jar."""
-    pins = read_lock(lock_file)
-    jars = [fetch(artifact, pins[artifact.key], repository, cache) for artifact in ARTIFACTS]
+    Without `jar`, Maven builds it (build_jar) in a fresh directory beside `out`, removed afterwards. The zip
+    is checked (check_package) before it replaces `out`, so a failed build leaves the previous one in place.
+    """
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "deps.jar"
-        merge_jars(jars, merged)
-        partial = out.with_name(f".{out.name}.tmp")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for source in sorted(FLINK_SQL.glob("*.sql")) + [FLINK_SQL / "main.py", FLINK_SQL / "application_properties.json"]:
-                archive.write(source, source.name)
-            archive.write(merged, DEPS_JAR)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as work:
+        if jar is None:
+            jar = build_jar(Path(work) / "maven")
+        partial = Path(work) / out.name
+        with zipfile.ZipFile(partial, "w") as archive:
+            for source in _sources():
+                archive.writestr(_entry(source.name, zipfile.ZIP_DEFLATED), source.read_bytes())
+            info = _entry(DEPS_JAR, zipfile.ZIP_STORED)  # a jar is compressed already
+            info.file_size = Path(jar).stat().st_size
+            with open(jar, "rb") as source, archive.open(info, "w") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+        problem = _problem(partial)
+        if problem:
+            raise PackageError(f"{out} not written: {problem}")
         os.replace(partial, out)
     return out
+
+
+def _jar_lacks(jar: zipfile.ZipFile) -> list[str]:
+    names = set(jar.namelist())
+    missing = [name for name in REQUIRED_CLASSES if name.replace(".", "/") + ".class" not in names]
+    for service, implementation in REQUIRED_SERVICES:
+        path = f"META-INF/services/{service}"
+        listed = jar.read(path).decode("utf-8", "replace").split() if path in names else []
+        if implementation not in listed:
+            missing.append(f"{implementation} in {path}")
+    return missing
+
+
+def _lacks(archive: zipfile.ZipFile) -> str | None:
+    """What the application zip lacks, in words, or None."""
+    missing = [name for name in (ENTRY_POINT, PROPERTIES, DEPS_JAR) if name not in archive.namelist()]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    groups = json.loads(archive.read(PROPERTIES))
+    run_options = next((g.get("PropertyMap") for g in groups if g.get("PropertyGroupId") == RUN_OPTIONS_GROUP), None)
+    if run_options != RUN_OPTIONS:
+        return f"{PROPERTIES}: {RUN_OPTIONS_GROUP} is {run_options}, not {RUN_OPTIONS}"
+    with archive.open(DEPS_JAR) as member, zipfile.ZipFile(member) as jar:
+        missing = _jar_lacks(jar)
+    return f"{DEPS_JAR} lacks {', '.join(missing)}" if missing else None
+
+
+def _problem(zip_path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            return _lacks(archive)
+    except (OSError, zipfile.BadZipFile, ValueError, AttributeError) as exc:  # unreadable zip, jar or JSON
+        return f"is not a readable application zip ({exc})"
+
+
+def check_package(zip_path: Path) -> None:
+    """Refuse (PackageError, one line) an application zip the managed service could not run."""
+    problem = _problem(zip_path)
+    if problem:
+        raise PackageError(f"{zip_path}: {problem}")
 
 
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build", "lock"])
+    parser.add_argument("command", choices=["build"], help="build the jar with Maven, then the zip, and check it")
     parser.add_argument("--out", type=Path, default=BUILD / "flink-app.zip")
-    parser.add_argument("--repository", default=MAVEN_CENTRAL)
     args = parser.parse_args()
     try:
-        print(build(args.out, args.repository) if args.command == "build" else json.dumps(lock(args.repository), indent=2))
+        built = build(args.out)  # checked (check_package) before it is written
     except PackageError as exc:
         raise SystemExit(f"flink package: error: {exc}") from None
+    print(f"{built} ({built.stat().st_size / 1e6:.1f} MB)")

@@ -1,37 +1,73 @@
-"""Real Apache Flink 1.20 (PyFlink mini-cluster) from its own environment, .venv-flink."""
+"""Real Apache Flink 1.20 (PyFlink mini-cluster, .venv-flink), run from the built application zip against the
+session's real Kafka broker: what these tests run is what the managed service runs, but for the security block."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from fraudstream.paths import FLINK_MAIN as MAIN
+from fraudstream.local.flink import APPLICATION_ZIP
+from fraudstream.local.processes import Supervised
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point
 from fraudstream.paths import FLINK_PYTHON
+from tests.support.kafka import new_topic_name
+
+FLINK = entry_point()
 
 
-def flink_command(*args: str) -> list[str]:
+@pytest.fixture(scope="session")
+def flink_app(tmp_path_factory) -> Path:
+    """The application zip (`make flink-package`), unpacked as the managed service unpacks it."""
     if not FLINK_PYTHON.exists():
         pytest.fail(f"{FLINK_PYTHON} is missing: `make test` builds it (make .venv-flink/.installed)")
-    return [str(FLINK_PYTHON), str(MAIN), *args]
+    if not APPLICATION_ZIP.is_file():
+        pytest.fail(f"{APPLICATION_ZIP} is missing: `make test` builds it (make flink-package)")
+    directory = tmp_path_factory.mktemp("flink-app")
+    with zipfile.ZipFile(APPLICATION_ZIP) as archive:
+        archive.extractall(directory)
+    return directory
 
 
-def run_local_job(transactions_dir: Path, aggregates_dir: Path, mode: str = "event") -> list[dict]:
-    """Run the aggregation once over a directory of transaction files; return the aggregate messages."""
-    result = subprocess.run(
-        flink_command("--local", "--transactions", str(transactions_dir), "--aggregates", str(aggregates_dir),
-                      "--time-mode", mode),
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+class Topics:
+    """A fresh pair of topics on the session's broker, so tests never see each other's records."""
+
+    def __init__(self, broker) -> None:
+        self.broker = broker
+        self.transactions, self.aggregates = new_topic_name("tx"), new_topic_name("agg")
+        broker.create_topics([self.transactions, self.aggregates])
+
+    def properties(self, tmp_path: Path, **extra: str) -> Path:
+        group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.aggregates,
+                                         consumer_group=new_topic_name("flink"), kafka_security="plaintext",
+                                         auto_offset_reset="earliest", **extra)
+        path = tmp_path / f"properties-{self.transactions}.json"
+        path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
+                                    {"PropertyGroupId": FLINK.PROPERTY_GROUP, "PropertyMap": group}]))
+        return path
+
+
+@pytest.fixture
+def topics(kafka_broker) -> Topics:
+    return Topics(kafka_broker)
+
+
+def command(app: Path, properties: Path) -> list[str]:
+    return [str(FLINK_PYTHON), str(app / "main.py"), "--local", "--properties", str(properties)]
+
+
+def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the job over what the topic holds now (bounded) and wait for it to finish."""
+    result = subprocess.run(command(app, properties), capture_output=True, text=True, timeout=timeout, check=False,
+                            cwd=app)
     assert result.returncode == 0, result.stderr[-3000:]
-    return read_messages(aggregates_dir)
+    return result
 
 
-def read_messages(directory: Path) -> list[dict]:
-    """Every committed aggregate (Flink writes in-progress files under hidden names)."""
-    if not directory.exists():
-        return []
-    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
-    return [json.loads(line) for path in files for line in path.read_text().splitlines() if line.strip()]
+def start_unbounded(app: Path, properties: Path, log: Path) -> Supervised:
+    job = Supervised("flink-test", command(app, properties), log, cwd=app)
+    job.start()
+    return job

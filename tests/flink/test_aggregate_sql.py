@@ -1,10 +1,8 @@
-"""flink_sql/aggregate_10m.sql on real Flink: hand-made cases, and equality with the batch SQL."""
+"""flink_sql/aggregate_10m.sql on real Flink over Kafka: hand-made cases, and equality with the batch SQL."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -12,11 +10,11 @@ from datetime import datetime, timezone
 import pytest
 
 from fraudstream import contract as c
-from fraudstream.local.topics import LocalTopic
 from fraudstream.offline import features
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
-from tests.flink.conftest import flink_command, read_messages, run_local_job
+from tests.flink.conftest import Topics, run_bounded, start_unbounded
+from tests.support.kafka import produce, read_all
 
 T0 = 1_640_000_000.0  # 2021-12-20, before the generated sample
 SAMPLE = GeneratorConfig(cards=100, transactions=12_000, fraud_ratio=0.02, seed=77,
@@ -38,23 +36,24 @@ CRAFTED = [
 
 
 @pytest.fixture(scope="module")
-def event_time_run(tmp_path_factory):
-    """One Flink run over the crafted cases, then a malformed line, then 12,000 generated transactions."""
-    root = tmp_path_factory.mktemp("flink")
+def event_time_run(kafka_broker, flink_app, tmp_path_factory):
+    """One bounded Flink run (event time, three partitions, keyed by card) over the crafted cases, malformed
+    values, then 12,000 generated transactions; returns the aggregates per card, in order, and the batch rows."""
+    topics = Topics(kafka_broker)
     table = generate(SAMPLE)
     batch = features.compute_features(features.connect(), table).to_pylist()
     sample = sorted(({c.CC_NUM: r[c.CC_NUM], c.AMOUNT: r[c.AMOUNT], c.TRANS_TS: r[c.TRANS_TS]} for r in batch),
                     key=lambda m: m[c.TRANS_TS])
-    lines = [json.dumps(m) for m in sorted(CRAFTED, key=lambda m: m[c.TRANS_TS])]
-    lines += ["this is not json", '{"cc_num": "not a number", "amount": 5.0, "trans_ts": 1640002000.0}',
-              '{"cc_num": 9, "amount": "lots", "trans_ts": 1640002001.0}']
-    lines += [json.dumps(m) for m in sample]
-    (root / "transactions").mkdir()
-    (root / "transactions" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
-    messages = run_local_job(root / "transactions", root / "aggregates", mode="event")
+    values = sorted(CRAFTED, key=lambda m: m[c.TRANS_TS])
+    values += [b"this is not json", b'{"cc_num": "not a number", "amount": 5.0, "trans_ts": 1640002000.0}',
+               b'{"cc_num": 9, "amount": "lots", "trans_ts": 1640002001.0}']
+    values += sample
+    produce(kafka_broker.bootstrap, topics.transactions, values,
+            keys=[v[c.CC_NUM] if isinstance(v, dict) else 9 for v in values])
+    run_bounded(flink_app, topics.properties(tmp_path_factory.mktemp("props"), time_mode="event", bounded="true"))
     by_card = defaultdict(list)
-    for m in messages:
-        by_card[m[c.CC_NUM]].append(m)
+    for record in read_all(kafka_broker.bootstrap, topics.aggregates):  # each partition in offset order
+        by_card[record["value"][c.CC_NUM]].append(record["value"])
     return by_card, batch
 
 
@@ -79,9 +78,8 @@ def test_cards_are_independent(event_time_run):
 def test_malformed_lines_are_skipped_without_stopping_the_job(event_time_run):
     by_card, batch = event_time_run
     assert 9 not in by_card
-    # Flink emits one aggregate for transactions of one card with the same event time (README).
-    peers = sum(n - 1 for n in _peer_counts(batch).values())
-    assert sum(len(v) for v in by_card.values()) == len(CRAFTED) + len(batch) - peers
+    # One aggregate per valid transaction, also for transactions of one card with the same event time.
+    assert sum(len(v) for v in by_card.values()) == len(CRAFTED) + len(batch)
 
 
 def _peer_counts(batch):
@@ -120,31 +118,46 @@ def test_the_10_minute_columns_equal_the_batch_features_for_every_transaction(ev
     assert not any(v for (card, _), v in flink.items() if card not in crafted_cards)  # nothing extra
 
 
-def test_processing_time_emits_each_aggregate_as_its_transaction_arrives(tmp_path):
-    """Processing time, as the live pipeline runs: transactions arrive one by one, half a second apart."""
-    topic = LocalTopic(tmp_path / "transactions", "transactions")
-    job = subprocess.Popen(flink_command("--local", "--transactions", str(topic.directory), "--aggregates",
-                                         str(tmp_path / "aggregates"), "--time-mode", "processing", "--watch", "0.2"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def test_processing_time_emits_each_aggregate_as_its_transaction_arrives(kafka_broker, flink_app, topics, tmp_path):
+    """Processing time, as the live pipeline runs: transactions arrive one by one, and so do their aggregates."""
+    job = start_unbounded(flink_app, topics.properties(tmp_path, time_mode="processing"), tmp_path / "flink.log")
     try:
         sent = [_tx(5, 0, 1.0), _tx(6, 1, 50.0), _tx(5, 2, 2.0), _tx(5, 3, 6.0)]
+        produce(kafka_broker.bootstrap, topics.transactions, [b"garbage line"])
         received = []
-        topic.send_lines(["garbage line"])
         for i, message in enumerate(sent):
-            topic.send([message])
+            produce(kafka_broker.bootstrap, topics.transactions, [message], keys=[message[c.CC_NUM]])
             deadline = time.monotonic() + 120
-            while len(received) <= i and time.monotonic() < deadline:
+            while len(received) <= i and time.monotonic() < deadline and job.running:
                 time.sleep(0.2)
-                received = read_messages(tmp_path / "aggregates") if (tmp_path / "aggregates").exists() else []
-            assert len(received) == i + 1, f"no aggregate for transaction {i} within 120 s"
+                received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
+            assert len(received) == i + 1, f"no aggregate for transaction {i} within 120 s; see {tmp_path / 'flink.log'}"
     finally:
-        job.terminate()
-        job.wait(timeout=30)
+        job.stop()
     card5 = [m for m in received if m[c.CC_NUM] == 5]
     assert [m[c.NUM_TRANS_LAST_10M] for m in card5] == [1, 2, 3]
     assert [m[c.AVG_AMT_LAST_10M] for m in card5] == [1.0, 1.5, 3.0]
     assert [m[c.PREV_TRANS_TS] for m in card5] == [None, T0, T0 + 2]
     assert [(m[c.NUM_TRANS_LAST_10M], m[c.PREV_TRANS_TS]) for m in received if m[c.CC_NUM] == 6] == [(1, None)]
+
+
+def test_in_event_time_a_quiet_partition_does_not_hold_the_watermark_back(kafka_broker, flink_app, topics, tmp_path):
+    """One card's transactions all land on one of the three partitions; the other two stay quiet."""
+    job = start_unbounded(flink_app, topics.properties(tmp_path, time_mode="event", idle_timeout_seconds="1"),
+                          tmp_path / "flink.log")
+    try:
+        for offset in (0, 30, 60):  # each transaction moves the watermark past the one before it
+            produce(kafka_broker.bootstrap, topics.transactions, [_tx(7, offset, 5.0)], keys=[7])
+        deadline = time.monotonic() + 120
+        received = []
+        while len(received) < 2 and time.monotonic() < deadline and job.running:
+            time.sleep(0.5)
+            received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
+    finally:
+        job.stop()
+    # Then the card's aggregates come out (without the idle timeout the two quiet partitions hold the watermark
+    # at its start, and none would)
+    assert [m[c.NUM_TRANS_LAST_10M] for m in received][:2] == [1, 2], f"see {tmp_path / 'flink.log'}"
 
 
 def test_every_flink_row_is_an_aggregate_message_the_aggregate_handler_accepts(event_time_run):

@@ -217,7 +217,7 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     properties["archive.path"] = "s3://fraudstream-data/transactions"
     assert "'path' = 's3://fraudstream-data/transactions'" in "\n".join(entry.archive_tables(properties))
     # When flink_sql/main.py renders its MSK tables from them
-    ddl = "\n".join(entry.msk_tables(properties))
+    ddl = "\n".join(entry.kafka_tables(properties))
     # Then the tables read and write the stack's topics with IAM auth, as the managed job will
     assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in ddl and f"'topic' = '{c.AGGREGATES_TOPIC}'" in ddl
     assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl

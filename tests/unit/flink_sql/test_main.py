@@ -28,9 +28,9 @@ def test_the_shipped_properties_name_the_contracts_topics(properties):
     assert properties["aggregates.topic"] == c.AGGREGATES_TOPIC
 
 
-def test_msk_tables_use_iam_over_tls_with_the_injected_servers_and_topics(main):
-    source, sink = main.msk_tables({"bootstrap.servers": "b-1.example:9098,b-2.example:9098",
-                                    "transactions.topic": "tx", "aggregates.topic": "agg"})
+def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_topics(main):
+    source, sink = main.kafka_tables({"bootstrap.servers": "b-1.example:9098,b-2.example:9098",
+                                      "transactions.topic": "tx", "aggregates.topic": "agg"})
     for ddl in (source, sink):
         assert "'properties.bootstrap.servers' = 'b-1.example:9098,b-2.example:9098'" in ddl
         assert "'properties.security.protocol' = 'SASL_SSL'" in ddl
@@ -40,11 +40,41 @@ def test_msk_tables_use_iam_over_tls_with_the_injected_servers_and_topics(main):
     assert "'topic' = 'tx'" in source and "'json.ignore-parse-errors' = 'true'" in source
     assert "'topic' = 'agg'" in sink
     assert "PROCTIME()" in source  # processing time unless told otherwise
+    assert "'properties.auto.offset.reset' = 'latest'" in source and "scan.bounded.mode" not in source
+
+
+def test_the_local_broker_gets_the_same_tables_with_only_the_security_block_changed(main):
+    common = {"bootstrap.servers": "127.0.0.1:9092", "transactions.topic": "tx", "aggregates.topic": "agg"}
+    msk = main.kafka_tables(common)
+    local = main.kafka_tables({**common, "kafka.security": "plaintext"})
+    drop_security = lambda ddl: "\n".join(line for line in ddl.splitlines() if "security" not in line  # noqa: E731
+                                          and "sasl" not in line)
+    assert [drop_security(d) for d in msk] == [drop_security(d) for d in local]
+    assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in local)
+
+
+@pytest.mark.parametrize("key, value", [("kafka.security", "scram"), ("auto.offset.reset", "middle")])
+def test_an_unknown_security_mode_or_offset_reset_is_refused(main, key, value):
+    with pytest.raises(ValueError, match=key):
+        main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg", key: value})
+
+
+def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_checkpoint(main, tmp_path):
+    assert "execution.savepoint.path" not in main.local_settings({"checkpoints.dir": str(tmp_path)})
+    for job, number in (("a", 3), ("b", 7)):
+        checkpoint = tmp_path / job / f"chk-{number}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "_metadata").write_bytes(b"x")
+    (tmp_path / "b" / "chk-8").mkdir()  # being written: no _metadata yet
+    settings = main.local_settings({"checkpoints.dir": str(tmp_path)})
+    assert settings["pipeline.jars"].endswith("/lib/fraudstream-flink-deps.jar")
+    assert settings["execution.savepoint.path"] == (tmp_path / "b" / "chk-7").as_uri()
+    assert settings["state.checkpoints.dir"] == tmp_path.as_uri()
 
 
 def test_event_time_mode_adds_a_watermark_with_the_configured_lateness(main):
-    source, _ = main.msk_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
-                                 "time.mode": "event", "max.out.of.orderness.seconds": "5"})
+    source, _ = main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
+                                   "time.mode": "event", "max.out.of.orderness.seconds": "5"})
     assert "WATERMARK FOR row_time AS row_time - INTERVAL '5.0' SECOND" in source
 
 
@@ -53,7 +83,7 @@ def test_a_missing_runtime_property_is_named(main, missing):
     props = {"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg"}
     del props[missing]
     with pytest.raises(ValueError, match=missing):
-        main.msk_tables(props)
+        main.kafka_tables(props)
 
 
 def test_an_unknown_time_mode_is_refused(main):

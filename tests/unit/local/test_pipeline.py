@@ -1,11 +1,16 @@
-"""The local pipeline's own parts: triggers that feed the real handlers from the topics, verdicts collected from
-the handler's log, and a process left as it was. Flink is stood in for by writing aggregate messages
-directly; tests/integration/test_local_pipeline.py runs the whole thing with real Flink."""
+"""The local pipeline's own parts, on its real Kafka broker: triggers that feed the real handlers, verdicts
+collected from the handler's log, failed batches kept, one pipeline per work directory, and a process left as
+it was. Flink is stood in for by producing aggregate messages directly; tests/integration runs the whole
+thing with real Flink."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import subprocess
+import sys
+import threading
 import time
 
 import pyarrow as pa
@@ -16,11 +21,15 @@ from fraudstream import contract as c
 from fraudstream.local import pipeline as local_pipeline
 from fraudstream.local.pipeline import (
     LocalPipeline,
+    PipelineBusy,
     handler_environment,
     load_batch_aggregates,
 )
+from fraudstream.online import settings
 from fraudstream.online.stores import EmbeddedOnlineStore
 from fraudstream.online.telemetry import logger
+from fraudstream.paths import REPO
+from tests.support.kafka import produce
 from tests.support.models import write_model
 
 CARD = 4111111111111111
@@ -46,45 +55,106 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     with LocalPipeline(tmp_path / "work", model, on_verdict=shown.append) as pipeline:
         pipeline.start()
         # Given the card's 10-minute aggregate, as Flink would write it
-        pipeline.aggregates.send([{c.CC_NUM: CARD, c.NUM_TRANS_LAST_10M: 2, c.AVG_AMT_LAST_10M: 15.0,
-                                   c.TRANS_TS: T - 30, c.PREV_TRANS_TS: T - 90}])
+        produce(pipeline.broker.bootstrap, c.AGGREGATES_TOPIC, [{c.CC_NUM: CARD, c.NUM_TRANS_LAST_10M: 2,
+                c.AVG_AMT_LAST_10M: 15.0, c.TRANS_TS: T - 30, c.PREV_TRANS_TS: T - 90}], keys=[CARD])
         _wait(lambda: pipeline.aggregates_consumed == 1)
         # When a transaction of the card arrives
-        offset = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 30.0, c.TRANS_TS: T, "merchant": "m", "zip_code": "z"})
+        key = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 30.0, c.TRANS_TS: T, "merchant": "m", "zip_code": "z"})
         assert pipeline.wait_for_verdicts(1, timeout=30)
     # Then its verdict folds it into the stored aggregate, and was shown and logged once
-    verdict = pipeline.verdicts[offset]
+    verdict = pipeline.verdicts[key]
     assert (verdict.features[c.NUM_TRANS_LAST_10M], verdict.features[c.AVG_AMT_LAST_10M]) == (3, 20.0)
     assert verdict.features[c.SECS_SINCE_PREV_TX] == 30.0
     assert shown == [verdict]
     logged = [json.loads(line) for line in pipeline.log_path.read_text().splitlines()]
-    assert [r["offset"] for r in logged if "verdict" in r] == [offset]
+    assert [(r["partition"], r["offset"]) for r in logged if "verdict" in r] == [key]
     # And the process is as it was: the logger writes where it did, the pipeline's variables are gone
     assert logger.registered_handler.stream is stream_before
     assert not any(isinstance(h, local_pipeline.VerdictCollector) for h in logger.handlers)
     assert os.environ.get("POWERTOOLS_METRICS_DISABLED") == metrics_disabled_before
 
 
-def test_a_handler_that_raises_is_reported_by_the_wait_not_lost(tmp_path, model, no_flink, monkeypatch):
-    # Given a predict handler that fails every batch
+def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_partition_moves_on(
+        tmp_path, model, no_flink, monkeypatch):
+    # Given a predict handler that fails while `down` is set, and a trigger that retries once
+    down = threading.Event()
+    down.set()
     real_load = local_pipeline.load_handler
 
     def load(name, env):
         module = real_load(name, env)
         if name == local_pipeline.PREDICT_HANDLER:
-            def fail(event, context):
-                raise RuntimeError("endpoint down")
-            module.lambda_handler = fail
+            handler = module.lambda_handler
+
+            def flaky(event, context):
+                if down.is_set():
+                    raise RuntimeError("endpoint down")
+                return handler(event, context)
+            module.lambda_handler = flaky
         return module
 
     monkeypatch.setattr(local_pipeline, "load_handler", load)
+    triggers = {local_pipeline.AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
+                local_pipeline.PREDICT_HANDLER: dataclasses.replace(settings.PREDICT_TRIGGER, retry_attempts=1)}
+    with LocalPipeline(tmp_path / "work", model, triggers=triggers) as pipeline:
+        pipeline.start()
+        lost = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 1.0, c.TRANS_TS: T})
+        _wait(lambda: pipeline.triggers[local_pipeline.PREDICT_HANDLER].failed_records == 1)
+        down.clear()
+        scored = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 2.0, c.TRANS_TS: T + 1})
+        assert pipeline.wait_for_verdicts(1, timeout=30)
+    # Then the failed batch is kept whole, and the next transaction of the same partition got its verdict
+    assert lost not in pipeline.verdicts and scored in pipeline.verdicts
+    (document,) = [json.loads(p.read_text()) for p in pipeline.failure_dir.rglob("*") if p.is_file()]
+    (records,) = json.loads(document["payload"])["records"].values()
+    assert [(r["partition"], r["offset"]) for r in records] == [lost]
+
+
+def test_a_second_pipeline_on_the_same_work_directory_stops_at_once_naming_it(tmp_path, model, no_flink):
+    with LocalPipeline(tmp_path / "work", model) as first:
+        first.start()
+        second = LocalPipeline(tmp_path / "work", model)
+        with pytest.raises(PipelineBusy, match=f"pid {os.getpid()}.*{tmp_path / 'work'}"):
+            second.start()
+        # and the first one still works
+        key = first.send({c.CC_NUM: CARD, c.AMOUNT: 3.0, c.TRANS_TS: T})
+        assert first.wait_for_verdicts(1, timeout=30) and key in first.verdicts
+
+
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from fraudstream.local import pipeline as p
+p.FlinkJob.start = p.FlinkJob.check = p.FlinkJob.stop = lambda self, *a, **k: None
+pipe = p.LocalPipeline(Path(sys.argv[2]), Path(sys.argv[3]))
+pipe.start()
+print(pipe.broker.process.process.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_run_leaves_nothing_running_and_the_next_run_starts_clean(tmp_path, model, no_flink):
+    # Given a pipeline whose process is killed without cleaning up
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(REPO), str(tmp_path / "work"), str(model)],
+                           stdout=subprocess.PIPE, text=True)
+    watchdog = int(run.stdout.readline())
+    run.kill()
+    run.wait(timeout=30)
+    _wait(lambda: not _alive(watchdog))  # the broker went with it
+    # When the next run starts on the same directory, then it works
     with LocalPipeline(tmp_path / "work", model) as pipeline:
         pipeline.start()
-        pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 1.0, c.TRANS_TS: T})
-        # When the caller waits for the verdict, then the failure surfaces with its cause
-        with pytest.raises(RuntimeError, match="a local consumer failed") as raised:
-            pipeline.wait_for_verdicts(1, timeout=30)
-    assert "endpoint down" in str(raised.value.__cause__)
+        key = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 4.0, c.TRANS_TS: T})
+        assert pipeline.wait_for_verdicts(1, timeout=30) and key in pipeline.verdicts
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def test_the_handlers_environment_selects_the_embedded_store_and_the_in_process_model(tmp_path):

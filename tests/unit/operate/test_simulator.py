@@ -7,6 +7,7 @@ in one test that runs the real kafka-python producer against a closed local port
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from fraudstream.files import write_parquet
 from fraudstream.local.scenario import ScenarioLine
 from fraudstream.operate import deployed, simulator
 from tests.support.data import T0, transactions
+from tests.support.kafka import make_certificate, new_topic_name, read_all
 from tests.support.stack import create_stack
 
 STACK, REGION = "FraudSim", "eu-west-1"  # not the default region of conftest: proves the stack's region is used
@@ -403,3 +405,40 @@ def test_help_explains_the_scenario_and_the_options(capsys):
                    "--verbose"):
         assert option in text
     assert "delay_s" in text and "partition and offset" in text
+
+
+# --- Against a real broker (the local pipeline's kind): plaintext and TLS ------------------------------------
+
+
+def _sent_lines(stdout: str) -> list[tuple[int, int]]:
+    return [tuple(int(x) for x in re.search(r"partition (\d+) offset (\d+)", line).groups())
+            for line in stdout.splitlines() if "-> partition" in line]
+
+
+def test_a_real_broker_receives_every_transaction_keyed_by_card_at_the_place_reported(kafka_broker, scenario, capsys):
+    topic = new_topic_name("sim")
+    kafka_broker.create_topics([topic])
+    code = cli.main(["simulate", "--bootstrap-servers", kafka_broker.bootstrap, "--topic", topic,
+                     "--scenario", str(scenario), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"4 of 4 transactions delivered to {topic}" in out
+    records = read_all(kafka_broker.bootstrap, topic)
+    assert sorted(_sent_lines(out)) == [(r["partition"], r["offset"]) for r in records]
+    assert sorted((r["key"].decode(), r["value"][c.AMOUNT]) for r in records) == sorted(
+        (str(card), 10.5 + i) for i, card in enumerate(CARDS))
+    assert all(abs(r["value"][c.TRANS_TS] - time.time()) < 120 for r in records)  # stamped when sent
+
+
+def test_a_tls_listener_is_reached_with_its_ca_and_refused_with_another(kafka_broker, scenario, tmp_path, capsys):
+    topic = new_topic_name("simtls")
+    kafka_broker.create_topics([topic])
+    base = ["simulate", "--bootstrap-servers", kafka_broker.tls_bootstrap, "--security", "ssl", "--topic", topic,
+            "--scenario", str(scenario), "--timeout", "10", "-q"]
+    assert cli.main([*base, "--ssl-cafile", str(kafka_broker.ca_file)]) == 0
+    assert len(read_all(kafka_broker.bootstrap, topic)) == 4
+    capsys.readouterr()
+    _, other_ca = make_certificate(tmp_path / "other")
+    assert cli.main([*base, "--ssl-cafile", str(other_ca)]) == 1
+    err = capsys.readouterr().err
+    assert "4 of 4 transactions not delivered: the TLS handshake" in err and "--ssl-cafile" in err
+    assert len(read_all(kafka_broker.bootstrap, topic)) == 4  # nothing more arrived

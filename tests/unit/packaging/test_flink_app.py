@@ -1,119 +1,183 @@
-"""The managed Flink application zip, built from a local stand-in for Maven Central (loopback HTTP)."""
+"""The managed Flink application zip, built once for real: Maven on flink_sql/pom.xml, then the zip around its jar."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import json
-import threading
+import re
 import zipfile
 
 import pytest
 
 from fraudstream.packaging import flink_app as fp
+from fraudstream.paths import FLINK_SQL
+
+KAFKA_FACTORY = "org/apache/flink/streaming/connectors/kafka/table/KafkaDynamicTableFactory.class"
+IAM_HANDLER = "software/amazon/msk/auth/iam/IAMClientCallbackHandler.class"
+JAVA_11 = 55  # class file major version of Java 11, the managed Flink 1.20 runtime's Java
 
 
-def _jar(path, entries):
-    with zipfile.ZipFile(path, "w") as jar:
-        for name, data in entries.items():
-            jar.writestr(name, data)
-    return path.read_bytes()
+@pytest.fixture(scope="session")
+def package(tmp_path_factory):
+    """build/flink-app.zip as `make flink-package` builds it (real Maven, artifacts from the local Maven cache)."""
+    return fp.build(tmp_path_factory.mktemp("flink") / "flink-app.zip")
 
 
-@pytest.fixture
-def repository(tmp_path):
-    """A Maven-layout directory with a fake jar per artifact (and its .sha1), served on 127.0.0.1."""
-    root = tmp_path / "maven"
-    for i, artifact in enumerate(fp.ARTIFACTS):
-        target = root / artifact.path()
-        target.parent.mkdir(parents=True)
-        data = _jar(target, {f"pkg{i}/Class.class": f"class {i}".encode(),
-                             "META-INF/services/org.apache.kafka.Service": f"impl.{i}\n".encode(),
-                             "META-INF/SIGNER.SF": b"signature", "shared/Common.class": f"common {i}".encode()})
-        (target.parent / f"{target.name}.sha1").write_text(hashlib.sha1(data).hexdigest())  # noqa: S324
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *_args):
-            requests.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root, requests
-    server.shutdown()
+@pytest.fixture(scope="session")
+def jar(package, tmp_path_factory):
+    path = tmp_path_factory.mktemp("jar") / "deps.jar"
+    with zipfile.ZipFile(package) as archive:
+        path.write_bytes(archive.read(fp.DEPS_JAR))
+    with zipfile.ZipFile(path) as deps:
+        yield deps
 
 
-def test_lock_pins_sha256_after_checking_the_published_sha1(repository, tmp_path):
-    url, root, _ = repository
-    pins = fp.lock(url, tmp_path / "jars.lock.json")
-    for artifact in fp.ARTIFACTS:
-        assert pins[artifact.key] == hashlib.sha256((root / artifact.path()).read_bytes()).hexdigest()
-    assert json.loads((tmp_path / "jars.lock.json").read_text()) == pins
+def _services(jar, service):
+    return jar.read(f"META-INF/services/{service}").decode().split()
 
 
-def test_lock_refuses_a_jar_that_does_not_match_the_published_sha1(repository, tmp_path):
-    url, root, _ = repository
-    (root / fp.ARTIFACTS[1].path()).write_bytes(b"tampered")
-    with pytest.raises(fp.PackageError, match="does not match the repository's SHA-1"):
-        fp.lock(url, tmp_path / "jars.lock.json")
-
-
-def test_build_writes_the_entry_point_the_sql_and_one_merged_jar(repository, tmp_path):
-    url, _, requests = repository
-    fp.lock(url, tmp_path / "jars.lock.json")
-    out = fp.build(tmp_path / "app.zip", url, tmp_path / "cache", tmp_path / "jars.lock.json")
-    with zipfile.ZipFile(out) as archive:
-        names = set(archive.namelist())
-        assert {"main.py", "aggregate_10m.sql", "tables_msk.sql", "application_properties.json", fp.DEPS_JAR} <= names
+def test_the_zip_holds_the_entry_point_the_sql_the_properties_and_the_jar(package):
+    with zipfile.ZipFile(package) as archive:
+        names = archive.namelist()
         properties = json.loads(archive.read("application_properties.json"))
-        run_options = next(g for g in properties if g["PropertyGroupId"] == "kinesis.analytics.flink.run.options")
-        assert run_options["PropertyMap"] == {"python": "main.py", "jarfile": fp.DEPS_JAR}
-        (tmp_path / "deps.jar").write_bytes(archive.read(fp.DEPS_JAR))
-    with zipfile.ZipFile(tmp_path / "deps.jar") as deps:
-        count = len(fp.ARTIFACTS)
-        assert {f"pkg{i}/Class.class" for i in range(count)} | {"shared/Common.class"} <= set(deps.namelist())
-        assert deps.read("META-INF/services/org.apache.kafka.Service").decode().split() == [f"impl.{i}" for i in range(count)]
-        assert "META-INF/SIGNER.SF" not in deps.namelist()
+    sql = sorted(path.name for path in FLINK_SQL.glob("*.sql"))
+    assert sql and set(sql) <= set(names)
+    assert names == ["main.py", *sql, "application_properties.json", "lib/fraudstream-flink-deps.jar"]
+    (run_options,) = [g["PropertyMap"] for g in properties
+                      if g["PropertyGroupId"] == "kinesis.analytics.flink.run.options"]
+    assert run_options == {"python": "main.py", "jarfile": "lib/fraudstream-flink-deps.jar"} == fp.RUN_OPTIONS
+    assert fp.RUN_OPTIONS_GROUP == "kinesis.analytics.flink.run.options"
 
 
-def test_a_second_build_uses_the_cache_without_downloading(repository, tmp_path):
-    url, _, requests = repository
-    fp.lock(url, tmp_path / "jars.lock.json")
-    fp.build(tmp_path / "app.zip", url, tmp_path / "cache", tmp_path / "jars.lock.json")
-    downloads = len(requests)
-    fp.build(tmp_path / "app2.zip", url, tmp_path / "cache", tmp_path / "jars.lock.json")
-    assert len(requests) == downloads
+def test_the_zip_is_what_the_builder_leaves_behind_and_passes_its_own_check(package):
+    assert sorted(p.name for p in package.parent.iterdir()) == ["flink-app.zip"]  # Maven's work directory is gone
+    fp.check_package(package)
 
 
-def test_a_jar_that_differs_from_its_pin_is_refused_and_not_cached(repository, tmp_path):
-    url, root, _ = repository
-    fp.lock(url, tmp_path / "jars.lock.json")
-    (root / fp.ARTIFACTS[0].path()).write_bytes(b"something else")
-    with pytest.raises(fp.PackageError, match="does not match the pinned"):
-        fp.build(tmp_path / "app.zip", url, tmp_path / "cache", tmp_path / "jars.lock.json")
-    assert not (tmp_path / "cache" / fp.ARTIFACTS[0].path()).exists()
-    assert not (tmp_path / "app.zip").exists()
+def test_the_jar_carries_the_kafka_connector_iam_auth_plain_kafka_clients_and_the_s3_filesystem(jar):
+    names = set(jar.namelist())
+    assert {KAFKA_FACTORY, IAM_HANDLER, "software/amazon/msk/auth/iam/IAMLoginModule.class",
+            "org/apache/kafka/clients/consumer/KafkaConsumer.class",
+            "org/apache/flink/fs/s3hadoop/S3FileSystemFactory.class"} <= names
+    # Unrelocated: the handler implements org.apache.kafka's interface, not a shaded copy of it.
+    assert not any(re.match(r"org/apache/flink/kafka/shaded/|.*/shaded/org/apache/kafka/", n) for n in names)
+    assert "org.apache.flink.streaming.connectors.kafka.table.KafkaDynamicTableFactory" in _services(
+        jar, "org.apache.flink.table.factories.Factory")
+    s3_factories = {"org.apache.flink.fs.s3hadoop.S3FileSystemFactory", "org.apache.flink.fs.s3hadoop.S3AFileSystemFactory"}
+    assert s3_factories <= set(_services(jar, "org.apache.flink.core.fs.FileSystemFactory"))
 
 
-def test_a_lock_without_pins_is_a_clear_error(tmp_path):
-    with pytest.raises(fp.PackageError, match="no SHA-256 for org.apache.flink:flink-connector-kafka"):
-        fp.build(tmp_path / "app.zip", "http://127.0.0.1:9", tmp_path / "cache", tmp_path / "missing.json")
+def test_the_jar_bundles_no_flink_runtime_no_logging_backend_and_no_signatures(jar):
+    names = set(jar.namelist())
+    assert "org/apache/flink/table/api/TableEnvironment.class" not in names
+    assert "org/apache/flink/streaming/api/environment/StreamExecutionEnvironment.class" not in names
+    assert "org/apache/flink/api/common/functions/MapFunction.class" not in names
+    assert not any(n.startswith(("org/slf4j/", "org/apache/log4j/", "org/apache/logging/log4j/")) for n in names)
+    assert not [n for n in names if re.fullmatch(r"META-INF/[^/]+\.(SF|DSA|RSA)", n, re.IGNORECASE)]
+    assert not [n for n in names if n.endswith("module-info.class")]
 
 
-def test_an_unreachable_repository_is_a_clear_error(tmp_path, repository):
-    url, _, _ = repository
-    fp.lock(url, tmp_path / "jars.lock.json")
-    with pytest.raises(fp.PackageError, match="cannot download http://127.0.0.1:9/"):
-        fp.build(tmp_path / "app.zip", "http://127.0.0.1:9", tmp_path / "cache", tmp_path / "jars.lock.json")
+def test_every_class_the_java_11_runtime_can_load_is_java_11_bytecode_or_older(jar):
+    # A Java 11 JVM loads the base entries; META-INF/versions/N/ copies only on Java N or newer (and only
+    # from a Multi-Release jar). jackson-core carries Java 17 and 19 variants there: never loaded, not counted.
+    newer = {}
+    checked = 0
+    for info in jar.infolist():
+        versioned = re.match(r"META-INF/versions/(\d+)/", info.filename)
+        if not info.filename.endswith(".class") or (versioned and int(versioned.group(1)) > 11):
+            continue
+        with jar.open(info) as handle:
+            header = handle.read(8)
+        assert header[:4] == b"\xca\xfe\xba\xbe", info.filename
+        checked += 1
+        major = int.from_bytes(header[6:8], "big")
+        if major > JAVA_11:
+            newer[info.filename] = major
+    assert checked > 10_000
+    assert newer == {}
 
 
-def test_msk_iam_library_is_the_jar_that_bundles_the_aws_sdk_it_calls():
-    # The plain aws-msk-iam-auth jar declares the AWS SDK as Maven dependencies, which the merge does
-    # not resolve; without the "all" jar the login module fails on the managed service.
-    from fraudstream.packaging.flink_app import ARTIFACTS
+def _zip(path, entries):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
 
-    (iam,) = [a for a in ARTIFACTS if a.name == "aws-msk-iam-auth"]
-    assert iam.path().endswith("/aws-msk-iam-auth/2.2.0/aws-msk-iam-auth-2.2.0-all.jar")
-    assert iam.key == "software.amazon.msk:aws-msk-iam-auth:2.2.0:all"
+
+def _fake_jar(path, leave_out=()):
+    entries = {name.replace(".", "/") + ".class": b"\xca\xfe\xba\xbe\x00\x00\x00\x37" for name in fp.REQUIRED_CLASSES}
+    for service, implementation in fp.REQUIRED_SERVICES:
+        entries[f"META-INF/services/{service}"] = f"{implementation}\n".encode()
+    return _zip(path, {name: data for name, data in entries.items() if name not in leave_out})
+
+
+def _fake_package(tmp_path, jar=None, leave_out=()):
+    entries = {"main.py": b"", "tables_kafka.sql": b"",
+               "application_properties.json": json.dumps(
+                   [{"PropertyGroupId": fp.RUN_OPTIONS_GROUP, "PropertyMap": fp.RUN_OPTIONS}]).encode(),
+               fp.DEPS_JAR: (jar or _fake_jar(tmp_path / "fake.jar")).read_bytes()}
+    return _zip(tmp_path / "app.zip", {name: data for name, data in entries.items() if name not in leave_out})
+
+
+def test_check_package_accepts_a_zip_with_everything_it_checks(tmp_path):
+    fp.check_package(_fake_package(tmp_path))
+
+
+def test_check_package_refuses_a_zip_without_the_entry_point(tmp_path):
+    with pytest.raises(fp.PackageError, match=r"app\.zip: lacks main\.py$"):
+        fp.check_package(_fake_package(tmp_path, leave_out={"main.py"}))
+
+
+def test_check_package_refuses_a_zip_without_the_jar(tmp_path):
+    with pytest.raises(fp.PackageError, match=r"lacks lib/fraudstream-flink-deps\.jar$"):
+        fp.check_package(_fake_package(tmp_path, leave_out={fp.DEPS_JAR}))
+
+
+def test_check_package_refuses_a_zip_without_the_runtime_properties(tmp_path):
+    with pytest.raises(fp.PackageError, match=r"lacks application_properties\.json$"):
+        fp.check_package(_fake_package(tmp_path, leave_out={"application_properties.json"}))
+
+
+def test_check_package_refuses_a_jar_without_the_iam_callback_handler(tmp_path):
+    jar = _fake_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
+    with pytest.raises(fp.PackageError) as refused:
+        fp.check_package(_fake_package(tmp_path, jar=jar))
+    assert str(refused.value) == (f"{tmp_path / 'app.zip'}: lib/fraudstream-flink-deps.jar lacks "
+                                  "software.amazon.msk.auth.iam.IAMClientCallbackHandler")
+
+
+def test_check_package_refuses_a_jar_whose_service_file_does_not_list_the_kafka_factory(tmp_path):
+    jar = _fake_jar(tmp_path / "no-service.jar",
+                    leave_out={"META-INF/services/org.apache.flink.table.factories.Factory"})
+    with pytest.raises(fp.PackageError, match="lacks org.apache.flink.streaming.connectors.kafka.table."
+                                              "KafkaDynamicTableFactory in META-INF/services/"):
+        fp.check_package(_fake_package(tmp_path, jar=jar))
+
+
+def test_check_package_refuses_a_file_that_is_not_a_zip(tmp_path):
+    (tmp_path / "app.zip").write_text("not a zip")
+    with pytest.raises(fp.PackageError, match="is not a readable application zip"):
+        fp.check_package(tmp_path / "app.zip")
+
+
+def test_build_refuses_an_incomplete_jar_and_leaves_no_zip(tmp_path):
+    jar = _fake_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
+    out = tmp_path / "out" / "flink-app.zip"
+    with pytest.raises(fp.PackageError) as refused:
+        fp.build(out, jar=jar)
+    assert str(refused.value) == (f"{out} not written: lib/fraudstream-flink-deps.jar lacks "
+                                  "software.amazon.msk.auth.iam.IAMClientCallbackHandler")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_without_maven_the_build_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    with pytest.raises(fp.PackageError, match=r"^Maven \(mvn\) is not installed: "):
+        fp.build(tmp_path / "flink-app.zip")
+    assert not (tmp_path / "flink-app.zip").exists()
+
+
+def test_a_maven_failure_reports_the_tail_of_its_output(tmp_path):
+    pom = tmp_path / "pom.xml"
+    pom.write_text("<project><modelVersion>4.0.0</modelVersion></project>")  # no groupId, artifactId, version
+    with pytest.raises(fp.PackageError, match=r"(?s)^Maven failed \(exit 1\): .*\[ERROR\].*artifactId"):
+        fp.build_jar(tmp_path / "out", pom=pom)
