@@ -24,7 +24,7 @@ from fraudstream import contract as c
 from fraudstream.offline import spark as spark_sql
 from fraudstream.offline.train_config import TrainConfig, utc_epoch
 from fraudstream.online import aws
-from fraudstream.online.stores import FeatureStoreOnlineStore, put_records
+from fraudstream.online.stores import FeatureStoreOnlineStore
 
 LOG = logging.getLogger("fraudstream.processing")
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, spark, store=None) -> dict:
     if args.feature_group:
         store = store or build_store(args.region)
         rows = (row.asDict() for row in aggregates.toLocalIterator())
-        result = put_records(store, args.feature_group, rows, args.concurrency)
+        result = store.put_records(args.feature_group, rows, args.concurrency)
         summary.update(loaded=result.written, failed=len(result.failed))
         for card, error in result.failed[:10]:
             LOG.error("card %s: %s: %s", c.mask_card(card), type(error).__name__, error)

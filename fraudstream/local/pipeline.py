@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +33,7 @@ from kafka import KafkaProducer
 from fraudstream import contract as c
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
-from fraudstream.local.lambda_runtime import environment, load_handler
+from fraudstream.local.lambda_runtime import environment, invoker, load_handler
 from fraudstream.local.trigger import Trigger
 from fraudstream.offline import model_artifact
 from fraudstream.offline.features import read_batch_aggregates
@@ -85,9 +86,10 @@ def handler_environment(store_path: Path, model_path: Path, feature_set: str) ->
 def load_batch_aggregates(path: Path, store: OnlineStore) -> int:
     """Put batch_aggregates.parquet into the batch feature group of ``store``; returns the card count."""
     rows = read_batch_aggregates(path)
-    for row in rows:
-        store.put_record(c.BATCH_FEATURE_GROUP, row)
-    return len(rows)
+    result = store.put_records(c.BATCH_FEATURE_GROUP, rows, concurrency=1)
+    if result.failed:
+        raise RuntimeError(f"{path}: {len(result.failed)} of {len(rows)} cards could not be loaded: {result.failed[0][1]}")
+    return result.written
 
 
 @contextlib.contextmanager
@@ -153,6 +155,10 @@ class LocalPipeline:
     def _start(self, batch_aggregates: Path | None, flink_timeout: float) -> None:
         self._reset_workdir()
         self._cleanup.enter_context(environment(PIPELINE_ENVIRONMENT))
+        # Both functions share this process's one Metrics object (on Lambda each has its own process), so one
+        # may find the set the other just published empty; Powertools warns about that, which means nothing here.
+        self._cleanup.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         handlers = self._load_handlers()
         if batch_aggregates is not None:
             count = load_batch_aggregates(batch_aggregates, handlers[AGGREGATE_HANDLER].STORE)
@@ -164,7 +170,7 @@ class LocalPipeline:
                                        value_serializer=lambda m: json.dumps(m, separators=(",", ":")).encode(),
                                        **PRODUCER_OPTIONS)
         for name, handler in handlers.items():
-            trigger = Trigger(name, handler.lambda_handler, self.trigger_settings[name], self.broker.bootstrap,
+            trigger = Trigger(name, invoker(handler), self.trigger_settings[name], self.broker.bootstrap,
                               self.failure_dir)
             self.triggers[name] = trigger
             thread = threading.Thread(target=self._run_trigger, args=(trigger,), name=f"trigger-{name}", daemon=True)

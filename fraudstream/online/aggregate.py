@@ -12,7 +12,7 @@ from typing import Any
 from fraudstream.online import telemetry as t
 from fraudstream.online.messages import Aggregate, parse_aggregate, parse_event
 from fraudstream.online.settings import AggregateSettings
-from fraudstream.online.stores import OnlineStore, StoreError, put_records
+from fraudstream.online.stores import OnlineStore, StoreError
 
 
 def newest_per_card(aggregates: Sequence[Aggregate]) -> list[Aggregate]:
@@ -28,7 +28,7 @@ def newest_per_card(aggregates: Sequence[Aggregate]) -> list[Aggregate]:
 def write_aggregates(aggregates: Sequence[Aggregate], store: OnlineStore, group: str, max_concurrency: int) -> dict[str, int]:
     """Put each card's newest aggregate, cards in parallel (bounded); any failed put fails the batch."""
     newest = newest_per_card(aggregates)
-    result = put_records(store, group, [a.as_record() for a in newest], max_concurrency)
+    result = store.put_records(group, [a.as_record() for a in newest], max_concurrency)
     if result.failed:
         _card, error = result.failed[0]
         raise StoreError(f"{len(result.failed)} of {len(newest)} aggregate writes failed") from error

@@ -28,12 +28,22 @@ MAX_RECORDS_PER_IDENTIFIER = 100
 UNPROCESSED_RETRIES = 5
 
 
+@dataclass
+class PutResult:
+    written: int = 0
+    failed: list[tuple[int, BaseException]] = field(default_factory=list)  # (card, error)
+
+
 class OnlineStore(Protocol):
     def get_records(self, requests: Mapping[str, Collection[int]]) -> dict[str, dict[int, Record | None]]:
         """For each feature group, the record of each requested card (None if it has none)."""
 
     def put_record(self, group: str, record: Mapping[str, Any]) -> None:
         """Store ``record``, unless the group already holds a newer one for the card."""
+
+    def put_records(self, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
+                    on_done: Callable[[], None] = lambda: None) -> PutResult:
+        """Store many records, each as put_record would; a failed one is reported per card, not raised."""
 
 
 class StoreError(RuntimeError):
@@ -82,6 +92,11 @@ class FeatureStoreOnlineStore:
                 if request:
                     self.sleep(min(0.05 * 2**attempt, 1.0))
         return found
+
+    def put_records(self, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
+                    on_done: Callable[[], None] = lambda: None) -> PutResult:
+        """One PutRecord per record (the API has no batch write), at most ``concurrency`` in flight."""
+        return put_concurrently(self, group, records, concurrency, on_done)
 
     def put_record(self, group: str, record: Mapping[str, Any]) -> None:
         self.client.put_record(
@@ -138,26 +153,45 @@ class EmbeddedOnlineStore:
         with self._write_lock:
             self._put(group, record)
 
+    def put_records(self, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
+                    on_done: Callable[[], None] = lambda: None) -> PutResult:
+        """All records in one transaction (SQLite takes one writer at a time: parallel puts only queue)."""
+        records = list(records)
+        try:
+            with self._write_lock:
+                con = self._connection()
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.executemany(_UPSERT, [_row(group, record) for record in records])
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, KeyError, TypeError, ValueError) as error:
+            return PutResult(failed=[(record.get(c.RECORD_IDENTIFIER), error) for record in records])
+        for _ in records:
+            on_done()
+        return PutResult(written=len(records))
+
     def _put(self, group: str, record: Mapping[str, Any]) -> None:
-        self._connection().execute(
-            "INSERT INTO records (feature_group, record_id, event_time, record) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (feature_group, record_id) DO UPDATE SET event_time = excluded.event_time, "
-            "record = excluded.record WHERE excluded.event_time >= records.event_time",
-            [group, int(record[c.RECORD_IDENTIFIER]), float(record[c.EVENT_TIME_FEATURE]), json.dumps(dict(record))],
-        )
+        self._connection().execute(_UPSERT, _row(group, record))
 
 
-@dataclass
-class PutResult:
-    written: int = 0
-    failed: list[tuple[int, BaseException]] = field(default_factory=list)  # (card, error)
+# Latest event time wins, as in the SageMaker online store.
+_UPSERT = ("INSERT INTO records (feature_group, record_id, event_time, record) VALUES (?, ?, ?, ?) "
+           "ON CONFLICT (feature_group, record_id) DO UPDATE SET event_time = excluded.event_time, "
+           "record = excluded.record WHERE excluded.event_time >= records.event_time")
 
 
-def put_records(store: OnlineStore, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
-                on_done: Callable[[], None] = lambda: None) -> PutResult:
-    """Put every record with at most ``concurrency`` puts in flight; a failed put is collected per card.
+def _row(group: str, record: Mapping[str, Any]) -> list:
+    return [group, int(record[c.RECORD_IDENTIFIER]), float(record[c.EVENT_TIME_FEATURE]), json.dumps(dict(record))]
 
-    The aggregate handler fails its batch on any failure; the batch loaders report them and go on.
+
+def put_concurrently(store, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
+                     on_done: Callable[[], None] = lambda: None) -> PutResult:
+    """Call ``store.put_record`` for every record with at most ``concurrency`` in flight; a failed put is
+    collected per card. For stores whose writes are independent API calls (Feature Store's PutRecord).
+
     Records are taken from ``records`` only as slots free up, so a long iterator is never held in memory.
     """
     result = PutResult()

@@ -1,6 +1,6 @@
 """Load 1-week aggregates (batch_aggregates.parquet) into the batch feature group of a deployed stack.
 
-PutRecord per card, a bounded number in flight (online/stores.put_records), each retried by
+PutRecord per card, a bounded number in flight (online/stores.py), each retried by
 botocore's adaptive mode on throttling; a card that still fails is reported, not fatal to the others.
 Loading twice is safe: a record with the same event time replaces itself, and the online store keeps
 the newest.
@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.online import aws
-from fraudstream.online.stores import FeatureStoreOnlineStore, PutResult, put_records
+from fraudstream.online.stores import FeatureStoreOnlineStore, PutResult
 from fraudstream.operate.deployed import Deployment, aws_errors
 
 SHOWN_FAILURES = 10
@@ -28,7 +28,7 @@ def load(deployment: Deployment, rows: list[Mapping[str, Any]], concurrency: int
     store = FeatureStoreOnlineStore(aws.new_client("sagemaker-featurestore-runtime", session=deployment.session))
     with aws_errors():  # credentials that expire mid-way fail each write: check them once first
         deployment.client("sts").get_caller_identity()
-    return group, put_records(store, group, rows, concurrency, on_done)
+    return group, store.put_records(group, rows, concurrency, on_done)
 
 
 def report(group: str, result: PutResult, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

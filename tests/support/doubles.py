@@ -6,7 +6,7 @@ import threading
 import time
 
 from fraudstream import contract as c
-from fraudstream.online.stores import EmbeddedOnlineStore
+from fraudstream.online.stores import EmbeddedOnlineStore, put_concurrently
 
 
 class MemoryStore:
@@ -17,6 +17,9 @@ class MemoryStore:
 
     def get_records(self, requests):
         return {g: {card: self.data.get((g, card)) for card in cards} for g, cards in requests.items()}
+
+    def put_records(self, group, records, concurrency, on_done=lambda: None):
+        return put_concurrently(self, group, records, 1, on_done)
 
     def put_record(self, group, record):
         key = (group, record[c.CC_NUM])
@@ -35,6 +38,9 @@ class RecordingStore:
     def get_records(self, requests):
         self.reads += 1
         return self.inner.get_records(requests)
+
+    def put_records(self, group, records, concurrency, on_done=lambda: None):
+        return put_concurrently(self, group, records, concurrency, on_done)  # parallel, to see the bound
 
     def put_record(self, group, record):
         with self.lock:

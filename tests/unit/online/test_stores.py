@@ -16,7 +16,7 @@ from fraudstream.online.stores import (
     EmbeddedOnlineStore,
     FeatureStoreOnlineStore,
     StoreError,
-    put_records,
+    put_concurrently,
 )
 
 STREAM, BATCH = c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP
@@ -159,7 +159,7 @@ class CallbackStore:
         self.put(record)
 
 
-def test_put_records_writes_every_record_with_bounded_concurrency():
+def test_concurrent_puts_write_every_record_with_bounded_concurrency():
     # Given a put that records how many calls overlap
     in_flight, peak, lock = 0, 0, threading.Lock()
 
@@ -173,20 +173,20 @@ def test_put_records_writes_every_record_with_bounded_concurrency():
             in_flight -= 1
 
     # When 200 rows are loaded 4 at a time
-    result = put_records(CallbackStore(put), BATCH, aggregates(200), concurrency=4)
+    result = put_concurrently(CallbackStore(put), BATCH, aggregates(200), concurrency=4)
     # Then all are written and never more than 4 were in flight
     assert (result.written, result.failed) == (200, [])
     assert 1 < peak <= 4
 
 
-def test_put_records_reports_a_failing_card_and_writes_the_others():
+def test_concurrent_puts_report_a_failing_card_and_writes_the_others():
     bad = aggregates(10)[3][c.CC_NUM]
 
     def put(row):
         if row[c.CC_NUM] == bad:
             raise RuntimeError("ValidationException: bad record")
 
-    result = put_records(CallbackStore(put), BATCH, aggregates(10), concurrency=3)
+    result = put_concurrently(CallbackStore(put), BATCH, aggregates(10), concurrency=3)
     assert result.written == 9 and [(card, str(error)) for card, error in result.failed] == [
         (bad, "ValidationException: bad record")]
 
@@ -195,6 +195,26 @@ def test_putting_the_same_records_twice_leaves_the_group_as_it_was(tmp_path):
     store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
     rows = aggregates(50)
     for _ in range(2):
-        put_records(store, BATCH, rows, concurrency=8)
+        store.put_records(BATCH, rows, concurrency=8)
     found = store.get_records({BATCH: [r[c.CC_NUM] for r in rows]})[BATCH]
     assert [found[r[c.CC_NUM]] for r in rows] == rows
+
+
+def test_the_embedded_store_writes_many_records_in_one_go_with_the_newest_winning(tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    store.put_record(STREAM, streaming_record(1, 500.0, count=5))
+    done = []
+    result = store.put_records(STREAM, [streaming_record(1, 400.0, count=4),  # older than the stored one
+                                        streaming_record(2, 100.0, count=1), streaming_record(2, 200.0, count=2),
+                                        streaming_record(2, 150.0, count=9)], concurrency=4, on_done=lambda: done.append(1))
+    assert (result.written, result.failed, len(done)) == (4, [], 4)
+    found = store.get_records({STREAM: [1, 2]})[STREAM]
+    assert (found[1][c.NUM_TRANS_LAST_10M], found[2][c.NUM_TRANS_LAST_10M]) == (5, 2)
+
+
+def test_a_record_the_embedded_store_cannot_take_fails_the_whole_write_reported_per_card(tmp_path):
+    store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
+    bad = {c.CC_NUM: 3, c.NUM_TRANS_LAST_10M: 1}  # no event time
+    result = store.put_records(STREAM, [streaming_record(2, 100.0), bad], concurrency=1)
+    assert result.written == 0 and [card for card, _ in result.failed] == [2, 3]
+    assert store.get_records({STREAM: [2]})[STREAM][2] is None  # nothing half-written
