@@ -3,5 +3,4 @@ SELECT
     amount,
     trans_ts,
     DATE_FORMAT(TO_TIMESTAMP_LTZ(CAST(trans_ts * 1000 AS BIGINT), 3), 'yyyy-MM-dd') AS dt
-FROM transactions
-WHERE cc_num IS NOT NULL AND trans_ts IS NOT NULL
+FROM valid_transactions

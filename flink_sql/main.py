@@ -19,7 +19,9 @@ group starts: latest | earliest), optionally archive.path (every transaction is 
 JSON lines, partitioned by UTC day, for the nightly batch job), and locally checkpoints.dir,
 parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
-Standard library only at import: the CDK app and the local pipeline read this file's names without PyFlink.
+At import only the standard library and fraudstream/contract.py (pure Python): the CDK app and the local
+pipeline read this file's names without PyFlink. The application zip carries contract.py beside this file,
+so the query's filter of valid transactions is rendered from the same rule the handlers apply.
 """
 
 from __future__ import annotations
@@ -27,9 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# In the application zip fraudstream/contract.py sits beside this file; in the repository, one level up.
+for _root in (HERE, HERE.parent):
+    if (_root / "fraudstream" / "contract.py").is_file():
+        if str(_root) not in sys.path:
+            sys.path.insert(0, str(_root))
+        break
+from fraudstream import contract  # noqa: E402
+
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application zip puts the dependency jar
 PROPERTY_GROUP = "fraudstream"
@@ -125,7 +136,7 @@ def _options(options: dict[str, str]) -> str:
 
 
 def kafka_tables(properties: dict[str, str]) -> list[str]:
-    """The transactions source and the aggregates sink, for MSK or the local broker."""
+    """The transactions source, the aggregates sink (for MSK or the local broker) and the view of valid transactions."""
     props = {**DEFAULTS, **properties}
     missing = [k for k in (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, AGGREGATES_TOPIC) if not props.get(k)]
     if missing:
@@ -135,6 +146,7 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
     if props[AUTO_OFFSET_RESET] not in ("latest", "earliest"):
         raise ValueError(f"{AUTO_OFFSET_RESET}={props[AUTO_OFFSET_RESET]!r}: expected latest or earliest")
     bounded = {"scan.bounded.mode": "latest-offset"} if props.get(BOUNDED) == "true" else {}
+    view = sql_file("valid_transactions").format(valid_transaction=contract.valid_transaction_sql())
     return statements(
         sql_file("tables_kafka").format(
             time_attribute=time_attribute(props[TIME_MODE], float(props[MAX_OUT_OF_ORDERNESS])),
@@ -146,7 +158,7 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
             security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]),
             bounded=_options(bounded),
         )
-    )
+    ) + statements(view)
 
 
 def archive_tables(properties: dict[str, str]) -> list[str]:

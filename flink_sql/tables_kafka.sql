@@ -3,9 +3,10 @@
 -- differ between the two places ({security}: IAM over TLS on MSK, plaintext on loopback), and
 -- main.py renders them from the properties too: nothing here is edited by hand.
 CREATE TABLE transactions (
-    cc_num BIGINT,
-    amount DECIMAL(12, 2),
-    trans_ts DOUBLE,
+    -- As text: valid_transactions.sql checks and types them.
+    cc_num STRING,
+    amount STRING,
+    trans_ts STRING,
     {time_attribute}
 ) WITH (
     'connector' = 'kafka',

@@ -173,9 +173,29 @@ def verdict(score: float, threshold: float) -> str:
     return FRAUD if score > threshold else NOT_FRAUD
 
 
-# --- Valid values (every reader of transactions and aggregates applies these) ------------------
-MAX_AMOUNT = 10_000_000.0  # larger amounts are refused as oversized
+# --- Valid transactions: one rule, applied by every reader -------------------------------------
+# The scenario reader (and so the simulator), the Flink query (valid_transaction_sql) and both handlers
+# (fraudstream/online/messages.py) refuse anything else; tests/flink/test_validity.py runs one table of
+# edge values through all of them.
+REQUIRED_TRANSACTION_FIELDS = (CC_NUM, AMOUNT, TRANS_TS)
+MIN_AMOUNT, MAX_AMOUNT = 0.0, 10_000_000.0  # larger amounts are refused as oversized
 MIN_EVENT_TIME = 946_684_800.0  # 2000-01-01
 MAX_EVENT_TIME = 4_102_444_800.0  # 2100-01-01
 MAX_CARD_DIGITS = 19  # ISO/IEC 7812
-MAX_CARD_NUMBER = 2**63 - 1  # Feature Store's Integral and SQLite's INTEGER are signed 64-bit
+MIN_CARD_NUMBER, MAX_CARD_NUMBER = 1, 2**63 - 1  # Feature Store's Integral and SQLite's INTEGER are signed 64-bit
+# A card number is a JSON integer or a string of digits; an amount or event time a JSON number or a
+# string holding one in this syntax (Flink's JSON format reads both alike, so every reader accepts both).
+CARD_PATTERN = "[0-9]{1," + str(MAX_CARD_DIGITS) + "}"
+NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+
+
+def valid_transaction_sql() -> str:
+    """The rule as a Flink SQL condition on the source's text columns (flink_sql/valid_transactions.sql):
+    the same syntax (anchored patterns) and ranges; NULL, from a missing field, fails it."""
+    def number(column: str, low: float, high: float) -> str:
+        return (f"REGEXP({column}, '^{NUMBER_PATTERN}$') "
+                f"AND TRY_CAST({column} AS DOUBLE) BETWEEN {low!r} AND {high!r}")
+
+    return " AND ".join([f"REGEXP({CC_NUM}, '^{CARD_PATTERN}$') "
+                         f"AND TRY_CAST({CC_NUM} AS BIGINT) BETWEEN {MIN_CARD_NUMBER} AND {MAX_CARD_NUMBER}",
+                         number(AMOUNT, MIN_AMOUNT, MAX_AMOUNT), number(TRANS_TS, MIN_EVENT_TIME, MAX_EVENT_TIME)])

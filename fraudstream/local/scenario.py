@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fraudstream import contract as c
-from fraudstream.checks import InputError
+from fraudstream.checks import CheckError, InputError, card_number, number
 from fraudstream.files import atomic_path, check_parquet
 from fraudstream.offline.train_config import TrainConfig
 
@@ -52,45 +52,54 @@ class ScenarioLine:
 
 
 def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str]]:
-    """The valid lines of a scenario file, and one message per invalid line (with its number)."""
+    """The valid lines of a scenario file, and one message per invalid line (with its number).
+
+    Lines end at "\\n" only (a U+2028 inside a JSON string stays in its line); a UTF-8 byte-order mark
+    is skipped; a line that is not UTF-8 is refused alone. Messages never repeat a line's content.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+        data = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    data = data.removeprefix(b"\xef\xbb\xbf")
     valid, problems = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for line_number, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
-            valid.append(_scenario_line(number, raw))
+            valid.append(_scenario_line(line_number, raw.decode("utf-8")))
+        except UnicodeDecodeError:
+            problems.append(f"{path}:{line_number}: not UTF-8 text; line skipped")
         except ValueError as exc:
-            problems.append(f"{path}:{number}: {exc}; line skipped")
+            problems.append(f"{path}:{line_number}: {exc}; line skipped")
     return valid, problems
 
 
-def _scenario_line(number: int, raw: str) -> ScenarioLine:
+def _scenario_line(line_number: int, raw: str) -> ScenarioLine:
+    """One line, held to the contract's rule of valid transactions (card and amount; the time is stamped when sent)."""
     try:
         data = json.loads(raw)
     except ValueError:
         raise ValueError("not JSON") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    card, amount, delay = data.get(c.CC_NUM), data.get(c.AMOUNT), data.get("delay_s", 0)
-    if isinstance(card, str) and card.isdigit():
-        card = int(card)
-    if isinstance(card, bool) or not isinstance(card, int) or not 0 < card <= c.MAX_CARD_NUMBER:
-        raise ValueError("cc_num must be a card number")
-    for name, value in ((c.AMOUNT, amount), ("delay_s", delay)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number")
+    try:
+        card = card_number(data.get(c.CC_NUM))
+    except CheckError:
+        raise ValueError("cc_num must be a card number") from None
+    try:
+        amount = number(data.get(c.AMOUNT), c.MIN_AMOUNT, c.MAX_AMOUNT)
+    except CheckError:
+        raise ValueError(f"amount must be a number in [{c.MIN_AMOUNT:g}, {c.MAX_AMOUNT:g}]") from None
+    delay = data.get("delay_s", 0)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+        raise ValueError("delay_s must be a non-negative number")
     if delay > MAX_DELAY_S:
         raise ValueError(f"delay_s above {MAX_DELAY_S:g}")
-    return ScenarioLine(number, card, float(amount), float(delay), str(data.get(c.MERCHANT, DEFAULT_MERCHANT))[:100],
+    return ScenarioLine(line_number, card, amount, float(delay), str(data.get(c.MERCHANT, DEFAULT_MERCHANT))[:100],
                         str(data.get(c.ZIP_CODE, DEFAULT_ZIP_CODE))[:20])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEvent
 
 from fraudstream import contract as c
-from fraudstream.checks import CheckError, finite_number
+from fraudstream.checks import CheckError, card_number, number
 
 MAX_VALUE_BYTES = 64 * 1024  # messages are ~150 bytes; anything this large is not one of ours
 
@@ -129,7 +129,7 @@ def parse_transaction(ref: RecordRef, message: dict) -> Transaction:
     return Transaction(
         ref=ref,
         cc_num=_card(message),
-        amount=_number(message, c.AMOUNT, low=0.0, high=c.MAX_AMOUNT),
+        amount=_number(message, c.AMOUNT, low=c.MIN_AMOUNT, high=c.MAX_AMOUNT),
         trans_ts=_event_time(message, c.TRANS_TS),
         # Logged with the verdict: printable ASCII only, so no value can break the log line.
         tid="".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in str(tid)[:64]) if tid is not None else None,
@@ -155,21 +155,15 @@ def parse_aggregate(ref: RecordRef, message: dict) -> Aggregate:
 
 
 def _card(message: dict) -> int:
-    value = message.get(c.CC_NUM)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        if len(value) > c.MAX_CARD_DIGITS:
-            raise InvalidMessage(f"{c.CC_NUM} is not a card number")
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidMessage(f"{c.CC_NUM} is missing or not a whole number")
-    if not 0 < value <= c.MAX_CARD_NUMBER:
-        raise InvalidMessage(f"{c.CC_NUM} is not a card number")
-    return value
+    try:
+        return card_number(message.get(c.CC_NUM))
+    except CheckError as error:
+        raise InvalidMessage(f"{c.CC_NUM} {error}") from None
 
 
 def _number(message: dict, name: str, low: float, high: float) -> float:
     try:
-        return finite_number(message.get(name), low, high)
+        return number(message.get(name), low, high)
     except CheckError as error:
         raise InvalidMessage(f"{name} {error}") from None
 

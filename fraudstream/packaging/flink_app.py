@@ -92,8 +92,14 @@ def build_jar(directory: Path = MAVEN_OUT, pom: Path = POM) -> Path:
     return jar
 
 
-def _sources() -> list[Path]:
-    return [FLINK_SQL / ENTRY_POINT, *sorted(FLINK_SQL.glob("*.sql")), FLINK_SQL / PROPERTIES]
+# The contract travels with main.py: the query's filter of valid transactions is rendered from it.
+CONTRACT_FILES = ("fraudstream/__init__.py", "fraudstream/contract.py")
+
+
+def _sources() -> list[tuple[str, Path]]:
+    """(name in the zip, file) of everything but the jar."""
+    files = [FLINK_SQL / ENTRY_POINT, *sorted(FLINK_SQL.glob("*.sql")), FLINK_SQL / PROPERTIES]
+    return [(f.name, f) for f in files] + [(name, REPO / name) for name in CONTRACT_FILES]
 
 
 def _entry(name: str, compress_type: int) -> zipfile.ZipInfo:
@@ -116,8 +122,8 @@ def build(out: Path, jar: Path | None = None) -> Path:
             jar = build_jar(Path(work) / "maven")
         partial = Path(work) / out.name
         with zipfile.ZipFile(partial, "w") as archive:
-            for source in _sources():
-                archive.writestr(_entry(source.name, zipfile.ZIP_DEFLATED), source.read_bytes())
+            for name, source in _sources():
+                archive.writestr(_entry(name, zipfile.ZIP_DEFLATED), source.read_bytes())
             info = _entry(DEPS_JAR, zipfile.ZIP_STORED)  # a jar is compressed already
             info.file_size = Path(jar).stat().st_size
             with open(jar, "rb") as source, archive.open(info, "w") as target:
@@ -142,7 +148,7 @@ def _jar_lacks(jar: zipfile.ZipFile) -> list[str]:
 
 def _lacks(archive: zipfile.ZipFile) -> str | None:
     """What the application zip lacks, in words, or None."""
-    missing = [name for name in (ENTRY_POINT, PROPERTIES, DEPS_JAR) if name not in archive.namelist()]
+    missing = [name for name in (ENTRY_POINT, PROPERTIES, DEPS_JAR, *CONTRACT_FILES) if name not in archive.namelist()]
     if missing:
         return f"lacks {', '.join(missing)}"
     groups = json.loads(archive.read(PROPERTIES))

@@ -62,7 +62,7 @@ def test_replay_reports_invalid_lines_by_number_and_scores_the_rest(trained, tmp
     ]) + "\n")
     result = _replay(trained, scenario)
     assert f"{scenario}:2: not JSON; line skipped" in result.stderr
-    assert f"{scenario}:3: amount must be a non-negative number; line skipped" in result.stderr
+    assert f"{scenario}:3: amount must be a number in [0, 1e+07]; line skipped" in result.stderr
     assert len([line for line in result.stdout.splitlines() if line.startswith("Prediction:")]) == 2
     assert "2 transactions sent, 2 verdicts" in result.stdout
 

@@ -29,8 +29,9 @@ def test_the_shipped_properties_name_the_contracts_topics(properties):
 
 
 def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_topics(main):
-    source, sink = main.kafka_tables({"bootstrap.servers": "b-1.example:9098,b-2.example:9098",
-                                      "transactions.topic": "tx", "aggregates.topic": "agg"})
+    source, sink, view = main.kafka_tables({"bootstrap.servers": "b-1.example:9098,b-2.example:9098",
+                                            "transactions.topic": "tx", "aggregates.topic": "agg"})
+    assert view.startswith("CREATE TEMPORARY VIEW valid_transactions") and c.valid_transaction_sql() in view
     for ddl in (source, sink):
         assert "'properties.bootstrap.servers' = 'b-1.example:9098,b-2.example:9098'" in ddl
         assert "'properties.security.protocol' = 'SASL_SSL'" in ddl
@@ -50,7 +51,8 @@ def test_the_local_broker_gets_the_same_tables_with_only_the_security_block_chan
     drop_security = lambda ddl: "\n".join(line for line in ddl.splitlines() if "security" not in line  # noqa: E731
                                           and "sasl" not in line)
     assert [drop_security(d) for d in msk] == [drop_security(d) for d in local]
-    assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in local)
+    source, sink, _view = local
+    assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in (source, sink))
 
 
 @pytest.mark.parametrize("key, value", [("kafka.security", "scram"), ("auto.offset.reset", "middle")])
@@ -73,7 +75,7 @@ def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_che
 
 
 def test_event_time_mode_adds_a_watermark_with_the_configured_lateness(main):
-    source, _ = main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
+    source, _, _ = main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
                                    "time.mode": "event", "max.out.of.orderness.seconds": "5"})
     assert "WATERMARK FOR row_time AS row_time - INTERVAL '5.0' SECOND" in source
 
@@ -101,4 +103,4 @@ def test_archive_is_written_only_when_the_properties_name_a_path(main):
     assert main.archive_tables({}) == []
     (ddl,) = main.archive_tables({"archive.path": "s3://fraudstream-data/transactions"})
     assert "'path' = 's3://fraudstream-data/transactions'" in ddl and "PARTITIONED BY (dt)" in ddl
-    assert main.archive_query().startswith("SELECT") and "FROM transactions" in main.archive_query()
+    assert main.archive_query().startswith("SELECT") and "FROM valid_transactions" in main.archive_query()

@@ -39,9 +39,24 @@ def test_valid_lines_are_read_and_each_invalid_one_is_named_by_its_number(tmp_pa
 def test_an_unreadable_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_scenario(tmp_path / "missing.jsonl")
-    (tmp_path / "binary.jsonl").write_bytes(b"\xff\xfe")
-    with pytest.raises(InputError, match="not UTF-8"):
-        read_scenario(tmp_path / "binary.jsonl")
+
+
+
+def test_lines_end_at_newlines_only_a_bom_is_skipped_and_a_bad_byte_costs_its_own_line(tmp_path):
+    line = json.dumps({c.CC_NUM: CARD, c.AMOUNT: 1.0, c.MERCHANT: "a\u2028b"}, ensure_ascii=False)
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n\xff\xfe garbage\n" + line.encode() + b"\n")
+    lines, problems = read_scenario(path)
+    assert [entry.line for entry in lines] == [1, 3]  # U+2028 inside a string is not a line break
+    assert lines[0].merchant == "a\u2028b"
+    assert problems == [f"{path}:2: not UTF-8 text; line skipped"]
+
+
+def test_problems_never_repeat_the_card_number(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({c.CC_NUM: "4111x111111111111", c.AMOUNT: 1.0}) + "\n")
+    _, [problem] = read_scenario(path)
+    assert "4111" not in problem and "cc_num must be a card number" in problem
 
 
 def test_the_sample_scenario_is_three_one_offs_then_a_ten_transaction_attack_and_survives_a_round_trip(

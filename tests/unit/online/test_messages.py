@@ -52,6 +52,11 @@ def test_a_card_number_given_as_a_digit_string_is_accepted():
     assert tx.cc_num == CARD
 
 
+def test_an_amount_and_an_event_time_given_as_number_strings_are_accepted():
+    [tx], _ = parse_event(msk_event([transaction(CARD, str(TS), "12.50")]), parse_transaction)
+    assert (tx.amount, tx.trans_ts) == (12.5, TS)
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
@@ -63,7 +68,10 @@ def test_a_card_number_given_as_a_digit_string_is_accepted():
         (transaction(True, TS, 1.0), "cc_num"),
         (transaction(-5, TS, 1.0), "not a card number"),
         (transaction(10**25, TS, 1.0), "not a card number"),
-        (transaction(CARD, TS, "12.00"), "amount is missing or not a number"),
+        (transaction(CARD, TS, "12.00 EUR"), "amount is missing or not a number"),
+        (transaction(CARD, TS, "NaN"), "amount is missing or not a number"),
+        (transaction(CARD, TS, " 12"), "amount is missing or not a number"),
+        (transaction(4111.5, TS, 1.0), "cc_num is missing or not a whole number"),
         (transaction(CARD, TS, -1.0), "amount is out of range"),
         (transaction(CARD, TS, 1e308), "amount is out of range"),
         (b'{"cc_num": 4111111111111111, "amount": NaN, "trans_ts": 1700000000}', "NaN"),

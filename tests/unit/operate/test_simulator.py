@@ -250,7 +250,7 @@ def test_invalid_scenario_lines_are_reported_with_their_number_and_skipped(stack
     # Then the two invalid lines are reported with their numbers and only the valid ones are sent
     assert code == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"{path}:2: not JSON; line skipped", f"{path}:4: amount must be a non-negative number; line skipped"]
+    assert err == [f"{path}:2: not JSON; line skipped", f"{path}:4: amount must be a number in [0, 1e+07]; line skipped"]
     sent = [json.loads(value) for _, _, value in producer.instances[0].sent]
     assert [(v[c.CC_NUM], v[c.MERCHANT], v[c.ZIP_CODE]) for v in sent] == [
         (CARDS[0], "Random Corp", "03099"), (CARDS[1], "Shop", "10001")]
@@ -327,7 +327,7 @@ def test_stack_without_the_brokers_output_is_one_line_naming_the_output(aws, sig
 
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such file"),
-    (b"\xff\xfe\x00binary", "not UTF-8 text"),
+    (b"\xff\xfe\x00binary", "no valid transaction to send"),  # its one line is reported as not UTF-8
     (b"not json\n[1, 2]\n", "no valid transaction to send"),
 ], ids=["missing", "not-text", "no-valid-line"])
 def test_unreadable_scenario_is_one_error_line(stack, signer, tmp_path, content, message, capsys):

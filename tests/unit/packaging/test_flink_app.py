@@ -35,13 +35,14 @@ def _services(jar, service):
     return jar.read(f"META-INF/services/{service}").decode().split()
 
 
-def test_the_zip_holds_the_entry_point_the_sql_the_properties_and_the_jar(package):
+def test_the_zip_holds_the_entry_point_the_sql_the_properties_the_contract_and_the_jar(package):
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
         properties = json.loads(archive.read("application_properties.json"))
     sql = sorted(path.name for path in FLINK_SQL.glob("*.sql"))
     assert sql and set(sql) <= set(names)
-    assert names == ["main.py", *sql, "application_properties.json", "lib/fraudstream-flink-deps.jar"]
+    assert names == ["main.py", *sql, "application_properties.json", "fraudstream/__init__.py",
+                     "fraudstream/contract.py", "lib/fraudstream-flink-deps.jar"]
     (run_options,) = [g["PropertyMap"] for g in properties
                       if g["PropertyGroupId"] == "kinesis.analytics.flink.run.options"]
     assert run_options == {"python": "main.py", "jarfile": "lib/fraudstream-flink-deps.jar"} == fp.RUN_OPTIONS
@@ -114,7 +115,8 @@ def _fake_package(tmp_path, jar=None, leave_out=()):
     entries = {"main.py": b"", "tables_kafka.sql": b"",
                "application_properties.json": json.dumps(
                    [{"PropertyGroupId": fp.RUN_OPTIONS_GROUP, "PropertyMap": fp.RUN_OPTIONS}]).encode(),
-               fp.DEPS_JAR: (jar or _fake_jar(tmp_path / "fake.jar")).read_bytes()}
+               fp.DEPS_JAR: (jar or _fake_jar(tmp_path / "fake.jar")).read_bytes(),
+               **{name: b"" for name in fp.CONTRACT_FILES}}
     return _zip(tmp_path / "app.zip", {name: data for name, data in entries.items() if name not in leave_out})
 
 
