@@ -89,6 +89,21 @@ def throughput(size: int, model_path: Path, seconds: float) -> float:
         return done / (time.perf_counter() - started)
 
 
+def single_card_batch_seconds(size: int, model_path: Path) -> float:
+    """Seconds for the predict logic over one batch of ``size`` transactions all on one card (the fold-in's worst case)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
+        scorer = InProcessScorer(model_path)
+        settings = predict_settings({"MODEL_BACKEND": "local", "MODEL_PATH": str(model_path), "FEATURE_SET": scorer.feature_set})
+        batch = msk_event(
+            msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.CC_NUM: 4 * 10**15, c.AMOUNT: 10.0, c.TRANS_TS: T0 + i}).encode())
+            for i in range(size))
+        started = time.perf_counter()
+        predict.handle_predict_event(batch, store, scorer, settings)
+        metrics.clear_metrics()
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("data/model.tar.gz"), help="model.tar.gz (default: data/model.tar.gz, "
@@ -102,6 +117,8 @@ def main() -> None:
             calls = count_aws_calls(size)
             metrics.clear_metrics()
             print(f"batch={size} api_calls={calls} tx_per_s={throughput(size, model_path, args.seconds):.0f}", flush=True)
+        for size in (2_000, 10_000):
+            print(f"single_card_batch={size} seconds={single_card_batch_seconds(size, model_path):.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 
 from fraudstream.checks import InputError
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     try:
         code = args.func(args)
-    except (InputError, ValueError, OSError, RuntimeError) as exc:
+    except (InputError, ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # a broken local store too
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

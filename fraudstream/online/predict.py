@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudstream.online import telemetry as t
-from fraudstream.online.features import feature_vector, online_features
+from fraudstream.online.features import card_features, feature_vector
 from fraudstream.online.messages import Transaction, parse_event, parse_transaction
-from fraudstream.online.scorers import Scorer
+from fraudstream.online.scorers import ModelOutputError, Scorer, check_scores
 from fraudstream.online.settings import PredictSettings
 from fraudstream.online.stores import OnlineStore
 from fraudstream.online.verdict import Verdict
@@ -26,6 +26,22 @@ class PredictionBatch:
     verdicts: list[Verdict] = field(default_factory=list)
     cards_missing: dict[str, int] = field(default_factory=dict)
     endpoint_seconds: float = 0.0
+    duplicates: list[tuple[Transaction, Transaction]] = field(default_factory=list)  # (duplicate, first)
+
+
+def unique_transactions(transactions: Sequence[Transaction]) -> tuple[list[Transaction], list[tuple[Transaction, Transaction]]]:
+    """Each transaction once: by its id when it has one, else by its place in the topic (the same record
+    delivered twice). The first occurrence stays; the others come back with the one they repeat."""
+    first: dict[tuple, Transaction] = {}
+    unique, duplicates = [], []
+    for tx in transactions:
+        key = ("tid", tx.tid) if tx.tid else ("record", tx.ref.topic, tx.ref.partition, tx.ref.offset)
+        if key in first:
+            duplicates.append((tx, first[key]))
+        else:
+            first[key] = tx
+            unique.append(tx)
+    return unique, duplicates
 
 
 def online_feature_rows(
@@ -42,11 +58,10 @@ def online_feature_rows(
     missing = {group: sum(records[group].get(card) is None for card in by_card) for group in (streaming_group, batch_group)}
     rows = []
     for card, card_transactions in by_card.items():
-        earlier: list[tuple[float, float]] = []
-        for tx in sorted(card_transactions, key=lambda x: (x.trans_ts, x.ref.partition, x.ref.offset)):
-            rows.append((tx, online_features(tx.trans_ts, tx.amount, records[streaming_group].get(card),
-                                             records[batch_group].get(card), earlier)))
-            earlier.append((tx.trans_ts, tx.amount))
+        ordered = sorted(card_transactions, key=lambda x: (x.trans_ts, x.ref.partition, x.ref.offset))
+        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], records[streaming_group].get(card),
+                                 records[batch_group].get(card))
+        rows.extend(zip(ordered, features))
     return rows, missing
 
 
@@ -57,16 +72,18 @@ def predict(
     settings: PredictSettings,
     clock: Callable[[], float] = time.perf_counter,
 ) -> PredictionBatch:
-    """Verdicts for a batch, in record order: one store read, one model call (split only at the payload limit)."""
+    """Verdicts for a batch, in record order: each transaction once, one store read, one model call (split only
+    at the payload limit). A model answer that is not one probability per row raises ModelOutputError."""
+    transactions, duplicates = unique_transactions(transactions)
     if not transactions:
-        return PredictionBatch()
+        return PredictionBatch(duplicates=duplicates)
     rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group)
     started = clock()
-    scores = scorer.score([feature_vector(features, settings.feature_set) for _, features in rows])
+    scores = check_scores(scorer.score([feature_vector(features, settings.feature_set) for _, features in rows]), len(rows))
     elapsed = clock() - started
     scored = sorted(zip(rows, scores, strict=True), key=lambda item: _record_order(item[0][0]))
     verdicts = [Verdict.of(tx, features, score, settings.threshold) for (tx, features), score in scored]
-    return PredictionBatch(verdicts, missing, elapsed)
+    return PredictionBatch(verdicts, missing, elapsed, duplicates)
 
 
 def _record_order(tx: Transaction) -> tuple[str, int, int]:
@@ -78,7 +95,16 @@ def handle_predict_event(
 ) -> dict[str, int]:
     transactions, invalid = parse_event(event, parse_transaction)
     t.report_invalid(invalid)
-    batch = predict(transactions, store, scorer, settings)
+    try:
+        batch = predict(transactions, store, scorer, settings)
+    except ModelOutputError as error:
+        t.logger.error("model output refused; the batch fails and is retried", extra={"reason": str(error)})
+        t.metrics.add_metric(name=t.INVALID_MODEL_OUTPUT, unit="Count", value=1)
+        raise
+    for duplicate, first in batch.duplicates:
+        t.logger.warning("duplicate transaction skipped", extra={**duplicate.ref.as_log(), "tid": duplicate.tid,
+                                                                 "duplicate_of": first.ref.as_log()})
+    t.metrics.add_metric(name=t.DUPLICATE_TRANSACTIONS, unit="Count", value=len(batch.duplicates))
     for verdict in batch.verdicts:
         t.logger.info(verdict.message(), extra=verdict.log_fields())
     fraud = sum(v.fraud for v in batch.verdicts)
@@ -88,5 +114,6 @@ def handle_predict_event(
         t.metrics.add_metric(name=t.CARDS_MISSING_STREAMING, unit="Count", value=batch.cards_missing[settings.store.streaming_group])
         t.metrics.add_metric(name=t.CARDS_MISSING_BATCH, unit="Count", value=batch.cards_missing[settings.store.batch_group])
         t.metrics.add_metric(name=t.ENDPOINT_LATENCY, unit="Milliseconds", value=batch.endpoint_seconds * 1000)
-    return {"transactions": len(batch.verdicts), "fraud": fraud, "invalid": len(invalid)}
+    return {"transactions": len(batch.verdicts), "fraud": fraud, "invalid": len(invalid),
+            "duplicates": len(batch.duplicates)}
 

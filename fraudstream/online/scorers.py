@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 # InvokeEndpoint takes at most 6 MB; keep a margin for headers and encoding.
 MAX_PAYLOAD_BYTES = 5_000_000
+
+
+class ModelOutputError(RuntimeError):
+    """The model answered with something that is not one fraud probability per row: the batch must fail
+    (its trigger retries it, then sends it to the failure destination), never become verdicts."""
+
+
+def check_scores(scores: Sequence, rows: int) -> list[float]:
+    """The scores, if they are ``rows`` finite probabilities; ModelOutputError naming what is wrong otherwise."""
+    if len(scores) != rows:
+        raise ModelOutputError(f"the model returned {len(scores)} scores for {rows} rows")
+    bad = [i for i, s in enumerate(scores)
+           if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and 0.0 <= s <= 1.0)]
+    if bad:
+        raise ModelOutputError(f"the model returned {len(bad)} score(s) that are not probabilities in [0, 1], "
+                               f"the first at row {bad[0]}: {scores[bad[0]]!r}")
+    return [float(s) for s in scores]
 
 
 class Scorer(Protocol):
@@ -57,8 +75,8 @@ class EndpointScorer:
             )
             predictions = json.loads(response["Body"].read())["predictions"]
             if len(predictions) != count:
-                raise RuntimeError(f"endpoint {self.endpoint_name} returned {len(predictions)} scores for {count} rows")
-            scores.extend(float(p["score"]) for p in predictions)
+                raise ModelOutputError(f"endpoint {self.endpoint_name} returned {len(predictions)} scores for {count} rows")
+            scores.extend(p.get("score") if isinstance(p, dict) else None for p in predictions)
         return scores
 
 

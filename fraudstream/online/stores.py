@@ -7,6 +7,7 @@ values, identified by cc_num; a put with an older event time than the stored rec
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -127,8 +128,12 @@ class EmbeddedOnlineStore:
         # One connection per thread: the aggregate handler writes from a thread pool.
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            # Switching a new file to WAL takes a lock SQLite's busy timeout does not wait for: processes that
+            # open a fresh store together take turns here (a lock file beside it) instead of failing.
+            with open(self.path.with_name(self.path.name + ".lock"), "a") as guard:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+                con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                con.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             con.execute("PRAGMA synchronous=NORMAL")  # no fsync per write; WAL keeps the file consistent
             self._local.con = con
         return con

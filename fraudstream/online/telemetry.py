@@ -22,6 +22,8 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 TRANSACTIONS = "Transactions"
 FRAUD_VERDICTS = "FraudVerdicts"
 INVALID_RECORDS = "InvalidRecords"
+DUPLICATE_TRANSACTIONS = "DuplicateTransactions"
+INVALID_MODEL_OUTPUT = "InvalidModelOutput"
 CARDS_MISSING_STREAMING = "CardsMissingStreamingGroup"
 CARDS_MISSING_BATCH = "CardsMissingBatchGroup"
 ENDPOINT_LATENCY = "EndpointLatency"

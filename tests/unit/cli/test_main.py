@@ -76,3 +76,16 @@ def test_a_features_file_with_missing_columns_gives_one_error_line(small_transac
     assert main(["train", str(small_transactions_file), "--out", str(tmp_path)]) == 1
     errors = _error_lines(capsys)
     assert len(errors) == 1 and "missing column(s) trans_ts" in errors[0]
+
+
+def test_a_store_sqlite_cannot_read_is_one_error_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from fraudstream.cli import batch
+
+    def broken(_args):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(batch, "cmd_generate", broken)
+    assert main(["generate", "--out", str(tmp_path / "x.parquet")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == ["fraudstream generate: error: file is not a database"]

@@ -53,7 +53,8 @@ def test_the_documented_aws_event_is_handled_without_error(tmp_path, artifact, m
     env = {"FEATURE_STORE_BACKEND": "embedded", "EMBEDDED_STORE_PATH": str(tmp_path / "s.sqlite"),
            "MODEL_BACKEND": "local", "MODEL_PATH": artifact["v2"]}
     handler = _load_handler("predict_from_features", env, monkeypatch)
-    assert handler.lambda_handler(documented_example(), Context()) == {"transactions": 0, "fraud": 0, "invalid": 1}
+    assert handler.lambda_handler(documented_example(), Context()) == {"transactions": 0, "fraud": 0, "invalid": 1,
+                                                                   "duplicates": 0}
     assert [r["offset"] for r in logs.records() if r["level"] == "ERROR"] == [15]
 
 

@@ -18,6 +18,7 @@ from fraudstream.online.stores import (
     StoreError,
     put_concurrently,
 )
+from fraudstream.paths import REPO
 
 STREAM, BATCH = c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP
 
@@ -218,3 +219,34 @@ def test_a_record_the_embedded_store_cannot_take_fails_the_whole_write_reported_
     result = store.put_records(STREAM, [streaming_record(2, 100.0), bad], concurrency=1)
     assert result.written == 0 and [card for card, _ in result.failed] == [2, 3]
     assert store.get_records({STREAM: [2]})[STREAM][2] is None  # nothing half-written
+
+
+OPEN_AND_WRITE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from fraudstream import contract as c
+from fraudstream.online.stores import EmbeddedOnlineStore
+card = int(sys.argv[3])
+while time.time() < float(sys.argv[4]):  # all start at the same moment
+    pass
+EmbeddedOnlineStore(sys.argv[2]).put_record(c.STREAMING_FEATURE_GROUP, {c.CC_NUM: card, c.NUM_TRANS_LAST_10M: 1,
+    c.AVG_AMT_LAST_10M: 1.0, c.TRANS_TIME: 100.0, c.PREV_TRANS_TIME: None})
+"""
+
+
+def test_processes_creating_a_fresh_store_at_once_never_fail(tmp_path):
+    # Given many fresh stores, each created by three processes at the same moment
+    failures = []
+    for trial in range(20):
+        path = tmp_path / f"store-{trial}.sqlite"
+        start = time.time() + 0.5
+        runs = [subprocess.Popen([sys.executable, "-c", OPEN_AND_WRITE, str(REPO), str(path), str(card), str(start)],
+                                 stderr=subprocess.PIPE, text=True) for card in (1, 2, 3)]
+        for run in runs:
+            _, err = run.communicate(timeout=60)
+            if run.returncode:
+                failures.append(err.strip().splitlines()[-1])
+        # Then every process wrote its record
+        found = EmbeddedOnlineStore(path).get_records({STREAM: [1, 2, 3]})[STREAM]
+        assert failures or all(found[card] is not None for card in (1, 2, 3))
+    assert failures == []
