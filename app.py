@@ -31,7 +31,10 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     from stacks.nag import enable_checks
     from stacks.pipeline_stack import FraudPipelineStack
 
-    app = cdk.App(context=context, outdir=outdir)
+    # S3 access logs delivered under a bucket policy (logging.s3.amazonaws.com, limited to our buckets and
+    # account) rather than the log-delivery ACL, which buckets with ACLs disabled cannot take.
+    flags = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+    app = cdk.App(context={**flags, **(context or {})}, outdir=outdir)
     config = PipelineConfig.from_context(app.node.try_get_context)
     model_artifact = config.artifact("model_artifact", "Train one with `make demo` (or `fraudstream train`)")
     flink_package = config.artifact("flink_package", "Build it with `make flink-package` (needs Maven Central)")
@@ -39,6 +42,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         feature_set = feature_set_of(load_artifact(model_artifact))
     except (OSError, ValueError, tarfile.TarError) as error:
         raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
+    _check_region(os.environ.get("CDK_DEFAULT_REGION"))
     assets = lambda_assets.build(BUILD / "lambda")
     job_code = build_job_code(BUILD / "job")
     stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
@@ -50,6 +54,14 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     )
     enable_checks(app)
     return app
+
+
+def _check_region(region: str | None) -> None:
+    """The CLI passes the region of your credentials or profile: refuse one without our images now."""
+    from stacks.images import supported_regions, unsupported_region_message
+
+    if region and region not in (regions := supported_regions()):
+        raise ConfigError(unsupported_region_message(region, regions))
 
 
 def main() -> int:

@@ -78,6 +78,8 @@ SECURITY_OPTIONS = {
         "properties.sasl.mechanism": "AWS_MSK_IAM",
         "properties.sasl.jaas.config": "software.amazon.msk.auth.iam.IAMLoginModule required;",
         "properties.sasl.client.callback.handler.class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+        "properties.reconnect.backoff.ms": str(contract.MSK_RECONNECT_BACKOFF_MS),
+        "properties.reconnect.backoff.max.ms": str(contract.MSK_RECONNECT_BACKOFF_MAX_MS),
     },
     "plaintext": {"properties.security.protocol": "PLAINTEXT"},  # the local broker, loopback only
 }

@@ -14,6 +14,11 @@ from typing import Any
 TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card number
 AGGREGATES_TOPIC = "cc-aggregates"  # one aggregate message per transaction, from Flink
 TOPIC_PARTITIONS = 3  # partitions per topic (the stack's default topicPartitions, the local broker's)
+# Every client we configure for Amazon MSK backs off between reconnects: kafka.t3.small brokers accept
+# about 4 new IAM connections per broker per second (MSK quota page), and MSK's advice is a backoff of
+# a second (reconnect.backoff.ms=1000), growing to the max on repeated failures.
+MSK_RECONNECT_BACKOFF_MS = 1_000
+MSK_RECONNECT_BACKOFF_MAX_MS = 10_000
 
 # --- Transactions (generator output, topic messages) ------------------------------------
 TID = "tid"

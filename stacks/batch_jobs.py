@@ -37,9 +37,10 @@ NIGHTLY_JOB_PREFIX = "fraudstream-nightly"
 
 class BatchJobs(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
-                 feature_store: FeatureStore, resources: StackResources, job_code: tuple[Path, Path]) -> None:
+                 feature_store: FeatureStore, resources: StackResources, job_code: tuple[Path, Path],
+                 access_logs: s3.IBucket) -> None:
         super().__init__(scope, id)
-        self.bucket = self._build_bucket(config, key)
+        self.bucket = self._build_bucket(config, key, access_logs)
         self.emptied = resources.empty_on_delete(self.bucket)
         # Spark on SageMaker reads s3:// (S3A underneath); Flink writes through its S3A filesystem.
         self.archive_uri = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREFIX.rstrip('/')}"
@@ -52,14 +53,19 @@ class BatchJobs(Construct):
         request = self._nightly_request(config, key, feature_store, spark_image, job_code)
         self.schedule = self._build_schedule(config, scheduler_role, request)
 
-    def _build_bucket(self, config: PipelineConfig, key: kms.IKey) -> s3.Bucket:
-        """The stack's data bucket; the archive expires once the nightly job's week (plus margin) has passed."""
+    def _build_bucket(self, config: PipelineConfig, key: kms.IKey, access_logs: s3.IBucket) -> s3.Bucket:
+        """The stack's data bucket; the archive expires once the nightly job's week (plus margin) has passed.
+
+        Versioned (models and features are what the pipeline is built from: an overwrite or a delete can be
+        undone for a while), with its access logged to the stack's log bucket."""
         return s3.Bucket(
             self, "Data", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, removal_policy=RemovalPolicy.DESTROY,
+            versioned=True, server_access_logs_bucket=access_logs, server_access_logs_prefix="data/",
             lifecycle_rules=[
                 s3.LifecycleRule(prefix=ARCHIVE_PREFIX, expiration=Duration.days(config.archive_retention_days)),
-                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1),
+                                 noncurrent_version_expiration=Duration.days(config.noncurrent_version_days)),
             ],
         )
 
@@ -87,7 +93,10 @@ class BatchJobs(Construct):
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.entry.bucket.bucket_arn],
                                 conditions={"StringLike": {"s3:prefix": [self.entry.s3_object_key,
                                                                           self.deps.s3_object_key]}}),
-            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"], resources=[key.key_arn]),
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]),
+            # SageMaker creates grants on the key for the jobs' volumes; nobody else may get one.
+            iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[key.key_arn],
+                                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             *container_statements(spark_image, xgboost_image),
             iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                                          "logs:DescribeLogStreams"], resources=job_logs),
@@ -135,7 +144,7 @@ class BatchJobs(Construct):
             schedule_expression_timezone="UTC",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn="arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob",
+                arn=f"arn:{Aws.PARTITION}:scheduler:::aws-sdk:sagemaker:createProcessingJob",
                 role_arn=scheduler_role.role_arn,
                 input=Stack.of(self).to_json_string(request),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2,

@@ -57,6 +57,10 @@ class PipelineConfig:
     aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
     predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
     lambda_memory_mb: int = 512
+    # Reserve concurrency for every function (handlers: one per topic partition, the trigger's most; the
+    # custom-resource functions: 2). Lambda keeps 100 unreserved, so an account whose quota is below about
+    # 110 (new accounts start at 10) must pass -c reserveConcurrency=false.
+    reserve_concurrency: bool = True
     # Batch jobs and the nightly refresh.
     archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; see README)
     archive_retention_days: int = 8
@@ -66,6 +70,7 @@ class PipelineConfig:
     # Operations.
     log_retention_days: int = 30
     failed_records_expiry_days: int = 30
+    noncurrent_version_days: int = 30  # how long an overwritten or deleted object stays recoverable
     offset_lag_alarm_threshold: int = 1000
     alarm_email: str = ""
 
@@ -113,6 +118,10 @@ class PipelineConfig:
         check(self.offset_lag_alarm_threshold >= 1, "offset_lag_alarm_threshold", "1 or more")
         check(self.streaming_feature_group != self.batch_feature_group, "batch_feature_group",
               "a name other than streamingFeatureGroup")
+
+    def reserved_concurrency(self, executions: int) -> int | None:
+        """``executions`` when concurrency is reserved, else None (the function shares the account's)."""
+        return executions if self.reserve_concurrency else None
 
     def artifact(self, field: str, how_to_build: str) -> Path:
         """The path of a built artifact, relative to the repository; a clear error if it is missing."""

@@ -2,15 +2,17 @@
 
 `Custom::MskBootstrapBrokers` reads the cluster's IAM bootstrap brokers; `Custom::FlinkApplicationRun`
 starts the Flink application and waits until it runs, and stops it before it is deleted;
-`Custom::EmptyBucketOnDelete` empties a bucket so `cdk destroy` can delete it. The
+`Custom::EmptyBucketOnDelete` empties a bucket so `cdk destroy` can delete it; `Custom::CopiedObject`
+copies an object to a key we name (the model artifact, whose asset key lacks `.tar.gz`). The
 logic is lambdas/stack_resources/handler.py; CDK's Provider framework relays CloudFormation's
 requests to it. Both functions get their own role, scoped by the resources that use them.
 """
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -19,6 +21,7 @@ from constructs import Construct
 
 from fraudstream.paths import LAMBDAS
 from stacks.iam import lambda_role
+from stacks.log_groups import log_group
 
 HANDLER_TIMEOUT = Duration.minutes(14)
 
@@ -27,10 +30,12 @@ class StackResources(Construct):
     BOOTSTRAP_BROKERS = "Custom::MskBootstrapBrokers"
     FLINK_RUN = "Custom::FlinkApplicationRun"
     EMPTY_BUCKET = "Custom::EmptyBucketOnDelete"
+    COPIED_OBJECT = "Custom::CopiedObject"
 
-    def __init__(self, scope: Construct, id: str, *, runtime: lambda_.Runtime, retention: logs.RetentionDays) -> None:
+    def __init__(self, scope: Construct, id: str, *, runtime: lambda_.Runtime, retention: logs.RetentionDays,
+                 key: kms.IKey, reserved_concurrency: int | None) -> None:
         super().__init__(scope, id)
-        handler_logs = logs.LogGroup(self, "HandlerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        handler_logs = log_group(self, "HandlerLogs", key=key, retention=retention)
         self.role = lambda_role(self, "HandlerRole", handler_logs)
         self.handler = lambda_.Function(
             self,
@@ -42,9 +47,11 @@ class StackResources(Construct):
             timeout=HANDLER_TIMEOUT,  # a Flink application takes a few minutes to start or stop
             role=self.role.without_policy_updates(),
             log_group=handler_logs,
+            environment_encryption=key,
+            reserved_concurrent_executions=reserved_concurrency,
             description="Custom resources: MSK bootstrap brokers; start and stop the Flink application",
         )
-        framework_logs = logs.LogGroup(self, "ProviderLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        framework_logs = log_group(self, "ProviderLogs", key=key, retention=retention)
         framework_role = lambda_role(self, "ProviderRole", framework_logs)
         # What CDK's Provider would grant itself: invoke the handler, and read it to wait until it
         # is active when an invocation fails (its fallback on throttling or a cold handler).
@@ -56,27 +63,54 @@ class StackResources(Construct):
         )
         framework_role.add_to_policy(
             iam.PolicyStatement(actions=["lambda:GetFunction"], resources=[self.handler.function_arn]))
+        # Both functions' environment variables are encrypted with the stack's key; Lambda decrypts them as
+        # the function's role.
+        for role in (self.role, framework_role):
+            role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]))
         provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.handler,
             framework_on_event_role=framework_role.without_policy_updates(),
             log_group=framework_logs,
+            provider_function_env_encryption=key,
         )
         self.framework_function = provider.node.find_child("framework-onEvent")
+        # CDK's Provider takes no concurrency setting: set it on its function's template resource.
+        if reserved_concurrency is not None:
+            self.framework_function.node.default_child.add_property_override(
+                "ReservedConcurrentExecutions", reserved_concurrency)
         self.service_token = provider.service_token
 
     def allow_bootstrap_brokers(self, cluster_arn: str) -> None:
-        self.role.add_to_policy(iam.PolicyStatement(actions=["kafka:GetBootstrapBrokers"], resources=[cluster_arn]))
+        # GetBootstrapBrokers has no resource type in the Service Authorization Reference: IAM evaluates it
+        # against "*" only, so a statement naming the cluster would never match (README: Security).
+        self.role.add_to_policy(iam.PolicyStatement(actions=["kafka:GetBootstrapBrokers"], resources=["*"]))
 
     def empty_on_delete(self, bucket: s3.IBucket) -> CustomResource:
         """Empty ``bucket`` when the stack is deleted; resources that write to it should depend on the result."""
-        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
-        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects("*")]))
+        # Every version and delete marker goes (ListObjectVersions, DeleteObjects with version ids).
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucketVersions"], resources=[bucket.bucket_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                                                    resources=[bucket.arn_for_objects("*")]))
         if bucket.encryption_key is not None:
             self.role.add_to_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[bucket.encryption_key.key_arn]))
         return CustomResource(bucket, "EmptyOnDelete", service_token=self.service_token,
                               resource_type=self.EMPTY_BUCKET, properties={"BucketName": bucket.bucket_name})
+
+    def copied_object(self, scope: Construct, id: str, *, source_bucket: s3.IBucket, source_key: str,
+                      bucket: s3.IBucket, key: str) -> CustomResource:
+        """A copy of ``source_bucket/source_key`` at ``bucket/key``, deleted with the resource."""
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
+                                                    resources=[source_bucket.arn_for_objects(source_key)]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"],
+                                                    resources=[bucket.arn_for_objects(key)]))
+        if bucket.encryption_key is not None:
+            self.role.add_to_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey"],
+                                                        resources=[bucket.encryption_key.key_arn]))
+        return CustomResource(scope, id, service_token=self.service_token, resource_type=self.COPIED_OBJECT,
+                              properties={"SourceBucket": source_bucket.bucket_name, "SourceKey": source_key,
+                                          "Bucket": bucket.bucket_name, "Key": key})
 
     def allow_flink_control(self, application_name: str) -> None:
         arn = Stack.of(self).format_arn(service="kinesisanalytics", resource="application", resource_name=application_name)

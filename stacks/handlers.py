@@ -29,6 +29,7 @@ from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.iam import lambda_role, vpc_access_statements
 from stacks.kafka import Kafka
+from stacks.log_groups import log_group
 from stacks.model_endpoint import ModelEndpoint
 
 TIMEOUT = Duration.minutes(2)
@@ -40,9 +41,10 @@ class Handlers(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, assets: dict[str, Path],
                  runtime: lambda_.Runtime, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
                  feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
-                 retention: logs.RetentionDays, resources: StackResources) -> None:
+                 retention: logs.RetentionDays, resources: StackResources, access_logs: s3.IBucket) -> None:
         super().__init__(scope, id)
-        self.failed_records = self._build_failed_records_bucket(config, key)
+        self.key = key
+        self.failed_records = self._build_failed_records_bucket(config, key, access_logs)
         emptied = resources.empty_on_delete(self.failed_records)
         self.powertools = self._build_layer(assets, runtime)
         self.roles: dict[str, iam.Role] = {}  # function name -> its mutable role, filled by _build_function
@@ -56,8 +58,10 @@ class Handlers(Construct):
         self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
         self._build_feature_grants(feature_store, endpoint)
 
-    def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey) -> s3.Bucket:
-        """Where a trigger writes a batch it gave up on, so the batch is neither lost nor stalls its partition."""
+    def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey, access_logs: s3.IBucket) -> s3.Bucket:
+        """Where a trigger writes a batch it gave up on, so the batch is neither lost nor stalls its partition.
+
+        Versioned (a failed batch is evidence: a delete can be undone), its access logged."""
         return s3.Bucket(
             self,
             "FailedRecords",
@@ -66,7 +70,9 @@ class Handlers(Construct):
             bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.failed_records_expiry_days))],
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.failed_records_expiry_days),
+                                              noncurrent_version_expiration=Duration.days(config.noncurrent_version_days))],
+            versioned=True, server_access_logs_bucket=access_logs, server_access_logs_prefix="failed-records/",
             removal_policy=RemovalPolicy.DESTROY,
         )
 
@@ -122,8 +128,8 @@ class Handlers(Construct):
                         retention: logs.RetentionDays, description: str,
                         environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
         """One function with its own log group and a role only this construct adds statements to."""
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
-        role = lambda_role(self, f"{name}Role", log_group)
+        logs_ = log_group(self, f"{name}Logs", key=self.key, retention=retention)
+        role = lambda_role(self, f"{name}Role", logs_)
         function = lambda_.Function(
             self,
             name,
@@ -135,12 +141,14 @@ class Handlers(Construct):
             memory_size=config.lambda_memory_mb,
             timeout=TIMEOUT,
             role=role.without_policy_updates(),
-            log_group=log_group,
+            log_group=logs_,
             environment=environment,
+            environment_encryption=self.key,
+            reserved_concurrent_executions=config.reserved_concurrency(config.topic_partitions),
             description=description,
         )
         self.roles[name] = role  # the mutable role, for the statements the grant steps add
-        return function, log_group
+        return function, logs_
 
     def _triggers(self, config: PipelineConfig) -> tuple[Trigger, ...]:
         """Each function's topic, consumer group and batching, from the context."""
@@ -187,8 +195,9 @@ class Handlers(Construct):
                        subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
         """What the trigger does as the role: reach the cluster, read one topic as one group, write failed batches."""
         statements = [
-            iam.PolicyStatement(actions=["kafka:DescribeCluster", "kafka:DescribeClusterV2",
-                                         "kafka:GetBootstrapBrokers"], resources=[kafka.cluster_arn]),
+            iam.PolicyStatement(actions=["kafka:DescribeClusterV2"], resources=[kafka.cluster_arn]),
+            # No resource type in the Service Authorization Reference: a cluster ARN here would deny it.
+            iam.PolicyStatement(actions=["kafka:GetBootstrapBrokers"], resources=["*"]),
             iam.PolicyStatement(actions=["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"],
                                 resources=[kafka.cluster_arn]),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],

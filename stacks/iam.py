@@ -27,20 +27,24 @@ def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Rol
 
 
 def vpc_access_statements(stack: Stack, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                          security_groups: list[ec2.ISecurityGroup]) -> list[iam.PolicyStatement]:
-    """What a service needs to place its network interfaces in our subnets, and no other."""
+                          security_groups: list[ec2.ISecurityGroup], *,
+                          flink: bool = False) -> list[iam.PolicyStatement]:
+    """What a service needs to place its network interfaces in our subnets, and no other.
+
+    Lambda's MSK trigger needs the six actions its guide lists (with-msk-permissions); Managed Flink also
+    reads the VPC's DHCP options and grants itself permission on the interfaces it creates (``flink``).
+    """
     ec2_arn = lambda kind, name: stack.format_arn(service="ec2", resource=kind, resource_name=name)  # noqa: E731
+    describe = ["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
     return [
-        # EC2 Describe* calls have no resource-level permission (README: IAM).
-        iam.PolicyStatement(actions=["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-                                     "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces"],
-                            resources=["*"]),
+        # EC2 Describe* calls have no resource-level permission (README: Security).
+        iam.PolicyStatement(actions=describe + (["ec2:DescribeDhcpOptions"] if flink else []), resources=["*"]),
         iam.PolicyStatement(
             actions=["ec2:CreateNetworkInterface"],
             resources=[ec2_arn("network-interface", "*")]
             + [ec2_arn("subnet", subnet_id) for subnet_id in vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids]
             + [ec2_arn("security-group", sg.security_group_id) for sg in security_groups],
         ),
-        iam.PolicyStatement(actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"],
-                            resources=[ec2_arn("network-interface", "*")]),
+        iam.PolicyStatement(actions=(["ec2:CreateNetworkInterfacePermission"] if flink else [])
+                            + ["ec2:DeleteNetworkInterface"], resources=[ec2_arn("network-interface", "*")]),
     ]

@@ -25,6 +25,33 @@ def region_images(framework: str) -> dict[str, str]:
     return {region: sagemaker_jobs.image_uri(framework, region) for region in sorted(regions)}
 
 
+def supported_regions() -> list[str]:
+    """Regions where every image the stack runs exists: the only ones it can deploy to."""
+    common = set.intersection(*(set(region_images(framework)) for framework in IMAGES))
+    return sorted(common)
+
+
+def unsupported_region_message(region: str, regions: list[str]) -> str:
+    return (f"region {region} has no SageMaker image for "
+            + " and ".join(f"{name} {version}" for name, (_, version) in IMAGES.items())
+            + f"; deploy to one of: {', '.join(regions)}")
+
+
+def require_supported_region(stack: Stack) -> None:
+    """Stop a deploy to a region without our images before CloudFormation creates anything.
+
+    Synthesis is region-agnostic (the region is a token), so the stack carries a CloudFormation rule:
+    rules are evaluated when the change set is created, with this one line as the reason. app.py checks
+    the CLI's region (CDK_DEFAULT_REGION) earlier, at synthesis.
+    """
+    from aws_cdk import CfnRule, CfnRuleAssertion
+
+    regions = supported_regions()
+    CfnRule(stack, "SupportedRegion", assertions=[CfnRuleAssertion(
+        assert_=Fn.condition_contains(regions, Aws.REGION),
+        assert_description=unsupported_region_message("of this stack", regions))])
+
+
 def image_in_region(scope: Construct, framework: str) -> str:
     """The image URI of ``framework`` in the stack's region; the stack holds one mapping per image."""
     stack = Stack.of(scope)

@@ -16,6 +16,7 @@ from constructs import Construct
 from fraudstream import contract as c
 from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
+from stacks.log_groups import log_group
 
 IAM_PORT = 9098  # SASL/IAM over TLS, from inside AWS
 
@@ -45,7 +46,7 @@ class Kafka(Construct):
         super().__init__(scope, id)
         self.security_group = self._build_broker_security_group(vpc)
         self.client_security_group = self._build_client_security_group(vpc)
-        self.broker_logs = logs.LogGroup(self, "BrokerLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.broker_logs = log_group(self, "BrokerLogs", key=key, retention=retention)
         self.cluster = self._build_cluster(config, vpc, subnets, key)
         self.cluster_arn = self.cluster.attr_arn
         self.arns = KafkaArns(Stack.of(self), self.cluster_arn)

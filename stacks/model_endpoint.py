@@ -13,33 +13,43 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.custom_resources import StackResources
 from stacks.images import container_statements, image_in_region
+from stacks.log_groups import log_group
 
 VARIANT = "AllTraffic"
 
 
 class ModelEndpoint(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, artifact: Path, key: kms.IKey,
-                 retention: logs.RetentionDays) -> None:
+                 retention: logs.RetentionDays, bucket: s3.IBucket, resources: StackResources) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.endpoint_name = f"{stack.stack_name}-xgboost"
         image = image_in_region(self, "xgboost")
 
         asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact))
+        # The asset's key ends in ".gz" (CDK keeps one extension); ModelDataUrl must name a .tar.gz archive,
+        # so the model reads a copy in the data bucket, one per artifact content (its hash).
+        model_key = f"models/{asset.asset_hash}/model.tar.gz"
+        copy = resources.copied_object(self, "ModelData", source_bucket=asset.bucket, source_key=asset.s3_object_key,
+                                       bucket=bucket, key=model_key)
+        self.model_data_url = copy.get_att_string("Url")
         # The endpoint writes to /aws/sagemaker/Endpoints/<name>; creating the group here gives it
         # a retention and lets `cdk destroy` remove it.
-        self.log_group = logs.LogGroup(self, "Logs", log_group_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
-                                       retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = log_group(self, "Logs", name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}", key=key,
+                                   retention=retention)
 
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
         for statement in (
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]),
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(model_key)]),
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]),
             *container_statements(image),
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                                 resources=[self.log_group.log_group_arn]),
@@ -51,8 +61,10 @@ class ModelEndpoint(Construct):
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image, model_data_url=asset.s3_object_url
+                image=image, model_data_url=self.model_data_url
             ),
+            # The built-in XGBoost container needs no network: SageMaker fetches the model data for it.
+            enable_network_isolation=True,
         )
         model.node.add_dependency(self.role)
         endpoint_config = sagemaker.CfnEndpointConfig(

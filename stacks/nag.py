@@ -36,16 +36,14 @@ def acknowledge_findings(stack: Stack) -> None:
         "so CloudFormation can delete it; the objects' names are not known in advance.")
 
     no_resource_level = ("Resource::*", "The only '*' resources are actions without resource-level permissions, each "
-                         "listed in the README (EC2 Describe*, ecr:GetAuthorizationToken, cloudwatch:PutMetricData "
-                         "limited by namespace).")
+                         "listed in the README (EC2 Describe*, ecr:GetAuthorizationToken, kafka:GetBootstrapBrokers, "
+                         "logs:DescribeLogGroups, cloudwatch:PutMetricData limited by namespace).")
+    ack(stack.resources.role, f"AwsSolutions-IAM5[{no_resource_level[0]}]", no_resource_level[1])
     new_interfaces = ("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*",
                       "The service creates its network interfaces with IDs nobody knows before; creation is limited to "
                       "this stack's subnets and security groups in the same statement, and the account and region.")
     for role, findings in (
-        (stack.streaming.role, (no_resource_level, new_interfaces,
-                                ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*",
-                                 "Managed Flink checks its logging option with logs:DescribeLogGroups, a list call "
-                                 "that takes no log group resource."))),
+        (stack.streaming.role, (no_resource_level, new_interfaces)),
         (stack.model.role, (no_resource_level,)),
         *((role, (no_resource_level, new_interfaces,
                   (f"Resource::<{bucket}.Arn>/*",
@@ -59,6 +57,14 @@ def acknowledge_findings(stack: Stack) -> None:
         "Holds only batches the triggers gave up on, written by two roles and read by operators; access is "
         "audited by CloudTrail data events where the account enables them. A log bucket would need the same "
         "acknowledgment in turn.")
+
+    access_logs = stack.get_logical_id(stack.access_logs.node.default_child)
+    ack(stack.resources.role, f"AwsSolutions-IAM5[Resource::<{access_logs}.Arn>/*]",
+        "On stack deletion the custom-resource handler deletes every access log object so CloudFormation can "
+        "delete the log bucket; S3 names the log objects itself.")
+    ack(stack.access_logs, "AwsSolutions-S1",
+        "This is the access-log bucket of the data and failed-records buckets; logging its own access would need "
+        "another bucket, whose logs would need another.")
 
     data = stack.get_logical_id(stack.batch.bucket.node.default_child)
     ack(stack.resources.role, f"AwsSolutions-IAM5[Resource::<{data}.Arn>/*]",

@@ -6,16 +6,18 @@ need Lambda and STS, and write failed batches to S3. Flow logs record every conn
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.log_groups import log_group
 
 
 class Network(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, retention: logs.RetentionDays) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, retention: logs.RetentionDays,
+                 key: kms.IKey) -> None:
         super().__init__(scope, id)
         self.vpc = ec2.Vpc(
             self,
@@ -27,7 +29,7 @@ class Network(Construct):
             ],
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        flow_logs = log_group(self, "FlowLogs", key=key, retention=retention)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
         # Interface endpoints accept HTTPS from inside the VPC only (CDK's default security group rule).

@@ -6,11 +6,11 @@ metrics named in fraudstream.online.telemetry; the rest are the services' metric
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -45,6 +45,18 @@ def endpoint_metric(endpoint: str, name: str, statistic: str) -> cw.Metric:
     return cw.Metric(namespace="AWS/SageMaker", metric_name=name,
                      dimensions_map={"EndpointName": endpoint, "VariantName": VARIANT}, statistic=statistic,
                      period=MINUTE)
+
+
+@jsii.implements(events.IRuleTarget)
+class TopicTarget:
+    """An SNS topic as a rule's target, without CDK's SnsTopic grants (an unconditioned topic statement and a
+    second key statement): the topic's policy gets one statement limited to the rule (Observability)."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.topic = topic
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.topic.topic_arn)
 
 
 class Observability(Construct):
@@ -105,15 +117,20 @@ class Observability(Construct):
 
     def _build_nightly_failure_rule(self, nightly_job_prefix: str) -> events.Rule:
         """A nightly refresh that fails leaves the 1-week group a day older: tell the alarm topic."""
-        return events.Rule(
+        rule = events.Rule(
             self, "NightlyRefreshFailed",
             description="The nightly refresh job of the 1-week feature group failed or was stopped",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Processing Job State Change"],
                 detail={"ProcessingJobStatus": ["Failed", "Stopped"],
                         "ProcessingJobName": [{"prefix": f"{nightly_job_prefix}-"}]}),
-            targets=[events_targets.SnsTopic(self.alarm_topic)],
+            targets=[TopicTarget(self.alarm_topic)],
         )
+        # EventBridge may publish for this rule only (the confused-deputy guard SNS documents).
+        self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("events.amazonaws.com")], actions=["sns:Publish"],
+            resources=[self.alarm_topic.topic_arn], conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}}))
+        return rule
 
     def _build_dashboard(self, aggregate: lambda_.IFunction, predict: lambda_.IFunction, flink_application: str,
                          endpoint_name: str) -> cw.Dashboard:

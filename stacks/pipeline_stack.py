@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from fraudstream import contract as c
@@ -18,6 +19,7 @@ from stacks.config import ConfigError, PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.handlers import Handlers
+from stacks.images import require_supported_region
 from stacks.kafka import Kafka
 from stacks.model_endpoint import ModelEndpoint
 from stacks.nag import acknowledge_findings
@@ -35,24 +37,28 @@ class FraudPipelineStack(Stack):
         super().__init__(scope, id, description="Streaming fraud detection: MSK, Flink, Feature Store, "
                                                 "SageMaker endpoint, Lambda (fraudstream)", **kwargs)
         retention = _retention(config.log_retention_days)
+        require_supported_region(self)
         self.key = self._build_key()
-        self.network = Network(self, "Network", config=config, retention=retention)
-        self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention)
+        self.network = Network(self, "Network", config=config, retention=retention, key=self.key)
+        self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention, key=self.key,
+                                        reserved_concurrency=config.reserved_concurrency(2))
         self.kafka = Kafka(self, "Kafka", config=config, vpc=self.network.vpc, subnets=self.network.subnets,
                            key=self.key, retention=retention, resources=self.resources)
         self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+        self.access_logs = self._build_access_logs(config)
         self.batch = BatchJobs(self, "BatchJobs", config=config, key=self.key, feature_store=self.feature_store,
-                               resources=self.resources, job_code=job_code)
+                               resources=self.resources, job_code=job_code, access_logs=self.access_logs)
         self.streaming = StreamingAggregation(self, "StreamingAggregation", config=config, package=flink_package,
                                               vpc=self.network.vpc, subnets=self.network.subnets, kafka=self.kafka,
                                               retention=retention, resources=self.resources, batch=self.batch,
                                               key=self.key)
         self.model = ModelEndpoint(self, "ModelEndpoint", config=config, artifact=model_artifact, key=self.key,
-                                   retention=retention)
+                                   retention=retention, bucket=self.batch.bucket, resources=self.resources)
         self.handlers = Handlers(self, "Handlers", config=config, assets=lambda_assets, runtime=RUNTIME,
                                  kafka=self.kafka, vpc=self.network.vpc, subnets=self.network.subnets,
                                  feature_store=self.feature_store, endpoint=self.model, feature_set=feature_set,
-                                 key=self.key, retention=retention, resources=self.resources)
+                                 key=self.key, retention=retention, resources=self.resources,
+                                 access_logs=self.access_logs)
         self.observability = Observability(self, "Observability", config=config, key=self.key,
                                            aggregate=self.handlers.aggregate, predict=self.handlers.predict,
                                            flink_application=self.streaming.application_name,
@@ -70,7 +76,29 @@ class FraudPipelineStack(Stack):
         key.add_to_resource_policy(iam.PolicyStatement(
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]))
+        # CloudWatch Logs encrypts the stack's log groups with it (stacks/log_groups.py): only for log groups of
+        # this account and region, as the Logs guide's key policy has it (the encryption-context condition).
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
         return key
+
+    def _build_access_logs(self, config: PipelineConfig) -> s3.Bucket:
+        """S3 server access logs of the data and failed-records buckets.
+
+        S3 delivers access logs only to a bucket under SSE-S3 (not a KMS key); its own access is not logged
+        (a log of the log bucket would need a third bucket, and so on). Emptied on delete like the others; S3
+        delivers access logs late (minutes to hours), so a log written after that can keep the bucket: README
+        "Security" says how `make destroy` deals with it."""
+        bucket = s3.Bucket(self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+                           block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.DESTROY,
+                           object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                           lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.log_retention_days))])
+        self.resources.empty_on_delete(bucket)
+        return bucket
 
     def _build_outputs(self) -> None:
         """Every stack output the operating commands read (fraudstream.stack_outputs names them)."""

@@ -25,6 +25,7 @@ from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.iam import vpc_access_statements
 from stacks.kafka import IAM_PORT, Kafka
+from stacks.log_groups import log_group
 
 
 class StreamingAggregation(Construct):
@@ -34,7 +35,7 @@ class StreamingAggregation(Construct):
         super().__init__(scope, id)
         self.application_name = f"{Stack.of(self).stack_name}-aggregation"
         self.security_group = self._build_security_group(vpc, kafka)
-        self.log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = log_group(self, "Logs", key=key, retention=retention)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("kinesisanalytics.amazonaws.com"))
         self.code = s3_assets.Asset(self, "Package", path=str(package))
         self.application = self._build_application(config, vpc, subnets, kafka, batch)
@@ -95,9 +96,8 @@ class StreamingAggregation(Construct):
             # Read its own code object.
             iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
                                 resources=[self.code.bucket.arn_for_objects(self.code.s3_object_key)]),
-            iam.PolicyStatement(actions=["logs:DescribeLogGroups"],
-                                resources=[stack.format_arn(service="logs", resource="log-group", resource_name="*",
-                                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)]),
+            # Managed Flink checks its logging option with DescribeLogGroups, which has no resource type.
+            iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"]),
             iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[self.log_group.log_group_arn]),
             iam.PolicyStatement(
                 actions=["logs:PutLogEvents"],
@@ -120,7 +120,7 @@ class StreamingAggregation(Construct):
             iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
                                 resources=[kafka.arns.group(config.flink_consumer_group)]),
         ]
-        statements += vpc_access_statements(stack, vpc, subnets, [self.security_group])
+        statements += vpc_access_statements(stack, vpc, subnets, [self.security_group], flink=True)
         for statement in statements:
             self.role.add_to_policy(statement)
 

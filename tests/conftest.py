@@ -11,6 +11,7 @@ import pytest
 
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
+from tests.support import aws_calls
 from tests.support.kafka import kafka_broker  # noqa: F401 - the session's real Kafka broker, for every test
 
 # Tests never reach AWS: fake credentials and a region for every client created here.
@@ -18,6 +19,18 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(autouse=True)
+def _record_aws_calls(request):
+    """Tests marked aws_component(NAME) record their AWS calls when tests/infrastructure/test_calls_granted.py
+    asks for them (tests/support/aws_calls.py)."""
+    marker, sink = request.node.get_closest_marker("aws_component"), aws_calls.sink_from_environment()
+    if marker is None or sink is None:
+        yield
+        return
+    with aws_calls.recording(marker.args[0], sink):
+        yield
 
 
 @pytest.fixture(scope="session")

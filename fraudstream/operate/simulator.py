@@ -150,8 +150,9 @@ def producer_config(target: Target, timeout_s: float) -> dict[str, Any]:
         "delivery_timeout_ms": timeout_ms,
         "max_block_ms": timeout_ms,
         "api_version_auto_timeout_ms": timeout_ms,
-        "reconnect_backoff_ms": 100,
-        "reconnect_backoff_max_ms": 1000,
+        # MSK's new-connection quota (fraudstream/contract.py); a local broker has none.
+        **({"reconnect_backoff_ms": c.MSK_RECONNECT_BACKOFF_MS, "reconnect_backoff_max_ms": c.MSK_RECONNECT_BACKOFF_MAX_MS}
+           if target.security == "iam" else {"reconnect_backoff_ms": 100, "reconnect_backoff_max_ms": 1000}),
     }
 
 

@@ -4,9 +4,12 @@
 - Custom::FlinkApplicationRun: start the Flink application and wait until it is RUNNING, so the
   deploy ends with the pipeline working; on delete, stop it and wait until it is READY, so the
   application is deleted cleanly.
-- Custom::EmptyBucketOnDelete: delete a bucket's objects when the stack is deleted, so CloudFormation
-  can delete the bucket. (CDK's autoDeleteObjects does this too, but its function's log group is
-  created by Lambda on first write and would outlive the stack.)
+- Custom::EmptyBucketOnDelete: delete a bucket's objects, every version of them, when the stack is
+  deleted, so CloudFormation can delete the bucket. (CDK's autoDeleteObjects does this too, but its
+  function's log group is created by Lambda on first write and would outlive the stack.)
+- Custom::CopiedObject: copy an object to a key we choose, and delete the copy with the resource. The
+  model artifact needs it: a CDK file asset keeps only the last extension (`<hash>.gz`), while
+  SageMaker's ModelDataUrl must name a `.tar.gz` archive.
 
 Only boto3 from the Lambda runtime; the functions take their clients so tests stub them.
 """
@@ -42,6 +45,8 @@ def on_event(event: dict, context) -> dict:
         if request == "Delete":
             LOG.info("deleted %d objects from %s", empty_bucket(boto3.client("s3"), bucket), bucket)
         return {"PhysicalResourceId": bucket}
+    if kind == "Custom::CopiedObject":
+        return copied_object(boto3.client("s3"), request, props)
     if kind == "Custom::FlinkApplicationRun":
         deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
         client = boto3.client("kinesisanalyticsv2")
@@ -63,21 +68,44 @@ def bootstrap_brokers(kafka, request: str, cluster_arn: str) -> dict:
     return {"PhysicalResourceId": cluster_arn, "Data": {"BootstrapBrokerStringSaslIam": brokers}}
 
 
+def copied_object(s3, request: str, props: dict) -> dict:
+    """Create/Update: copy Source{Bucket,Key} to Bucket/Key. Delete: remove that copy (CloudFormation sends
+    Delete for the old copy after an update that changed the key, so old copies do not pile up)."""
+    bucket, key = props["Bucket"], props["Key"]
+    physical_id = f"s3://{bucket}/{key}"
+    if request == "Delete":
+        try:
+            s3.delete_object(Bucket=bucket, Key=key)
+        except s3.exceptions.NoSuchBucket:
+            pass  # the stack's bucket went first: nothing left to remove
+        return {"PhysicalResourceId": physical_id}
+    source = {"Bucket": props["SourceBucket"], "Key": props["SourceKey"]}
+    s3.copy(source, bucket, key)  # multipart above 8 MB, as CopyObject stops at 5 GB
+    LOG.info("copied s3://%s/%s to %s", source["Bucket"], source["Key"], physical_id)
+    return {"PhysicalResourceId": physical_id, "Data": {"Url": physical_id}}
+
+
 def empty_bucket(s3, bucket: str) -> int:
-    """Delete every object of an unversioned bucket; returns how many. A missing bucket is already empty."""
+    """Delete every version and delete marker of a bucket (versioned or not); returns how many.
+
+    A missing bucket is already empty."""
     deleted = 0
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        while True:  # always the first page: the markers of a later one may name versions already deleted
+            page = s3.list_object_versions(Bucket=bucket, MaxKeys=1000)
+            keys = [{"Key": item["Key"], "VersionId": item["VersionId"]}
+                    for item in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if not keys:
+                return deleted
+            for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
+                chunk = keys[start:start + 1000]
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
                 if answer.get("Errors"):
                     raise ResourceError(f"could not delete {len(answer['Errors'])} objects from {bucket}: "
                                         f"{answer['Errors'][0].get('Message')}")
-                deleted += len(keys)
+                deleted += len(chunk)
     except s3.exceptions.NoSuchBucket:
         return deleted
-    return deleted
 
 
 def status(client, name: str) -> str | None:

@@ -11,12 +11,16 @@ import json
 
 from fraudstream import contract as c
 from tests.infrastructure.conftest import of_type
+from tests.support import aws_calls
 
 # Actions whose API has no resource-level permission: the only ones allowed on Resource "*".
 NO_RESOURCE_LEVEL = {
     "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions",
     "ec2:DescribeNetworkInterfaces", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+    "kafka:GetBootstrapBrokers", "logs:DescribeLogGroups",
 }
+# Findings of the offline linter (parliament) we accept, each with its reason: (issue, action) -> why.
+LINTER_ACCEPTED: dict[tuple[str, str], str] = {}
 
 
 def identity_statements(resources: dict):
@@ -101,3 +105,51 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
     assert len(by_action["sagemaker:BatchGetRecord"]) == 1
     assert by_action["sagemaker:InvokeEndpoint"] == by_action["sagemaker:BatchGetRecord"]
     assert not by_action["sagemaker:PutRecord"] & by_action["sagemaker:InvokeEndpoint"]
+
+
+def evaluated(value, resources: dict):
+    """A policy document with its intrinsics as strings (tests/support/aws_calls.py: deploy-time parts as *)."""
+    if isinstance(value, list):
+        return [evaluated(v, resources) for v in value]
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))):
+        return {k: evaluated(v, resources) for k, v in value.items()}
+    return value if isinstance(value, (bool, int, float)) else aws_calls.evaluate(value, resources)
+
+
+def lint(document: dict, resources: dict) -> list[tuple[str, str]]:
+    """(issue, action or detail) of each parliament finding on ``document``."""
+    from parliament import analyze_policy_string
+
+    found = []
+    for finding in analyze_policy_string(json.dumps(evaluated(document, resources))).findings:
+        details = finding.detail if isinstance(finding.detail, list) else [finding.detail]
+        for detail in details:
+            found.append((finding.issue, detail.get("action", str(detail)) if isinstance(detail, dict) else str(detail)))
+    return found
+
+
+def identity_documents(resources: dict):
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Policy":
+            yield name, props["PolicyDocument"]
+        if resource["Type"] == "AWS::IAM::Role":
+            yield from ((name, p["PolicyDocument"]) for p in props.get("Policies", []))
+
+
+def test_the_offline_iam_linter_finds_nothing_unaccepted_in_any_policy(resources):
+    documents = list(identity_documents(resources))
+    findings = [(name, issue, action) for name, document in documents for issue, action in lint(document, resources)
+                if (issue, action) not in LINTER_ACCEPTED]
+    assert len(documents) >= 9 and findings == []
+
+
+def test_the_linter_catches_an_action_scoped_to_a_resource_type_it_does_not_have(resources):
+    # Given the mistake this stack once made: GetBootstrapBrokers on the cluster's ARN (it takes only "*")
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kafka:GetBootstrapBrokers",
+         "Resource": "arn:aws:kafka:us-east-1:123456789012:cluster/fraud/uuid"},
+        {"Effect": "Allow", "Action": "sagemaker:PutRecords", "Resource": "*"}]}
+    # Then the linter reports the mismatch and the action that does not exist
+    assert set(lint(document, resources)) >= {("RESOURCE_MISMATCH", "kafka:GetBootstrapBrokers"),
+                                              ("UNKNOWN_ACTION", "Unknown action sagemaker:PutRecords")}

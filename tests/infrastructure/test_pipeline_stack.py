@@ -9,6 +9,7 @@ from fraudstream import stack_outputs as out
 from fraudstream.online import settings as env
 from stacks.images import region_images
 from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
+from tests.support import aws_calls
 
 
 def only(resources: dict, kind: str) -> tuple[str, dict]:
@@ -91,7 +92,8 @@ def test_model_serves_the_artifact_on_the_regions_xgboost_3_0_5_image(template_j
     mapping = template_json["Mappings"][container["Image"]["Fn::FindInMap"][0]]
     assert mapping["eu-west-1"]["uri"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
     assert set(mapping) == set(region_images("xgboost"))
-    assert "model.tar.gz" in json.dumps(container["ModelDataUrl"]) or "Fn::Sub" in json.dumps(container["ModelDataUrl"])
+    # (the .tar.gz copy it reads: tests/infrastructure/test_deploy_hardening.py)
+    assert resources[container["ModelDataUrl"]["Fn::GetAtt"][0]]["Type"] == "Custom::CopiedObject"
     _, config = only(resources, "AWS::SageMaker::EndpointConfig")
     variant = config["Properties"]["ProductionVariants"][0]
     assert variant["InstanceType"] == CONTEXT["endpointInstanceType"] and variant["InitialInstanceCount"] == 1
@@ -284,7 +286,7 @@ def test_nightly_schedule_sends_a_valid_processing_job_over_the_archive(template
     # Given the schedule's target input, as Scheduler sends it (execution id filled in)
     _, schedule = only(resources, "AWS::Scheduler::Schedule")
     target = schedule["Properties"]["Target"]
-    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    assert aws_calls.evaluate(target["Arn"], resources) == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
     assert schedule["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
     text = _resolve(target["Input"], template_json).replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
     request = json.loads(text)

@@ -37,6 +37,7 @@ def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_
         assert "'properties.security.protocol' = 'SASL_SSL'" in ddl
         assert "'properties.sasl.mechanism' = 'AWS_MSK_IAM'" in ddl
         assert "IAMClientCallbackHandler" in ddl and "IAMLoginModule required;" in ddl
+        assert "'properties.reconnect.backoff.ms' = '1000'" in ddl  # kafka.t3.small's connection quota
         assert "{" not in ddl and "}" not in ddl
     assert "'topic' = 'tx'" in source and "'json.ignore-parse-errors' = 'true'" in source
     assert "'topic' = 'agg'" in sink
@@ -49,7 +50,7 @@ def test_the_local_broker_gets_the_same_tables_with_only_the_security_block_chan
     msk = main.kafka_tables(common)
     local = main.kafka_tables({**common, "kafka.security": "plaintext"})
     drop_security = lambda ddl: "\n".join(line for line in ddl.splitlines() if "security" not in line  # noqa: E731
-                                          and "sasl" not in line)
+                                          and "sasl" not in line and "reconnect" not in line)
     assert [drop_security(d) for d in msk] == [drop_security(d) for d in local]
     source, sink, _view = local
     assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in (source, sink))

@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from fraudstream.paths import LAMBDAS
 
+pytestmark = pytest.mark.aws_component("stack_resources")  # tests/infrastructure/test_calls_granted.py
 HANDLER = LAMBDAS / "stack_resources" / "handler.py"
 CLUSTER = "arn:aws:kafka:us-east-1:123456789012:cluster/fraudstream/11111111-2222-3333-4444-555555555555-1"
 BROKERS = "b-1.fraudstream.kafka.us-east-1.amazonaws.com:9098,b-2.fraudstream.kafka.us-east-1.amazonaws.com:9098"
@@ -278,6 +279,50 @@ def test_deleting_the_stack_empties_the_bucket_across_pages(s3):
 
 def test_an_already_deleted_bucket_counts_as_empty(s3):
     assert handler.empty_bucket(s3, "no-such-bucket") == 0
+
+
+def test_every_version_and_delete_marker_of_a_versioned_bucket_goes(s3):
+    # Given a versioned bucket with two versions of one key and a deleted key (a delete marker)
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket="versioned", Key="model.tar.gz", Body=body)
+    s3.put_object(Bucket="versioned", Key="gone.json", Body=b"{}")
+    s3.delete_object(Bucket="versioned", Key="gone.json")
+    # When it is emptied
+    deleted = handler.empty_bucket(s3, "versioned")
+    # Then nothing is left, not even a delete marker, so CloudFormation can delete the bucket
+    listing = s3.list_object_versions(Bucket="versioned")
+    assert deleted == 4 and not listing.get("Versions") and not listing.get("DeleteMarkers")
+
+
+def copy_event(request: str, key: str = "models/abc/model.tar.gz") -> dict:
+    return {"ResourceType": "Custom::CopiedObject", "RequestType": request,
+            "ResourceProperties": {"SourceBucket": "cdk-assets", "SourceKey": "abc.gz", "Bucket": "data", "Key": key}}
+
+
+def test_the_model_artifact_is_copied_under_a_tar_gz_key_and_the_copy_goes_with_the_resource(s3, monkeypatch):
+    # Given the CDK asset, whose key ends in .gz only
+    s3.create_bucket(Bucket="cdk-assets")
+    s3.create_bucket(Bucket="data")
+    s3.put_object(Bucket="cdk-assets", Key="abc.gz", Body=b"model bytes")
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service: s3))
+    # When CloudFormation creates the copy
+    answer = handler.on_event(copy_event("Create"), None)
+    # Then the same bytes sit at the .tar.gz key ModelDataUrl names, which the resource returns
+    assert answer == {"PhysicalResourceId": "s3://data/models/abc/model.tar.gz",
+                      "Data": {"Url": "s3://data/models/abc/model.tar.gz"}}
+    assert s3.get_object(Bucket="data", Key="models/abc/model.tar.gz")["Body"].read() == b"model bytes"
+    # When it is deleted (stack deletion, or the old copy after an update) / Then the copy is gone
+    handler.on_event(copy_event("Delete"), None)
+    assert s3.list_objects_v2(Bucket="data")["KeyCount"] == 0
+
+
+def test_deleting_a_copy_whose_bucket_is_gone_succeeds(s3, monkeypatch):
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service: s3))
+    event = {**copy_event("Delete"), "ResourceProperties": {**copy_event("Delete")["ResourceProperties"],
+                                                            "Bucket": "no-such-bucket"}}
+    assert handler.on_event(event, None)["PhysicalResourceId"] == "s3://no-such-bucket/models/abc/model.tar.gz"
 
 
 def test_create_and_update_leave_the_bucket_alone(s3, monkeypatch):

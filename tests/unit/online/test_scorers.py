@@ -15,6 +15,8 @@ from fraudstream.offline import model_artifact as model
 from fraudstream.online import aws
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer, payloads, to_csv
 
+ENDPOINT = "fraud-endpoint"
+
 
 def test_payloads_split_only_when_a_request_would_exceed_the_limit():
     rows = [[float(i), 1.5] for i in range(1000)]
@@ -25,21 +27,23 @@ def test_payloads_split_only_when_a_request_would_exceed_the_limit():
     assert len(list(payloads(rows))) == 1  # the real limit: one request
 
 
+@pytest.mark.aws_component("predict")
 @mock_aws
 def test_the_endpoint_scorer_sends_csv_and_reads_one_score_per_row():
     body = json.dumps({"predictions": [{"score": 0.9}, {"score": 0.1}]})
     requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
                   json={"results": [{"Body": body, "ContentType": "application/json"}]}, timeout=5)
-    scorer = EndpointScorer(aws.new_client("sagemaker-runtime"), "fraud-endpoint", feature_set="v2")
+    scorer = EndpointScorer(aws.new_client("sagemaker-runtime"), ENDPOINT, feature_set="v2")
     assert scorer.score([[1.0, 2.0], [3.0, 4.0]]) == [0.9, 0.1]
 
 
+@pytest.mark.aws_component("predict")
 @mock_aws
 def test_a_score_count_that_does_not_match_the_rows_is_an_error():
     body = json.dumps({"predictions": [{"score": 0.9}]})
     requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
                   json={"results": [{"Body": body, "ContentType": "application/json"}]}, timeout=5)
-    scorer = EndpointScorer(aws.new_client("sagemaker-runtime"), "fraud-endpoint")
+    scorer = EndpointScorer(aws.new_client("sagemaker-runtime"), ENDPOINT)
     with pytest.raises(RuntimeError, match="returned 1 scores for 2 rows"):
         scorer.score([[1.0], [2.0]])
 

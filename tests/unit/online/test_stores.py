@@ -81,6 +81,7 @@ def _item(group, card, values):
             "Record": [{"FeatureName": k, "ValueAsString": v} for k, v in values.items()]}
 
 
+@pytest.mark.aws_component("predict")
 def test_one_batch_get_record_call_reads_both_groups_for_all_cards(runtime):
     client, stubber = runtime
     stubber.add_response(
@@ -98,6 +99,7 @@ def test_one_batch_get_record_call_reads_both_groups_for_all_cards(runtime):
     assert isinstance(found[STREAM][1][c.NUM_TRANS_LAST_10M], int)
 
 
+@pytest.mark.aws_component("predict")
 def test_requests_split_only_at_100_records_per_identifier_and_100_identifiers_per_call(runtime):
     client, stubber = runtime
     cards = list(range(1, 5_102))  # 52 chunks per group: 104 identifiers -> two calls
@@ -110,6 +112,7 @@ def test_requests_split_only_at_100_records_per_identifier_and_100_identifiers_p
     assert len(found[STREAM]) == len(found[BATCH]) == 5_101
 
 
+@pytest.mark.aws_component("predict")
 def test_unprocessed_identifiers_are_asked_again(runtime):
     client, stubber = runtime
     leftover = [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["2"]}]
@@ -123,6 +126,7 @@ def test_unprocessed_identifiers_are_asked_again(runtime):
     assert found[BATCH][2][c.NUM_TRANS_LAST_1W] == 1
 
 
+@pytest.mark.aws_component("predict")
 def test_record_errors_fail_the_read_rather_than_score_on_partial_data(runtime):
     client, stubber = runtime
     stubber.add_response("batch_get_record", {"Records": [], "UnprocessedIdentifiers": [], "Errors": [
@@ -131,6 +135,7 @@ def test_record_errors_fail_the_read_rather_than_score_on_partial_data(runtime):
         FeatureStoreOnlineStore(client).get_records({BATCH: [1]})
 
 
+@pytest.mark.aws_component("aggregate")
 def test_put_record_sends_every_value_as_a_string_and_leaves_out_missing_ones(runtime):
     client, stubber = runtime
     stubber.add_response("put_record", {}, {"FeatureGroupName": STREAM, "Record": [

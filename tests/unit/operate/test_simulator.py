@@ -181,6 +181,9 @@ def test_producer_authenticates_with_iam_tokens_signed_for_the_stack_region(stac
     assert isinstance(provider, AbstractTokenProvider)
     assert provider.token() == "tok"
     assert signer and set(signer) == {REGION}
+    # and it backs off a second between reconnects (kafka.t3.small's new-connection quota)
+    config = producer.instances[0].config
+    assert (config["reconnect_backoff_ms"], config["reconnect_backoff_max_ms"]) == (1000, 10_000)
 
 
 def test_failed_deliveries_are_listed_with_line_and_masked_card_and_exit_1(stack, signer, producer, scenario, capsys):
