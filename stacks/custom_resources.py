@@ -11,6 +11,7 @@ requests to it. Both functions get their own role, scoped by the resources that 
 from __future__ import annotations
 
 from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -31,6 +32,7 @@ class StackResources(Construct):
     FLINK_RUN = "Custom::FlinkApplicationRun"
     EMPTY_BUCKET = "Custom::EmptyBucketOnDelete"
     COPIED_OBJECT = "Custom::CopiedObject"
+    INTERFACES_RELEASED = "Custom::NetworkInterfacesReleased"
 
     def __init__(self, scope: Construct, id: str, *, runtime: lambda_.Runtime, retention: logs.RetentionDays,
                  key: kms.IKey, reserved_concurrency: int | None) -> None:
@@ -111,6 +113,17 @@ class StackResources(Construct):
         return CustomResource(scope, id, service_token=self.service_token, resource_type=self.COPIED_OBJECT,
                               properties={"SourceBucket": source_bucket.bucket_name, "SourceKey": source_key,
                                           "Bucket": bucket.bucket_name, "Key": key})
+
+    def interfaces_released(self, scope: Construct, id: str, *,
+                            security_groups: list[ec2.ISecurityGroup]) -> CustomResource:
+        """A resource whose deletion waits until Lambda released its network interfaces in ``security_groups``.
+
+        Whatever makes such interfaces (a trigger, a function in the VPC) should depend on it, and it on what
+        they need while Lambda deletes them (the roles, the groups, the subnets)."""
+        # DescribeNetworkInterfaces has no resource-level permission (README: IAM).
+        self.role.add_to_policy(iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]))
+        return CustomResource(scope, id, service_token=self.service_token, resource_type=self.INTERFACES_RELEASED,
+                              properties={"SecurityGroupIds": [g.security_group_id for g in security_groups]})
 
     def allow_flink_control(self, application_name: str) -> None:
         arn = Stack.of(self).format_arn(service="kinesisanalytics", resource="application", resource_name=application_name)

@@ -43,11 +43,15 @@ class Handlers(Construct):
                  feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
                  retention: logs.RetentionDays, resources: StackResources, access_logs: s3.IBucket) -> None:
         super().__init__(scope, id)
-        self.key = key
+        self.key, self.vpc, self.subnets = key, vpc, subnets
+        self.security_group = self._build_security_group(vpc)
         self.failed_records = self._build_failed_records_bucket(config, key, access_logs)
         emptied = resources.empty_on_delete(self.failed_records)
         self.powertools = self._build_layer(assets, runtime)
         self.roles: dict[str, iam.Role] = {}  # function name -> its mutable role, filled by _build_function
+        # Deleted after the triggers and functions, before their roles, groups and subnets (see _build_function).
+        self.interfaces_released = resources.interfaces_released(
+            self, "InterfacesReleased", security_groups=[kafka.security_group, self.security_group])
         environment = self._common_environment(feature_store)
         self.aggregate, self.aggregate_logs = self._build_aggregate_function(
             assets, runtime, config, retention, environment)
@@ -57,6 +61,14 @@ class Handlers(Construct):
         self.mappings = self._build_triggers(triggers, config, kafka, emptied)
         self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
         self._build_feature_grants(feature_store, endpoint)
+
+    def _build_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+        """The functions' group: HTTPS to the VPC's interface endpoints (SageMaker and Feature Store runtime), nothing
+        else. Their records come from the trigger, which polls Kafka from its own interfaces."""
+        group = ec2.SecurityGroup(self, "FunctionSecurityGroup", vpc=vpc, allow_all_outbound=False,
+                                  description="fraudstream handlers: HTTPS to the interface endpoints of the VPC only")
+        group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "interface endpoints")
+        return group
 
     def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey, access_logs: s3.IBucket) -> s3.Bucket:
         """Where a trigger writes a batch it gave up on, so the batch is neither lost nor stalls its partition.
@@ -142,12 +154,19 @@ class Handlers(Construct):
             timeout=TIMEOUT,
             role=role.without_policy_updates(),
             log_group=logs_,
+            # In the private subnets: the handlers reach AWS through the VPC's interface endpoints only.
+            vpc=self.vpc, vpc_subnets=self.subnets, security_groups=[self.security_group],
             environment=environment,
             environment_encryption=self.key,
             reserved_concurrent_executions=config.reserved_concurrency(config.topic_partitions),
             description=description,
         )
         self.roles[name] = role  # the mutable role, for the statements the grant steps add
+        # Lambda checks at creation that the role may create the function's network interfaces. On delete,
+        # the function goes first; the wait for its interfaces comes before the role and the network go.
+        function.node.add_dependency(role, self.interfaces_released)
+        self.interfaces_released.node.add_dependency(role, *self.vpc.select_subnets(
+            subnet_type=self.subnets.subnet_type).subnets)
         return function, logs_
 
     def _triggers(self, config: PipelineConfig) -> tuple[Trigger, ...]:
@@ -180,7 +199,8 @@ class Handlers(Construct):
             )
             # The trigger must not start polling before the topic exists and the role allows it.
             # On delete, the trigger goes first, then the bucket is emptied, then deleted.
-            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied)
+            mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied,
+                                        self.interfaces_released)
             mappings[function.node.id] = mapping
         return mappings
 
@@ -210,7 +230,9 @@ class Handlers(Construct):
             # the online store with it as the caller (both handlers call Feature Store).
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
         ]
-        statements += vpc_access_statements(stack, vpc, subnets, [kafka.security_group])
+        # The trigger's pollers carry the brokers' group; the function's own interfaces carry the functions' group.
+        statements += vpc_access_statements(stack, vpc, subnets, [kafka.security_group, self.security_group],
+                                            function=True)
         for statement in statements:
             role.add_to_policy(statement)
 

@@ -28,11 +28,13 @@ def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Rol
 
 def vpc_access_statements(stack: Stack, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
                           security_groups: list[ec2.ISecurityGroup], *,
-                          flink: bool = False) -> list[iam.PolicyStatement]:
+                          flink: bool = False, function: bool = False) -> list[iam.PolicyStatement]:
     """What a service needs to place its network interfaces in our subnets, and no other.
 
-    Lambda's MSK trigger needs the six actions its guide lists (with-msk-permissions); Managed Flink also
-    reads the VPC's DHCP options and grants itself permission on the interfaces it creates (``flink``).
+    Lambda's MSK trigger needs the six actions its guide lists (with-msk-permissions); a function in the
+    VPC also assigns and releases private addresses on its interfaces (``function``: Lambda's VPC guide);
+    Managed Flink also reads the VPC's DHCP options and grants itself permission on the interfaces it
+    creates (``flink``).
     """
     ec2_arn = lambda kind, name: stack.format_arn(service="ec2", resource=kind, resource_name=name)  # noqa: E731
     describe = ["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
@@ -46,5 +48,6 @@ def vpc_access_statements(stack: Stack, vpc: ec2.IVpc, subnets: ec2.SubnetSelect
             + [ec2_arn("security-group", sg.security_group_id) for sg in security_groups],
         ),
         iam.PolicyStatement(actions=(["ec2:CreateNetworkInterfacePermission"] if flink else [])
+                            + (["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"] if function else [])
                             + ["ec2:DeleteNetworkInterface"], resources=[ec2_arn("network-interface", "*")]),
     ]

@@ -1,7 +1,8 @@
 """VPC over two zones with private subnets only: no internet gateway, no NAT.
 
 What reaches AWS services from inside goes through VPC endpoints: Lambda's MSK trigger pollers
-need Lambda and STS, and write failed batches to S3. Flow logs record every connection.
+need Lambda and STS, and write failed batches to S3; the handler functions call SageMaker runtime
+(the model endpoint) and Feature Store runtime. Flow logs record every connection.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from constructs import Construct
 
 from stacks.config import PipelineConfig
 from stacks.log_groups import log_group
+
+INTERFACE_ENDPOINTS = (
+    ("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
+    ("Sts", ec2.InterfaceVpcEndpointAwsService.STS),
+    ("SageMakerRuntime", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME),
+    ("FeatureStoreRuntime", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME),
+)
 
 
 class Network(Construct):
@@ -33,7 +41,7 @@ class Network(Construct):
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
         # Interface endpoints accept HTTPS from inside the VPC only (CDK's default security group rule).
-        for name, service in (("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
-                              ("Sts", ec2.InterfaceVpcEndpointAwsService.STS)):
-            self.vpc.add_interface_endpoint(name, service=service, subnets=self.subnets, private_dns_enabled=True)
+        self.interface_endpoints = {
+            name: self.vpc.add_interface_endpoint(name, service=service, subnets=self.subnets, private_dns_enabled=True)
+            for name, service in INTERFACE_ENDPOINTS}
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets])

@@ -7,6 +7,10 @@
 - Custom::EmptyBucketOnDelete: delete a bucket's objects, every version of them, when the stack is
   deleted, so CloudFormation can delete the bucket. (CDK's autoDeleteObjects does this too, but its
   function's log group is created by Lambda on first write and would outlive the stack.)
+- Custom::NetworkInterfacesReleased: on delete, wait until Lambda has released the network interfaces
+  it made in the given security groups (the MSK trigger's pollers, the functions' own). Lambda deletes
+  them after the trigger and function are gone, as their role; the stack deletes that role, the groups
+  and the subnets only after this resource, so none of them is left DELETE_FAILED.
 - Custom::CopiedObject: copy an object to a key we choose, and delete the copy with the resource. The
   model artifact needs it: a CDK file asset keeps only the last extension (`<hash>.gz`), while
   SageMaker's ModelDataUrl must name a `.tar.gz` archive.
@@ -45,6 +49,12 @@ def on_event(event: dict, context) -> dict:
         if request == "Delete":
             LOG.info("deleted %d objects from %s", empty_bucket(boto3.client("s3"), bucket), bucket)
         return {"PhysicalResourceId": bucket}
+    if kind == "Custom::NetworkInterfacesReleased":
+        groups = props["SecurityGroupIds"]
+        if request == "Delete":
+            deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
+            await_interfaces_released(boto3.client("ec2"), groups, deadline)
+        return {"PhysicalResourceId": ",".join(groups)}
     if kind == "Custom::CopiedObject":
         return copied_object(boto3.client("s3"), request, props)
     if kind == "Custom::FlinkApplicationRun":
@@ -106,6 +116,30 @@ def empty_bucket(s3, bucket: str) -> int:
                 deleted += len(chunk)
     except s3.exceptions.NoSuchBucket:
         return deleted
+
+
+def lambda_interfaces(ec2, groups: list[str]) -> list[str]:
+    """Ids of the Lambda-managed network interfaces that carry any of ``groups``."""
+    ids = []
+    for page in ec2.get_paginator("describe_network_interfaces").paginate(
+            Filters=[{"Name": "group-id", "Values": groups}, {"Name": "interface-type", "Values": ["lambda"]}]):
+        ids += [interface["NetworkInterfaceId"] for interface in page["NetworkInterfaces"]]
+    return ids
+
+
+def await_interfaces_released(ec2, groups: list[str], deadline: float, sleep=time.sleep, clock=time.monotonic) -> None:
+    """Return once Lambda has deleted its interfaces in ``groups``; fail (so a retried delete waits again) if not
+    by ``deadline``: letting CloudFormation go on would delete the role Lambda deletes them with."""
+    while True:
+        remaining = lambda_interfaces(ec2, groups)
+        if not remaining:
+            LOG.info("no Lambda network interface left in %s", ", ".join(groups))
+            return
+        if clock() > deadline:
+            raise ResourceError(f"Lambda still holds {len(remaining)} network interfaces in {', '.join(groups)} "
+                                f"({', '.join(remaining[:3])}); run the delete again (make destroy) to keep waiting")
+        LOG.info("waiting for Lambda to release %d network interfaces", len(remaining))
+        sleep(POLL_SECONDS)
 
 
 def status(client, name: str) -> str | None:

@@ -174,3 +174,41 @@ def test_data_and_failed_records_buckets_are_versioned_and_log_access_and_every_
     assert emptied == set(buckets)
     role = role_of(resources, "stack_resources")
     assert {"s3:ListBucketVersions", "s3:DeleteObjectVersion"} <= set(actions_of(resources, role))
+
+
+def depends_on(resources: dict, name: str) -> set[str]:
+    return set(aws_calls.as_list(resources[name].get("DependsOn", [])))
+
+
+def test_handlers_run_in_the_private_subnets_reaching_aws_through_interface_endpoints_only(resources):
+    services = [json.dumps(r["Properties"]["ServiceName"]) for r in of_type(resources, "AWS::EC2::VPCEndpoint").values()]
+    assert any(".sagemaker.runtime" in s for s in services) and any(".sagemaker.featurestore-runtime" in s
+                                                                    for s in services)
+    subnets = set(of_type(resources, "AWS::EC2::Subnet"))
+    for name in ("HandlersPredictFromFeatures", "HandlersAggregateToFeatureStore"):
+        [function] = [f for n, f in of_type(resources, "AWS::Lambda::Function").items() if n.startswith(name)]
+        vpc = function["Properties"]["VpcConfig"]
+        assert {s["Ref"] for s in vpc["SubnetIds"]} == subnets
+        [group] = [g["Fn::GetAtt"][0] for g in vpc["SecurityGroupIds"]]
+        egress = resources[group]["Properties"]["SecurityGroupEgress"]
+        # HTTPS to the VPC's own range (the interface endpoints), nothing else: no internet egress exists.
+        assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in egress] == [("tcp", 443, 443)]
+        assert "Fn::GetAtt" in egress[0]["CidrIp"] and egress[0]["CidrIp"]["Fn::GetAtt"][1] == "CidrBlock"
+    assert not of_type(resources, "AWS::EC2::InternetGateway") and not of_type(resources, "AWS::EC2::NatGateway")
+
+
+def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups_and_subnets(resources):
+    # CloudFormation deletes in reverse dependency order: whatever depends on X goes before X.
+    [(wait, released)] = of_type(resources, "Custom::NetworkInterfacesReleased").items()
+    groups = {g["Fn::GetAtt"][0] for g in released["Properties"]["SecurityGroupIds"]}
+    [msk] = of_type(resources, "AWS::MSK::Cluster").values()
+    assert {g["Fn::GetAtt"][0] for g in msk["Properties"]["BrokerNodeGroupInfo"]["SecurityGroups"]} < groups
+    # The triggers and the functions make the interfaces: they go first.
+    makers = list(of_type(resources, "AWS::Lambda::EventSourceMapping")) + [
+        n for n in of_type(resources, "AWS::Lambda::Function") if n.startswith("Handlers")]
+    assert len(makers) == 4 and all(wait in depends_on(resources, m) for m in makers)
+    # Lambda deletes them as the functions' roles, in the subnets: those go after the wait.
+    roles = {role_of(resources, "predict"), role_of(resources, "aggregate")}
+    policies = {n for n, p in of_type(resources, "AWS::IAM::Policy").items()
+                if any(r.get("Ref") in roles for r in p["Properties"]["Roles"])}
+    assert roles | policies | set(of_type(resources, "AWS::EC2::Subnet")) <= depends_on(resources, wait)

@@ -59,6 +59,11 @@ def kafka():
     yield from _stubbed("kafka")
 
 
+@pytest.fixture
+def ec2():
+    yield from _stubbed("ec2")
+
+
 def expect_status(stubber, *statuses):
     for current in statuses:
         detail = {"ApplicationARN": f"arn:aws:kinesisanalytics:us-east-1:123456789012:application/{APP}",
@@ -336,3 +341,41 @@ def test_create_and_update_leave_the_bucket_alone(s3, monkeypatch):
         # Then nothing is deleted
         assert answer == {"PhysicalResourceId": "failed-records"}
     assert s3.list_objects_v2(Bucket="failed-records")["KeyCount"] == 1
+
+
+# Custom::NetworkInterfacesReleased: the wait for Lambda's own interfaces before the stack deletes their role.
+
+GROUPS = ["sg-0123456789abcdef0", "sg-0fedcba9876543210"]
+FILTERS = [{"Name": "group-id", "Values": GROUPS}, {"Name": "interface-type", "Values": ["lambda"]}]
+
+
+def expect_interfaces(stubber, *counts):
+    for count in counts:
+        stubber.add_response("describe_network_interfaces",
+                             {"NetworkInterfaces": [{"NetworkInterfaceId": f"eni-{i:017x}"} for i in range(count)]},
+                             {"Filters": FILTERS})
+
+
+def test_the_delete_waits_until_lambda_has_released_its_interfaces(ec2, fake):
+    # Given two Lambda interfaces in the groups, one released at the next look, the other at the one after
+    client, stubber = ec2
+    expect_interfaces(stubber, 2, 1, 0)
+    # When the resource is deleted / Then it returns once none is left, having waited twice
+    handler.await_interfaces_released(client, GROUPS, deadline=600, sleep=fake.sleep, clock=fake.clock)
+    assert fake.sleeps == [handler.POLL_SECONDS] * 2
+
+
+def test_interfaces_still_held_at_the_deadline_fail_the_delete_so_a_retry_waits_again(ec2, fake):
+    client, stubber = ec2
+    expect_interfaces(stubber, 1, 1)
+    with pytest.raises(handler.ResourceError, match="still holds 1 network interfaces.*run the delete again"):
+        handler.await_interfaces_released(client, GROUPS, deadline=5, sleep=fake.sleep, clock=fake.clock)
+
+
+def test_creating_the_wait_calls_nothing_and_deleting_it_looks(ec2, monkeypatch):
+    client, stubber = ec2
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service, **_: client))
+    event = {"ResourceType": "Custom::NetworkInterfacesReleased", "ResourceProperties": {"SecurityGroupIds": GROUPS}}
+    assert handler.on_event({**event, "RequestType": "Create"}, CONTEXT) == {"PhysicalResourceId": ",".join(GROUPS)}
+    expect_interfaces(stubber, 0)
+    assert handler.on_event({**event, "RequestType": "Delete"}, CONTEXT) == {"PhysicalResourceId": ",".join(GROUPS)}
