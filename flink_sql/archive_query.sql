@@ -3,4 +3,4 @@ SELECT
     amount,
     trans_ts,
     DATE_FORMAT(TO_TIMESTAMP_LTZ(CAST(trans_ts * 1000 AS BIGINT), 3), 'yyyy-MM-dd') AS dt
-FROM valid_transactions
+FROM valid_transactions_to_archive

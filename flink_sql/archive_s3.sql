@@ -1,5 +1,9 @@
 -- Every transaction read from the topic, as JSON lines under {archive_path}/dt=YYYY-MM-DD/ (UTC day):
 -- the nightly batch job's input. Files roll every 15 minutes and are committed at checkpoints.
+-- The archive reads the topic through its own source, as its own consumer group ({archive_group}): the
+-- job graph is then two pipelines, and Flink's region failover restarts only the one that failed, so
+-- an archive that cannot write (S3 unreachable, access denied) never restarts the 10-minute aggregation.
+CREATE TABLE transactions_to_archive WITH ('properties.group.id' = '{archive_group}') LIKE transactions;
 CREATE TABLE transactions_archive (
     cc_num BIGINT,
     amount DECIMAL(12, 2),

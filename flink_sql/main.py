@@ -2,7 +2,8 @@
 
 One code path for both, as AWS's managed-Flink Python examples have it: read the runtime properties,
 render tables_kafka.sql from them, submit `INSERT INTO aggregates <aggregate_10m.sql>` (and, when an
-archive.path is set, the transactions archive) as one job.
+archive.path is set, the transactions archive, through its own source: a failing archive restarts only
+itself) as one job.
 
 - On the managed service (runtime FLINK-1_20) this file is the application's `python` entry and reads
   /etc/flink/application_properties.json; the jar is the application's (run options group).
@@ -148,7 +149,7 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
     if props[AUTO_OFFSET_RESET] not in ("latest", "earliest"):
         raise ValueError(f"{AUTO_OFFSET_RESET}={props[AUTO_OFFSET_RESET]!r}: expected latest or earliest")
     bounded = {"scan.bounded.mode": "latest-offset"} if props.get(BOUNDED) == "true" else {}
-    view = sql_file("valid_transactions").format(valid_transaction=contract.valid_transaction_sql())
+    view = valid_view("valid_transactions", "transactions")
     return statements(
         sql_file("tables_kafka").format(
             time_attribute=time_attribute(props[TIME_MODE], float(props[MAX_OUT_OF_ORDERNESS])),
@@ -163,10 +164,24 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
     ) + statements(view)
 
 
+def archive_consumer_group(group: str) -> str:
+    """The archive's own consumer group, beside the aggregation's ``group`` (the stack grants both)."""
+    return f"{group}-archive"
+
+
+def valid_view(view: str, source: str) -> str:
+    return sql_file("valid_transactions").format(view=view, source=source,
+                                                 valid_transaction=contract.valid_transaction_sql())
+
+
 def archive_tables(properties: dict[str, str]) -> list[str]:
-    """The archive sink, when the runtime properties name an archive.path (else nothing)."""
-    path = properties.get(ARCHIVE_PATH)
-    return statements(sql_file("archive_s3").format(archive_path=path)) if path else []
+    """The archive's source, view and sink, when the runtime properties name an archive.path (else nothing)."""
+    props = {**DEFAULTS, **properties}
+    path = props.get(ARCHIVE_PATH)
+    if not path:
+        return []
+    sink = sql_file("archive_s3").format(archive_path=path, archive_group=archive_consumer_group(props[CONSUMER_GROUP]))
+    return statements(sink) + statements(valid_view("valid_transactions_to_archive", "transactions_to_archive"))
 
 
 def archive_query() -> str:
@@ -230,7 +245,7 @@ def run(properties: dict[str, str], local: bool = False) -> None:
     archive = archive_tables(props)
     for ddl in kafka_tables(props) + archive:
         env.execute_sql(ddl)
-    statement_set = env.create_statement_set()  # one job: both INSERTs read the topic once
+    statement_set = env.create_statement_set()  # one job, two pipelines (archive_s3.sql says why)
     statement_set.add_insert_sql(f"INSERT INTO aggregates {aggregate_query()}")
     if archive:
         statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")

@@ -118,11 +118,17 @@ class StreamingAggregation(Construct):
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
                                 resources=[kafka.arns.topic(c.AGGREGATES_TOPIC)]),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
-                                resources=[kafka.arns.group(config.flink_consumer_group)]),
+                                resources=[kafka.arns.group(group) for group in self.consumer_groups(config)]),
         ]
         statements += vpc_access_statements(stack, vpc, subnets, [self.security_group], flink=True)
         for statement in statements:
             self.role.add_to_policy(statement)
+
+    @staticmethod
+    def consumer_groups(config: PipelineConfig) -> list[str]:
+        """The job's consumer groups: the aggregation's, and the archive's own when it archives."""
+        group = config.flink_consumer_group
+        return [group, flink_app.entry_point().archive_consumer_group(group)] if config.archive_transactions else [group]
 
     def _build_run(self, resources: StackResources, kafka: Kafka, batch: BatchJobs) -> CustomResource:
         """Start the application on deploy, so the deploy ends with the job RUNNING; stop it before deletion."""

@@ -1,16 +1,18 @@
 """The transactions archive (the nightly batch job's input), on real Flink 1.20.
 
-The job runs as on the managed service (one job: the aggregation and the archive INSERT), reading the
-Kafka topic through the same table definitions, with a local directory in place of s3://.
+The job runs as on the managed service (one job: the aggregation and the archive INSERT, each through its
+own source), reading the Kafka topic through the same table definitions, with a local directory in place of
+s3://.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from fraudstream import contract as c
-from tests.flink.conftest import run_bounded
-from tests.support.kafka import produce
+from tests.flink.conftest import run_bounded, start_unbounded
+from tests.support.kafka import produce, read_all
 
 
 def test_every_valid_transaction_lands_in_its_utc_day_partition(kafka_broker, flink_app, topics, tmp_path):
@@ -31,3 +33,32 @@ def test_every_valid_transaction_lands_in_its_utc_day_partition(kafka_broker, fl
                             for m in map(json.loads, f.read_text().splitlines()))
     assert found == {"dt=2022-05-19": [(4111, 12.5, midnight - 1.0)],
                      "dt=2022-05-20": [(4111, 3.25, midnight), (4222, 99.0, midnight + 7200.5)]}
+
+
+def test_an_archive_that_cannot_be_written_never_restarts_the_aggregation(kafka_broker, flink_app, topics, tmp_path):
+    # Given an archive path under a regular file: every write to it fails (as S3 would, unreachable or denied)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    properties = topics.properties(tmp_path, time_mode="processing", archive_path=(blocker / "archive").as_uri())
+    job = start_unbounded(flink_app, properties, tmp_path / "flink.log")
+    sent = [{"cc_num": 4111, "amount": float(i + 1), "trans_ts": 1_653_000_000.0 + i, "merchant": "m",
+             "zip_code": "z"} for i in range(6)]
+    try:
+        # When transactions arrive one by one while the archive keeps failing and restarting
+        received = []
+        for i, message in enumerate(sent):
+            produce(kafka_broker.bootstrap, topics.transactions, [message], keys=[4111])
+            deadline = time.monotonic() + 120
+            while len(received) <= i and time.monotonic() < deadline and job.running:
+                time.sleep(0.3)
+                received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
+            assert len(received) == i + 1, f"no aggregate for transaction {i}; see {tmp_path / 'flink.log'}"
+        time.sleep(3)  # room for a restart's replay to show up as extra aggregates
+        received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
+    finally:
+        job.stop()
+    # Then the aggregation ran through, each transaction counted once: no restart replayed it
+    assert [m[c.NUM_TRANS_LAST_10M] for m in received] == [1, 2, 3, 4, 5, 6]
+    # and nothing was archived: the archive's pipeline failed on every write (Flink's log shows its task
+    # "switched from RUNNING to FAILED" and restarting, alone)
+    assert not any(f.is_file() for f in tmp_path.rglob("part-*"))

@@ -212,3 +212,9 @@ def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups
     policies = {n for n, p in of_type(resources, "AWS::IAM::Policy").items()
                 if any(r.get("Ref") in roles for r in p["Properties"]["Roles"])}
     assert roles | policies | set(of_type(resources, "AWS::EC2::Subnet")) <= depends_on(resources, wait)
+
+
+def test_flink_may_use_the_archives_own_consumer_group(resources):
+    flink = next(n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("StreamingAggregationRole"))
+    groups = actions_of(resources, flink)["kafka-cluster:AlterGroup"]
+    assert sorted(g.rsplit("/", 1)[-1] for g in groups) == ["fraudstream-aggregation", "fraudstream-aggregation-archive"]

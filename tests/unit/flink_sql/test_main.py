@@ -102,6 +102,11 @@ def test_the_query_selects_the_aggregate_message_fields(main):
 
 def test_archive_is_written_only_when_the_properties_name_a_path(main):
     assert main.archive_tables({}) == []
-    (ddl,) = main.archive_tables({"archive.path": "s3://fraudstream-data/transactions"})
+    source, ddl, view = main.archive_tables({"archive.path": "s3://fraudstream-data/transactions",
+                                             "consumer.group": "agg"})
     assert "'path' = 's3://fraudstream-data/transactions'" in ddl and "PARTITIONED BY (dt)" in ddl
-    assert main.archive_query().startswith("SELECT") and "FROM valid_transactions" in main.archive_query()
+    # Its own source and consumer group, so a failing archive restarts only its own pipeline.
+    assert source == ("CREATE TABLE transactions_to_archive WITH ('properties.group.id' = 'agg-archive') "
+                      "LIKE transactions")
+    assert "FROM transactions_to_archive" in view and main.archive_consumer_group("agg") == "agg-archive"
+    assert main.archive_query().startswith("SELECT") and "FROM valid_transactions_to_archive" in main.archive_query()
