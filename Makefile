@@ -91,7 +91,7 @@ deploy: $(STAMP) $(CDK_STAMP) ## deploy the stack to the AWS account of your cre
 	$(CDK) deploy --require-approval broadening
 
 destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created
-	$(CDK) destroy --force || { echo "make destroy: the stack is not gone yet (reason above); deleting again, which resumes where it stopped"; $(CDK) destroy --force; }
+	$(CDK) destroy --force || $(BIN)/fraudstream cleanup
 
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.packaging.lambda_assets build/lambda

@@ -1,4 +1,5 @@
-"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features` (README: "Operate it on AWS").
+"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features`, `cleanup` (README: "Operate it
+on AWS").
 
 The parsers and their defaults live here; each command reads its input first (bad input fails before
 anything touches AWS), finds the stack, and calls one function of fraudstream/operate with typed values.
@@ -30,6 +31,7 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     _simulate_parser(sub, quiet)
     _logs_parser(sub)
     _load_parser(sub, quiet)
+    _cleanup_parser(sub, quiet)
 
 
 # --- simulate ---------------------------------------------------------------------------------------
@@ -223,3 +225,29 @@ def cmd_load_batch_features(args: argparse.Namespace) -> int:
     with tqdm(total=len(rows), unit="card", disable=args.quiet, file=sys.stderr) as bar:
         group, result = load_batch_features.load(deployment, rows, args.concurrency, on_done=bar.update)
     return load_batch_features.report(group, result)
+
+
+# --- cleanup ----------------------------------------------------------------------------------------
+
+CLEANUP_HELP = "finish deleting a stack whose deletion stopped (make destroy runs it)"
+CLEANUP_DESCRIPTION = (
+    "When `cdk destroy` leaves the stack DELETE_FAILED, empty each bucket CloudFormation could not delete "
+    "(every version of every object: S3 delivers access logs late, so the log bucket can fill again after it "
+    "was emptied), print every other resource that did not go with CloudFormation's reason, delete the stack "
+    "again (which resumes where it stopped, and waits again for Lambda to release its network interfaces) and "
+    "wait until it is gone, up to an hour. Exits 0 when the stack is gone (also when there was nothing to do), "
+    "1 when it is still there. Your credentials need the permissions `cdk destroy` uses."
+)
+
+
+def _cleanup_parser(sub, quiet: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("cleanup", parents=[quiet], help=CLEANUP_HELP, description=CLEANUP_DESCRIPTION)
+    add_stack_arguments(parser)
+    parser.set_defaults(func=cmd_cleanup)
+
+
+def cmd_cleanup(args: argparse.Namespace, stdout: TextIO | None = None, **seams) -> int:
+    """``seams`` (session, wait) go to operate.cleanup.run, for tests."""
+    from fraudstream.operate import cleanup
+
+    return cleanup.run(args.stack, args.region, stdout or sys.stdout, **seams)

@@ -1,0 +1,96 @@
+"""What `make destroy` runs when a stack deletion stopped half way: empty what blocks it, delete again.
+
+CloudFormation leaves a stack DELETE_FAILED when a resource would not go. The stack empties its
+buckets and waits for Lambda's network interfaces itself (README "Security"); what can still be left is
+a bucket that received objects after it was emptied (S3 delivers access logs late) or an interface that
+outlived the wait. This empties each such bucket, every version of every object, and deletes the stack
+again, which resumes where it stopped; a second deletion also waits again for the interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+
+from fraudstream.operate.deployed import DeploymentError, aws_errors, explain
+
+DELETE_WAIT_S = 3600  # a deletion that waits for Lambda's interfaces can take most of an hour
+
+
+def stack_status(cloudformation, stack: str) -> str | None:
+    """The stack's status, or None when there is no such stack (deleted stacks are not listed by name)."""
+    try:
+        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    except ClientError as error:
+        if "does not exist" in error.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
+
+
+def failed_resources(cloudformation, stack: str) -> list[dict]:
+    """The stack's resources CloudFormation could not delete."""
+    resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+    return [r for r in resources if r["ResourceStatus"] == "DELETE_FAILED"]
+
+
+def empty_bucket(s3, name: str) -> int:
+    """Delete every version and delete marker in bucket ``name``; returns how many. Gone already: 0."""
+    bucket = s3.Bucket(name)
+    try:
+        deleted = 0
+        for page in bucket.object_versions.pages():  # boto3's batch actions: DeleteObjects, 1,000 at a time
+            versions = list(page)
+            if versions:
+                bucket.delete_objects(Delete={"Objects": [{"Key": v.object_key, "VersionId": v.id} for v in versions],
+                                              "Quiet": True})
+                deleted += len(versions)
+        return deleted
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return 0
+        raise
+
+
+def run(stack: str, region: str | None, out: TextIO, session: boto3.session.Session | None = None,
+        wait: Callable[[object, str], None] | None = None) -> int:
+    """Finish deleting ``stack``: 0 when it is gone, 1 when it is still there (what is left is printed)."""
+    session = session or boto3.session.Session(region_name=region)
+    if session.region_name is None:
+        raise DeploymentError("no AWS region: pass --region or set AWS_REGION")
+    cloudformation = session.client("cloudformation")
+    wait = wait or _wait_for_delete
+    with aws_errors():
+        status = stack_status(cloudformation, stack)
+        if status is None:
+            print(f"stack {stack} is gone from {session.region_name}: nothing left to clean up", file=out)
+            return 0
+        if status != "DELETE_FAILED":
+            raise DeploymentError(f"stack {stack} is {status}, not DELETE_FAILED: run `make destroy` first")
+        s3 = session.resource("s3")
+        for resource in failed_resources(cloudformation, stack):
+            kind, name = resource["ResourceType"], resource.get("PhysicalResourceId", "")
+            reason = resource.get("ResourceStatusReason", "")
+            if kind == "AWS::S3::Bucket" and name:
+                print(f"{resource['LogicalResourceId']}: emptied {empty_bucket(s3, name)} objects from {name}",
+                      file=out)
+            else:
+                print(f"{resource['LogicalResourceId']} ({kind}) did not delete: {reason}", file=out)
+        print(f"deleting stack {stack} again", file=out)
+        cloudformation.delete_stack(StackName=stack)
+    try:
+        wait(cloudformation, stack)
+    except WaiterError as error:
+        print(f"stack {stack} is still not deleted: {explain(error)}; see its events in the CloudFormation console",
+              file=out)
+        return 1
+    print(f"stack {stack} deleted", file=out)
+    return 0
+
+
+def _wait_for_delete(cloudformation, stack: str) -> None:
+    delay = 15
+    cloudformation.get_waiter("stack_delete_complete").wait(
+        StackName=stack, WaiterConfig={"Delay": delay, "MaxAttempts": DELETE_WAIT_S // delay})
