@@ -72,6 +72,7 @@ class PipelineConfig:
     failed_records_expiry_days: int = 30
     noncurrent_version_days: int = 30  # how long an overwritten or deleted object stays recoverable
     offset_lag_alarm_threshold: int = 1000
+    freshness_alarm_seconds: int = 60  # p99 of the end-to-end lag (transaction to verdict) that alarms after 5 minutes
     alarm_email: str = ""
 
     @classmethod
@@ -116,6 +117,7 @@ class PipelineConfig:
         check(self.nightly_refresh_schedule.startswith(("cron(", "rate(")), "nightly_refresh_schedule",
               "an EventBridge Scheduler expression such as cron(0 2 * * ? *)")
         check(self.offset_lag_alarm_threshold >= 1, "offset_lag_alarm_threshold", "1 or more")
+        check(self.freshness_alarm_seconds >= 1, "freshness_alarm_seconds", "1 or more seconds")
         check(self.streaming_feature_group != self.batch_feature_group, "batch_feature_group",
               "a name other than streamingFeatureGroup")
 

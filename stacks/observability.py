@@ -111,6 +111,9 @@ class Observability(Construct):
               cw.Metric(namespace="AWS/Scheduler", metric_name="InvocationDroppedCount",
                         dimensions_map={"ScheduleGroup": "default"}, statistic="Sum", period=Duration.hours(1)), 1,
               "The nightly refresh schedule gave up starting its processing job")
+        alarm("EndToEndLag", handler_metric(telemetry.END_TO_END_LAG, "p99"), config.freshness_alarm_seconds,
+              f"p99 of transaction-to-verdict lag above {config.freshness_alarm_seconds} s for 5 minutes: verdicts "
+              "come late (consumer lag, slow store or endpoint)", periods=5)
         alarm("Endpoint5xx", endpoint_metric(endpoint_name, "Invocation5XXErrors", "Sum"), 1,
               "The model endpoint returned server errors", periods=5)
         return alarms
@@ -148,6 +151,14 @@ class Observability(Construct):
                                                         predict.metric_errors(period=MINUTE)]),
             cw.GraphWidget(title="Lambda duration p99 (ms)", left=[duration(aggregate), duration(predict)]),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(title="Freshness p50 / p99 (s): transaction to verdict, and to the stored aggregate",
+                           left=[handler_metric(name, statistic) for name in (telemetry.END_TO_END_LAG,
+                                                                               telemetry.AGGREGATE_LAG)
+                                 for statistic in ("p50", "p99")]),
+            cw.GraphWidget(title="Age of the 10-minute record a verdict used, p50 / p99 (s)",
+                           left=[handler_metric(telemetry.STREAMING_RECORD_AGE, s) for s in ("p50", "p99")]),
         )
         dashboard.add_widgets(
             cw.GraphWidget(title="Flink uptime and downtime (ms)",

@@ -7,6 +7,7 @@ the batch definition gives for the transactions sent (README: "The local pipelin
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from fraudstream.online.verdict import Verdict
 class ReplayResult:
     messages: list[dict]  # the transaction messages sent, in order
     verdicts: list[Verdict | None]  # the verdict of each, None if it did not come in time
-    latencies: list[float]  # send to verdict, seconds, sorted
+    latencies: list[float]  # send to verdict, seconds, sorted: the end-to-end lag (transactions are stamped when sent)
     complete: bool
 
     @property
@@ -41,7 +42,12 @@ class ReplayResult:
                  f"({sum(v.fraud for v in received)} FRAUD)"]
         if self.latencies:
             lat = self.latencies
-            lines.append(f"send to verdict: p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s")
+            lines.append(f"send to verdict: p50 {lat[len(lat) // 2]:.2f} s, p99 {percentile(lat, 99):.2f} s, "
+                         f"max {lat[-1]:.2f} s (the end-to-end lag: transactions are stamped when sent)")
+        ages = sorted(v.streaming_record_age_s for v in received if v.streaming_record_age_s is not None)
+        if ages:
+            lines.append(f"age of the 10-minute record used: p50 {percentile(ages, 50):.2f} s, "
+                         f"p99 {percentile(ages, 99):.2f} s ({len(received) - len(ages)} verdicts had none)")
         lines.append(f"10-minute count below the batch definition: {self.below_batch_count()} of {len(self.messages)} "
                      "(the card's previous aggregate was not in the store yet)")
         return lines
@@ -61,6 +67,11 @@ def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
     verdicts = [pipeline.verdicts.get(key) for key in sent_at]
     latencies = sorted(pipeline.arrival[key] - sent_at[key] for key in sent_at if key in pipeline.arrival)
     return ReplayResult(messages, verdicts, latencies, complete)
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q``-th percentile of a sorted list (nearest rank)."""
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
 
 
 def true_10m_counts(sent: list[dict]) -> list[int]:

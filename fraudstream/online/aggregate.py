@@ -6,7 +6,8 @@ only wires them to the environment. Pure Python, shipped in the Lambda asset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fraudstream.online import telemetry as t
@@ -35,10 +36,13 @@ def write_aggregates(aggregates: Sequence[Aggregate], store: OnlineStore, group:
     return {"written": result.written, "skipped_stale": len(aggregates) - len(newest)}
 
 
-def handle_aggregate_event(event: Mapping[str, Any], store: OnlineStore, settings: AggregateSettings) -> dict[str, int]:
+def handle_aggregate_event(event: Mapping[str, Any], store: OnlineStore, settings: AggregateSettings,
+                           now: Callable[[], float] = time.time) -> dict[str, int]:
     aggregates, invalid = parse_event(event, parse_aggregate)
     t.report_invalid(invalid)
     summary = write_aggregates(aggregates, store, settings.store.streaming_group, settings.max_concurrency)
+    at = now()  # written: how long after its transaction each newest aggregate reached the store
+    t.add_largest(t.AGGREGATE_LAG, [max(0.0, at - a.trans_ts) for a in newest_per_card(aggregates)])
     t.metrics.add_metric(name=t.AGGREGATES_WRITTEN, unit="Count", value=summary["written"])
     t.metrics.add_metric(name=t.AGGREGATES_SKIPPED_STALE, unit="Count", value=summary["skipped_stale"])
     return {**summary, "invalid": len(invalid)}

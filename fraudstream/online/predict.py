@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fraudstream import contract as c
 from fraudstream.online import telemetry as t
 from fraudstream.online.features import card_features, feature_vector
 from fraudstream.online.messages import Transaction, parse_event, parse_transaction
@@ -46,10 +47,11 @@ def unique_transactions(transactions: Sequence[Transaction]) -> tuple[list[Trans
 
 def online_feature_rows(
     transactions: Sequence[Transaction], store: OnlineStore, streaming_group: str, batch_group: str
-) -> tuple[list[tuple[Transaction, dict[str, Any]]], dict[str, int]]:
+) -> tuple[list[tuple[Transaction, dict[str, Any], float | None]], dict[str, int]]:
     """Features of every transaction: one store read for the batch, then the online definition.
 
-    A card's transactions are taken in event-time order, each seeing the ones before it.
+    A card's transactions are taken in event-time order, each seeing the ones before it. Each row also
+    carries the age of the card's 10-minute record at the transaction (None when the card has none).
     """
     by_card: dict[int, list[Transaction]] = defaultdict(list)
     for tx in transactions:
@@ -59,9 +61,10 @@ def online_feature_rows(
     rows = []
     for card, card_transactions in by_card.items():
         ordered = sorted(card_transactions, key=lambda x: (x.trans_ts, x.ref.partition, x.ref.offset))
-        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], records[streaming_group].get(card),
-                                 records[batch_group].get(card))
-        rows.extend(zip(ordered, features))
+        streaming = records[streaming_group].get(card)
+        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], streaming, records[batch_group].get(card))
+        since = None if streaming is None else float(streaming[c.TRANS_TIME])
+        rows.extend((tx, f, None if since is None else tx.trans_ts - since) for tx, f in zip(ordered, features))
     return rows, missing
 
 
@@ -79,10 +82,11 @@ def predict(
         return PredictionBatch(duplicates=duplicates)
     rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group)
     started = clock()
-    scores = check_scores(scorer.score([feature_vector(features, settings.feature_set) for _, features in rows]), len(rows))
+    scores = check_scores(scorer.score([feature_vector(features, settings.feature_set) for _, features, _ in rows]),
+                          len(rows))
     elapsed = clock() - started
     scored = sorted(zip(rows, scores, strict=True), key=lambda item: _record_order(item[0][0]))
-    verdicts = [Verdict.of(tx, features, score, settings.threshold) for (tx, features), score in scored]
+    verdicts = [Verdict.of(tx, features, score, settings.threshold, age) for (tx, features, age), score in scored]
     return PredictionBatch(verdicts, missing, elapsed, duplicates)
 
 
@@ -91,7 +95,8 @@ def _record_order(tx: Transaction) -> tuple[str, int, int]:
 
 
 def handle_predict_event(
-    event: Mapping[str, Any], store: OnlineStore, scorer: Scorer, settings: PredictSettings
+    event: Mapping[str, Any], store: OnlineStore, scorer: Scorer, settings: PredictSettings,
+    now: Callable[[], float] = time.time,
 ) -> dict[str, int]:
     transactions, invalid = parse_event(event, parse_transaction)
     t.report_invalid(invalid)
@@ -114,6 +119,10 @@ def handle_predict_event(
         t.metrics.add_metric(name=t.CARDS_MISSING_STREAMING, unit="Count", value=batch.cards_missing[settings.store.streaming_group])
         t.metrics.add_metric(name=t.CARDS_MISSING_BATCH, unit="Count", value=batch.cards_missing[settings.store.batch_group])
         t.metrics.add_metric(name=t.ENDPOINT_LATENCY, unit="Milliseconds", value=batch.endpoint_seconds * 1000)
+        t.add_largest(t.STREAMING_RECORD_AGE, [v.streaming_record_age_s for v in batch.verdicts
+                                               if v.streaming_record_age_s is not None])
+        at = now()
+        t.add_largest(t.END_TO_END_LAG, [max(0.0, at - v.trans_ts) for v in batch.verdicts])
     return {"transactions": len(batch.verdicts), "fraud": fraud, "invalid": len(invalid),
             "duplicates": len(batch.duplicates)}
 

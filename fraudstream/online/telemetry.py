@@ -29,6 +29,18 @@ CARDS_MISSING_BATCH = "CardsMissingBatchGroup"
 ENDPOINT_LATENCY = "EndpointLatency"
 AGGREGATES_WRITTEN = "AggregatesWritten"
 AGGREGATES_SKIPPED_STALE = "AggregatesSkippedStale"
+# Freshness, in seconds, one value per batch (its largest): how old the 10-minute record a verdict used was
+# (transaction time minus the record's), how long a transaction took to its verdict (now minus transaction
+# time), and how long an aggregate took to the store (now minus its transaction's time).
+STREAMING_RECORD_AGE = "StreamingRecordAge"
+END_TO_END_LAG = "EndToEndLag"
+AGGREGATE_LAG = "AggregateLag"
+
+
+def add_largest(name: str, values: Sequence[float]) -> None:
+    """The batch's largest value of a freshness metric (nothing when the batch has none)."""
+    if values:
+        metrics.add_metric(name=name, unit="Seconds", value=max(values))
 
 
 def report_invalid(invalid: Sequence[InvalidRecord]) -> None:

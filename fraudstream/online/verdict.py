@@ -32,13 +32,17 @@ class Verdict:
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+    # Transaction time minus the time of the 10-minute record its features started from (None: no record).
+    streaming_record_age_s: float | None = None
 
     @classmethod
-    def of(cls, transaction: Transaction, features: dict[str, Any], score: float, threshold: float) -> Verdict:
+    def of(cls, transaction: Transaction, features: dict[str, Any], score: float, threshold: float,
+           streaming_record_age_s: float | None = None) -> Verdict:
         ref = transaction.ref
         return cls(card=c.mask_card(transaction.cc_num), amount=transaction.amount, score=score,
                    verdict=c.verdict(score, threshold), features=features, trans_ts=transaction.trans_ts,
-                   tid=transaction.tid, topic=ref.topic, partition=ref.partition, offset=ref.offset)
+                   tid=transaction.tid, topic=ref.topic, partition=ref.partition, offset=ref.offset,
+                   streaming_record_age_s=streaming_record_age_s)
 
     @property
     def fraud(self) -> bool:
@@ -56,7 +60,8 @@ class Verdict:
         """The fields logged beside the message (README: "The online path")."""
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset, "card": self.card,
                 "tid": self.tid, c.TRANS_TS: self.trans_ts, c.AMOUNT: self.amount, "score": self.score,
-                "verdict": self.verdict, "features": self.features}
+                "verdict": self.verdict, "features": self.features,
+                "streaming_record_age_s": self.streaming_record_age_s}
 
     @classmethod
     def from_log(cls, record: Mapping[str, Any]) -> Verdict:
@@ -74,12 +79,16 @@ class Verdict:
         except CheckError:
             trans_ts = None
         offset, partition = record.get("offset"), record.get("partition")
+        try:
+            age = finite_number(record.get("streaming_record_age_s"))
+        except CheckError:
+            age = None
         return cls(card=card, amount=_number(record, c.AMOUNT), score=_number(record, "score"), verdict=verdict,
                    features={**features, c.NUM_TRANS_LAST_10M: int(count)}, trans_ts=trans_ts,
                    tid=record.get("tid") if isinstance(record.get("tid"), str) else None,
                    topic=record.get("topic") if isinstance(record.get("topic"), str) else None,
                    partition=partition if isinstance(partition, int) else None,
-                   offset=offset if isinstance(offset, int) else None)
+                   offset=offset if isinstance(offset, int) else None, streaming_record_age_s=age)
 
 
 def _number(record: Mapping[str, Any], key: str) -> float:

@@ -7,6 +7,7 @@ import json
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.online import settings as env
+from fraudstream.online import telemetry as t
 from stacks.images import region_images
 from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
@@ -172,7 +173,7 @@ def test_alarms_cover_errors_lag_flink_downtime_and_endpoint_5xx(resources):
     metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
     assert metrics == sorted([("AWS/Lambda", "Errors")] * 2 + [("AWS/Lambda", "OffsetLag")] * 2
                              + [("AWS/KinesisAnalytics", "downtime"), ("AWS/SageMaker", "Invocation5XXErrors"),
-                                ("AWS/Scheduler", "InvocationDroppedCount")])
+                                ("AWS/Scheduler", "InvocationDroppedCount"), (t.NAMESPACE, t.END_TO_END_LAG)])
     (topic,) = of_type(resources, "AWS::SNS::Topic")
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
@@ -183,6 +184,17 @@ def test_alarms_cover_errors_lag_flink_downtime_and_endpoint_5xx(resources):
     for metric in ("Transactions", "FraudVerdicts", "InvalidRecords", "OffsetLag", "Duration", "uptime",
                    "numRecordsInPerSecond", "ModelLatency", "Invocation5XXErrors"):
         assert metric in body
+
+
+def test_freshness_is_on_the_dashboard_and_a_late_p99_alarms(resources):
+    [lag] = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"]["MetricName"] == t.END_TO_END_LAG]
+    assert (lag["ExtendedStatistic"], lag["Threshold"], lag["EvaluationPeriods"]) == ("p99", 60, 5)
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (t.END_TO_END_LAG, t.AGGREGATE_LAG, t.STREAMING_RECORD_AGE):
+        assert metric in body
+    assert '\\"stat\\":\\"p50\\"' in body and '\\"stat\\":\\"p99\\"' in body
 
 
 def test_outputs_carry_every_key_the_operating_commands_read(template_json):
