@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
-from fraudstream.online.settings import AGGREGATE_TRIGGER, PREDICT_TRIGGER
+from fraudstream.online.settings import AGGREGATE_TRIGGER, MAX_STREAMING_WAIT_MS, PREDICT_TRIGGER
 from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
 
@@ -57,6 +57,7 @@ class PipelineConfig:
     aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
     predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
     lambda_memory_mb: int = 512
+    streaming_wait_ms: int = 0  # the predict function's bounded wait for its transactions' aggregates
     # Reserve concurrency for every function (handlers: one per topic partition, the trigger's most; the
     # custom-resource functions: 2). Lambda keeps 100 unreserved, so an account whose quota is below about
     # 110 (new accounts start at 10) must pass -c reserveConcurrency=false.
@@ -111,6 +112,8 @@ class PipelineConfig:
         check(self.starting_position in ("LATEST", "TRIM_HORIZON"), "starting_position", "LATEST or TRIM_HORIZON")
         check(0 <= self.fraud_threshold <= 1, "fraud_threshold", "a number in [0, 1]")
         check(128 <= self.lambda_memory_mb <= 10_240, "lambda_memory_mb", "128 to 10240")
+        check(0 <= self.streaming_wait_ms <= MAX_STREAMING_WAIT_MS, "streaming_wait_ms",
+              f"0 to {MAX_STREAMING_WAIT_MS} milliseconds")
         check(self.failed_records_expiry_days >= 1, "failed_records_expiry_days", "1 or more")
         check(self.archive_retention_days >= 8, "archive_retention_days", "8 or more (the job needs one week)")
         check(self.processing_instance_count >= 1, "processing_instance_count", "1 or more")

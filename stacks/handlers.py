@@ -133,6 +133,7 @@ class Handlers(Construct):
                 env.ENV_FEATURE_SET: feature_set,
                 env.ENV_MODEL_FEATURE_SET: feature_set,
                 env.ENV_THRESHOLD: str(config.fraud_threshold),
+                env.ENV_STREAMING_WAIT_MS: str(config.streaming_wait_ms),
             },
         )
 

@@ -49,6 +49,10 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
                     help=f"time attribute of the Flink window (default: {time_modes[0]}; README explains)")
     rp.add_argument("--timeout", type=positive_seconds(), default=60.0, metavar="S",
                     help="seconds to wait for the last verdicts (default: 60)")
+    rp.add_argument("--streaming-wait-ms", type=int, choices=range(0, 10_001), default=0, metavar="MS",
+                    help="how long a batch of transactions may wait for the 10-minute aggregates of its own "
+                    "transactions to reach the store (0-10000; default: 0, no wait; the stack's context key "
+                    "streamingWaitMs)")
     rp.add_argument("--check-seed-outcome", action="store_true",
                     help="also check the seed scenario's expected outcome, and exit 1 if it is not met")
     rp.set_defaults(func=cmd_replay)
@@ -77,7 +81,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file; {what}")
     progress = Progress(args.quiet)
-    pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode,
+    pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode, streaming_wait_ms=args.streaming_wait_ms,
                              on_verdict=lambda v: print(v.message(), flush=True), log=progress)
     with pipeline:
         pipeline.start(args.batch_aggregates)

@@ -72,9 +72,11 @@ class VerdictCollector(logging.Handler):
                 self.handleError(record)
 
 
-def handler_environment(store_path: Path, model_path: Path, feature_set: str) -> dict[str, str]:
+def handler_environment(store_path: Path, model_path: Path, feature_set: str,
+                        streaming_wait_ms: int = 0) -> dict[str, str]:
     """The handlers' environment variables on this machine: embedded store, in-process model."""
     return {
+        settings.ENV_STREAMING_WAIT_MS: str(streaming_wait_ms),
         settings.ENV_STORE_BACKEND: "embedded",
         settings.ENV_EMBEDDED_STORE_PATH: str(store_path),
         settings.ENV_MODEL_BACKEND: "local",
@@ -119,7 +121,9 @@ class LocalPipeline:
 
     def __init__(self, workdir: Path, model_path: Path, time_mode: str = "processing",
                  on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
-                 triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None):
+                 triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
+                 streaming_wait_ms: int = 0):
+        self.streaming_wait_ms = streaming_wait_ms  # the predict handler's bounded wait (README: "Freshness")
         self.workdir, self.model_path, self.time_mode = Path(workdir).resolve(), Path(model_path).resolve(), time_mode
         self.on_verdict, self.log = on_verdict, log
         self.trigger_settings = triggers or {AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
@@ -246,7 +250,7 @@ class LocalPipeline:
 
     def _load_handlers(self) -> dict[str, ModuleType]:
         feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
-        env = handler_environment(self.store_path, self.model_path, feature_set)
+        env = handler_environment(self.store_path, self.model_path, feature_set, self.streaming_wait_ms)
         handlers = {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
         # JSON log records go to a file (the local CloudWatch log group); verdicts also come here.
         log_file = self._cleanup.enter_context(open(self.log_path, "a", encoding="utf-8"))

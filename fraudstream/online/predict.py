@@ -45,10 +45,36 @@ def unique_transactions(transactions: Sequence[Transaction]) -> tuple[list[Trans
     return unique, duplicates
 
 
+POLL_S = 0.05  # between two reads of the lagging cards' records, while a batch waits for them
+
+
+def lagging_cards(by_card: Mapping[int, Sequence[Transaction]], streaming: Mapping[int, Any]) -> list[int]:
+    """Cards whose 10-minute record is missing or older than their latest transaction of the batch."""
+    return [card for card, txs in by_card.items()
+            if streaming.get(card) is None or float(streaming[card][c.TRANS_TIME]) < max(tx.trans_ts for tx in txs)]
+
+
+def await_streaming_records(by_card: Mapping[int, Sequence[Transaction]], records: dict[str, dict], store: OnlineStore,
+                            group: str, wait_s: float, sleep: Callable[[float], None] = time.sleep,
+                            clock: Callable[[], float] = time.monotonic) -> float:
+    """Re-read the 10-minute records of the lagging cards (one batched read a round, those cards only) until each
+    holds its card's latest transaction or ``wait_s`` has passed; updates ``records``, returns the time waited."""
+    started = clock()
+    lagging = lagging_cards(by_card, records[group]) if wait_s > 0 else []
+    while lagging and clock() - started < wait_s:
+        sleep(min(POLL_S, max(0.0, wait_s - (clock() - started))))
+        fresh = store.get_records({group: lagging})[group]
+        records[group].update({card: record for card, record in fresh.items() if record is not None})
+        lagging = lagging_cards({card: by_card[card] for card in lagging}, records[group])
+    return clock() - started
+
+
 def online_feature_rows(
-    transactions: Sequence[Transaction], store: OnlineStore, streaming_group: str, batch_group: str
+    transactions: Sequence[Transaction], store: OnlineStore, streaming_group: str, batch_group: str,
+    wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
 ) -> tuple[list[tuple[Transaction, dict[str, Any], float | None]], dict[str, int]]:
-    """Features of every transaction: one store read for the batch, then the online definition.
+    """Features of every transaction: one store read for the batch (and, with ``wait_s``, re-reads for the cards
+    whose record lags behind), then the online definition.
 
     A card's transactions are taken in event-time order, each seeing the ones before it. Each row also
     carries the age of the card's 10-minute record at the transaction (None when the card has none).
@@ -57,6 +83,7 @@ def online_feature_rows(
     for tx in transactions:
         by_card[tx.cc_num].append(tx)
     records = store.get_records({streaming_group: list(by_card), batch_group: list(by_card)})
+    await_streaming_records(by_card, records, store, streaming_group, wait_s, sleep, clock)
     missing = {group: sum(records[group].get(card) is None for card in by_card) for group in (streaming_group, batch_group)}
     rows = []
     for card, card_transactions in by_card.items():
@@ -80,7 +107,8 @@ def predict(
     transactions, duplicates = unique_transactions(transactions)
     if not transactions:
         return PredictionBatch(duplicates=duplicates)
-    rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group)
+    rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group,
+                                        settings.streaming_wait_s)
     started = clock()
     scores = check_scores(scorer.score([feature_vector(features, settings.feature_set) for _, features, _ in rows]),
                           len(rows))

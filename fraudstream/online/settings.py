@@ -27,6 +27,8 @@ ENV_MODEL_PATH = "MODEL_PATH"
 ENV_FEATURE_SET = "FEATURE_SET"
 ENV_MODEL_FEATURE_SET = "MODEL_FEATURE_SET"
 ENV_THRESHOLD = "FRAUD_THRESHOLD"
+ENV_STREAMING_WAIT_MS = "STREAMING_WAIT_MS"
+MAX_STREAMING_WAIT_MS = 10_000
 
 STORE_BACKENDS = ("sagemaker", "embedded")
 MODEL_BACKENDS = ("endpoint", "local")
@@ -62,6 +64,9 @@ class PredictSettings:
     feature_set: str = c.DEFAULT_FEATURE_SET
     model_feature_set: str | None = None
     threshold: float = c.DEFAULT_THRESHOLD
+    # How long a batch may wait for the 10-minute records of its own transactions (0: not at all; README:
+    # "Freshness"): the race between Flink's aggregate and the transaction's verdict, closed at a price.
+    streaming_wait_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
         feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
         model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
         threshold=_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
+        streaming_wait_s=_number(env, ENV_STREAMING_WAIT_MS, 0, int, low=0, high=MAX_STREAMING_WAIT_MS) / 1000,
     )
     if backend == "endpoint" and not settings.endpoint_name:
         raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")

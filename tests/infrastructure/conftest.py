@@ -35,6 +35,7 @@ CONTEXT = {
     "predictBatchSize": 50,
     "predictBatchingWindowSeconds": 1,
     "fraudThreshold": 0.4,
+    "streamingWaitMs": 250,
     "logRetentionDays": 14,
     "flinkTimeMode": "event",
     "alarmEmail": "oncall@example.com",

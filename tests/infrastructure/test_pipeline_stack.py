@@ -127,6 +127,7 @@ def test_handlers_run_python_3_12_or_later_with_powertools_and_wired_environment
     assert variables[env.ENV_ENDPOINT_NAME] == "FraudTest-xgboost"
     assert variables[env.ENV_FEATURE_SET] == FEATURE_SET == variables[env.ENV_MODEL_FEATURE_SET]
     assert float(variables[env.ENV_THRESHOLD]) == CONTEXT["fraudThreshold"]
+    assert variables[env.ENV_STREAMING_WAIT_MS] == str(CONTEXT["streamingWaitMs"])
     # The environment the stack sets is one the handler accepts at cold start.
     assert env.predict_settings(variables).feature_set == FEATURE_SET
 

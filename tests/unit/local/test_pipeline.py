@@ -158,9 +158,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_handlers_environment_selects_the_embedded_store_and_the_in_process_model(tmp_path):
-    env = handler_environment(tmp_path / "s.sqlite", tmp_path / "m.tar.gz", "v1")
+    env = handler_environment(tmp_path / "s.sqlite", tmp_path / "m.tar.gz", "v1", streaming_wait_ms=250)
     assert env == {"FEATURE_STORE_BACKEND": "embedded", "EMBEDDED_STORE_PATH": str(tmp_path / "s.sqlite"),
-                   "MODEL_BACKEND": "local", "MODEL_PATH": str(tmp_path / "m.tar.gz"), "FEATURE_SET": "v1"}
+                   "MODEL_BACKEND": "local", "MODEL_PATH": str(tmp_path / "m.tar.gz"), "FEATURE_SET": "v1",
+                   "STREAMING_WAIT_MS": "250"}
 
 
 def test_the_1_week_aggregates_file_fills_the_batch_group(tmp_path):
