@@ -52,6 +52,7 @@ class Handlers(Construct):
         # Deleted after the triggers and functions, before their roles, groups and subnets (see _build_function).
         self.interfaces_released = resources.interfaces_released(
             self, "InterfacesReleased", security_groups=[kafka.security_group, self.security_group])
+        self.interfaces_released.node.add_dependency(*vpc.select_subnets(subnet_type=subnets.subnet_type).subnets)
         environment = self._common_environment(feature_store)
         self.aggregate, self.aggregate_logs = self._build_aggregate_function(
             assets, runtime, config, retention, environment)
@@ -166,8 +167,7 @@ class Handlers(Construct):
         # Lambda checks at creation that the role may create the function's network interfaces. On delete,
         # the function goes first; the wait for its interfaces comes before the role and the network go.
         function.node.add_dependency(role, self.interfaces_released)
-        self.interfaces_released.node.add_dependency(role, *self.vpc.select_subnets(
-            subnet_type=self.subnets.subnet_type).subnets)
+        self.interfaces_released.node.add_dependency(role)
         return function, logs_
 
     def _triggers(self, config: PipelineConfig) -> tuple[Trigger, ...]:

@@ -3,6 +3,8 @@ SageMaker SDK's own table (no AWS call, no hand-typed account IDs), and what a r
 
 from __future__ import annotations
 
+import functools
+
 from aws_cdk import Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -16,6 +18,7 @@ IMAGES = {
 }
 
 
+@functools.cache  # the SDK's table, read once per synthesis for the mappings and the region check
 def region_images(framework: str) -> dict[str, str]:
     """Region -> image URI of ``framework``, for every region the SDK's table lists."""
     from sagemaker.core import image_uris

@@ -15,19 +15,9 @@ from typing import TextIO
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from fraudstream.operate.deployed import DeploymentError, aws_errors, explain
+from fraudstream.operate.deployed import DeploymentError, aws_errors, describe, explain, session_for
 
 DELETE_WAIT_S = 3600  # a deletion that waits for Lambda's interfaces can take most of an hour
-
-
-def stack_status(cloudformation, stack: str) -> str | None:
-    """The stack's status, or None when there is no such stack (deleted stacks are not listed by name)."""
-    try:
-        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-    except ClientError as error:
-        if "does not exist" in error.response.get("Error", {}).get("Message", ""):
-            return None
-        raise
 
 
 def failed_resources(cloudformation, stack: str) -> list[dict]:
@@ -38,16 +28,10 @@ def failed_resources(cloudformation, stack: str) -> list[dict]:
 
 def empty_bucket(s3, name: str) -> int:
     """Delete every version and delete marker in bucket ``name``; returns how many. Gone already: 0."""
-    bucket = s3.Bucket(name)
     try:
-        deleted = 0
-        for page in bucket.object_versions.pages():  # boto3's batch actions: DeleteObjects, 1,000 at a time
-            versions = list(page)
-            if versions:
-                bucket.delete_objects(Delete={"Objects": [{"Key": v.object_key, "VersionId": v.id} for v in versions],
-                                              "Quiet": True})
-                deleted += len(versions)
-        return deleted
+        # boto3's batch action: ListObjectVersions, then DeleteObjects 1,000 at a time.
+        answers = s3.Bucket(name).object_versions.delete()
+        return sum(len(answer.get("Deleted", [])) for answer in answers)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
             return 0
@@ -57,13 +41,12 @@ def empty_bucket(s3, name: str) -> int:
 def run(stack: str, region: str | None, out: TextIO, session: boto3.session.Session | None = None,
         wait: Callable[[object, str], None] | None = None) -> int:
     """Finish deleting ``stack``: 0 when it is gone, 1 when it is still there (what is left is printed)."""
-    session = session or boto3.session.Session(region_name=region)
-    if session.region_name is None:
-        raise DeploymentError("no AWS region: pass --region or set AWS_REGION")
+    session = session_for(region, session)
     cloudformation = session.client("cloudformation")
     wait = wait or _wait_for_delete
     with aws_errors():
-        status = stack_status(cloudformation, stack)
+        found = describe(cloudformation, stack)
+        status = found and found["StackStatus"]
         if status is None:
             print(f"stack {stack} is gone from {session.region_name}: nothing left to clean up", file=out)
             return 0

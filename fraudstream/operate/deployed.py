@@ -81,21 +81,33 @@ def aws_errors():
         raise DeploymentError(explain(error)) from None
 
 
-def find(stack: str, region: str | None = None, session: boto3.session.Session | None = None) -> Deployment:
-    """The stack's outputs, from CloudFormation. Raises DeploymentError with the reason and the fix."""
+def session_for(region: str | None, session: boto3.session.Session | None = None) -> boto3.session.Session:
+    """``session``, or one for ``region`` (default: the AWS configuration's); DeploymentError without a region."""
     session = session or boto3.session.Session(region_name=region)
     if session.region_name is None:
         raise DeploymentError(explain(NoRegionError()))
+    return session
+
+
+def describe(cloudformation, stack: str) -> dict | None:
+    """The stack's CloudFormation description, or None when there is no such stack."""
+    try:
+        (found,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if "does not exist" in error.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
+    return found
+
+
+def find(stack: str, region: str | None = None, session: boto3.session.Session | None = None) -> Deployment:
+    """The stack's outputs, from CloudFormation. Raises DeploymentError with the reason and the fix."""
+    session = session_for(region, session)
     with aws_errors():
-        try:
-            (found,) = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-        except ClientError as error:
-            if "does not exist" in error.response.get("Error", {}).get("Message", ""):
-                raise DeploymentError(
-                    f"stack {stack} not found in {session.region_name}: deploy it (make deploy) "
-                    f"or pass --stack NAME / --region REGION"
-                ) from None
-            raise
+        found = describe(session.client("cloudformation"), stack)
+    if found is None:
+        raise DeploymentError(f"stack {stack} not found in {session.region_name}: deploy it (make deploy) "
+                              f"or pass --stack NAME / --region REGION")
     status = found["StackStatus"]
     if status.endswith("_IN_PROGRESS") and "COMPLETE" not in status:
         raise DeploymentError(f"stack {stack} is {status}: wait until it finishes")
