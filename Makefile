@@ -18,7 +18,7 @@ CDK := npx --no-install cdk --no-notices
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming flink-package lambda-assets lock clean synth deploy destroy
+.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming benchmark-holdout flink-package lambda-assets lock clean synth deploy destroy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,7 @@ demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, 
 	$(BIN)/fraudstream scenario --transactions $(DATA)/transactions.parquet --out $(DATA)/seed_scenario.jsonl
 	$(BIN)/fraudstream replay $(DATA)/seed_scenario.jsonl --model $(DATA)/model.tar.gz \
 		--batch-aggregates $(DATA)/batch_aggregates.parquet --workdir $(DATA)/local --check-seed-outcome
+	$(BIN)/fraudstream consistency --local $(DATA)/local --png $(DATA)/local/consistency.png
 
 benchmark: $(STAMP) ## time generate, features and train at seed scale
 	$(BIN)/python benchmarks/batch_pipeline.py
@@ -78,6 +79,9 @@ benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses
 
 benchmark-streaming: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
 	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
+
+benchmark-holdout: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the hold-out period through the local pipeline: online vs offline metrics, consistency (needs make demo's data)
+	$(BIN)/python benchmarks/online_holdout.py --data $(DATA)
 
 flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service for Apache Flink (its jar built by Maven, flink_sql/pom.xml)
 

@@ -17,7 +17,8 @@ fraudstream/packaging/flink_app.py; application_properties.json has example valu
 transactions.topic, aggregates.topic, consumer.group, time.mode (processing | event),
 max.out.of.orderness.seconds, kafka.security (iam | plaintext), auto.offset.reset (where a new consumer
 group starts: latest | earliest), optionally archive.path (every transaction is also written there as
-JSON lines, partitioned by UTC day, for the nightly batch job), and locally checkpoints.dir,
+JSON lines, partitioned by UTC day, for the nightly batch job and `fraudstream consistency`) and
+archive.rollover.seconds, and locally checkpoints.dir,
 parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
 At import only the standard library and fraudstream/contract.py (pure Python): the CDK app and the local
@@ -60,6 +61,7 @@ IDLE_TIMEOUT = "idle.timeout.seconds"
 KAFKA_SECURITY = "kafka.security"
 AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
+ARCHIVE_ROLLOVER = "archive.rollover.seconds"  # how long a part file stays open before it is committed
 CHECKPOINTS_DIR = "checkpoints.dir"
 PARALLELISM = "parallelism"
 BOUNDED = "bounded"
@@ -71,6 +73,9 @@ DEFAULTS = {
     IDLE_TIMEOUT: "5",
     KAFKA_SECURITY: "iam",
     AUTO_OFFSET_RESET: "latest",
+    # Files roll every 15 minutes on S3 (few, large objects); the local pipeline rolls each second so that
+    # `fraudstream consistency` finds every transaction it carried a moment after the last verdict.
+    ARCHIVE_ROLLOVER: "900",
 }
 # The client options of each security mode (the rest of the Kafka tables is the same everywhere).
 SECURITY_OPTIONS = {
@@ -103,7 +108,7 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregat
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
     known = {key.replace(".", "_"): key for key in (IDLE_TIMEOUT, KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
-                                                    PARALLELISM, BOUNDED)}
+                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
     for name, value in extra.items():
         if name not in known:
             raise TypeError(f"unknown runtime property {name!r}")
@@ -121,7 +126,17 @@ def time_attribute(mode: str, max_out_of_orderness_seconds: float = 0) -> str:
     """The `row_time` column (and watermark) the query windows on."""
     if mode not in TIME_MODES:
         raise ValueError(f"time mode {mode!r}: expected one of {', '.join(TIME_MODES)}")
-    return sql_file(f"time_{mode}").format(max_out_of_orderness_seconds=float(max_out_of_orderness_seconds))
+    return sql_file(f"time_{mode}").format(max_out_of_orderness=interval(float(max_out_of_orderness_seconds)))
+
+
+def interval(seconds: float) -> str:
+    """``seconds`` as a Flink SQL interval literal: DAY TO SECOND, since INTERVAL 'n' SECOND holds 2 digits only."""
+    if not 0 <= seconds < 100 * 86_400:
+        raise ValueError(f"{MAX_OUT_OF_ORDERNESS}={seconds:g}: expected seconds in [0, 8640000)")
+    days, rest = divmod(round(seconds * 1000), 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}' DAY TO SECOND(3)"
 
 
 def statements(text: str) -> list[str]:
@@ -180,7 +195,12 @@ def archive_tables(properties: dict[str, str]) -> list[str]:
     path = props.get(ARCHIVE_PATH)
     if not path:
         return []
-    sink = sql_file("archive_s3").format(archive_path=path, archive_group=archive_consumer_group(props[CONSUMER_GROUP]))
+    rollover = float(props[ARCHIVE_ROLLOVER])
+    if not 0 < rollover <= 86_400:
+        raise ValueError(f"{ARCHIVE_ROLLOVER}={props[ARCHIVE_ROLLOVER]!r}: expected seconds in (0, 86400]")
+    # The sink checks its files for rollover at the same pace (Flink's default check is once a minute).
+    sink = sql_file("archive_s3").format(archive_path=path, archive_group=archive_consumer_group(props[CONSUMER_GROUP]),
+                                         rollover=f"{rollover:g} s", check=f"{min(rollover, 60.0):g} s")
     return statements(sink) + statements(valid_view("valid_transactions_to_archive", "transactions_to_archive"))
 
 

@@ -7,6 +7,11 @@ CREATE TABLE transactions (
     cc_num STRING,
     amount STRING,
     trans_ts STRING,
+    tid STRING,
+    -- Where the record sits: the archive keeps it, as every verdict does (fraudstream consistency joins on it).
+    kafka_topic STRING METADATA FROM 'topic' VIRTUAL,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
     {time_attribute}
 ) WITH (
     'connector' = 'kafka',

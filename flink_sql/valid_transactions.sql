@@ -8,6 +8,10 @@ SELECT
     TRY_CAST(cc_num AS BIGINT) AS cc_num,
     TRY_CAST(amount AS DECIMAL(12, 2)) AS amount,
     TRY_CAST(trans_ts AS DOUBLE) AS trans_ts,
+    tid,
+    kafka_topic,
+    kafka_partition,
+    kafka_offset,
     row_time
 FROM {source}
 WHERE {valid_transaction};

@@ -24,6 +24,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.offline import sagemaker_jobs
 from stacks.config import PipelineConfig
@@ -31,7 +32,7 @@ from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.images import container_statements, image_in_region
 
-ARCHIVE_PREFIX = "transactions/"
+ARCHIVE_PREFIX = archive.S3_PREFIX
 NIGHTLY_JOB_PREFIX = "fraudstream-nightly"
 
 

@@ -11,6 +11,8 @@ from fraudstream.cli.args import positive_seconds
 from fraudstream.cli.progress import Progress
 from fraudstream.packaging.flink_app import entry_point
 
+ARCHIVE_WAIT_S = 30.0  # after the last verdict, for Flink to commit the archive (about 2 s locally)
+
 
 def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     sc = sub.add_parser(
@@ -42,6 +44,9 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     rp.add_argument("--model", type=Path, default=Path("data/model.tar.gz"), help="default: data/model.tar.gz")
     rp.add_argument("--batch-aggregates", type=Path, default=Path("data/batch_aggregates.parquet"),
                     help="1-week aggregates to load (default: data/batch_aggregates.parquet)")
+    rp.add_argument("--history", type=Path, metavar="TX.parquet",
+                    help="the transactions the 1-week aggregates came from, remembered for `fraudstream consistency` "
+                    "(default: transactions.parquet beside --batch-aggregates, when there)")
     rp.add_argument("--workdir", type=Path, default=Path("data/local"),
                     help="the broker's data, embedded store, failed batches and logs; one pipeline at a time "
                     "(default: data/local)")
@@ -80,16 +85,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
                        (args.batch_aggregates, "run `fraudstream features` (or `make demo`)")):
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file; {what}")
+    history = args.history or Path(args.batch_aggregates).with_name("transactions.parquet")
+    if args.history is not None and not history.is_file():
+        raise InputError(f"--history {history}: no such file")
     progress = Progress(args.quiet)
     pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode, streaming_wait_ms=args.streaming_wait_ms,
-                             on_verdict=lambda v: print(v.message(), flush=True), log=progress)
+                             on_verdict=lambda v: print(v.message(), flush=True), log=progress,
+                             history=history if history.is_file() else None)
     with pipeline:
         pipeline.start(args.batch_aggregates)
         progress(f"replaying {len(lines)} transactions from {args.file}")
         result = replay.run(lines, pipeline, verdict_timeout=args.timeout)
+        missing = pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
+    if missing:
+        print(f"{missing} of {len(result.keys)} transactions not in the archive after {ARCHIVE_WAIT_S:g} s "
+              f"(`fraudstream consistency --local {args.workdir}` names them)", file=sys.stderr)
     print()
     print("\n".join(result.summary_lines()))
-    print(f"logs: {pipeline.log_path}")
+    print(f"logs: {pipeline.log_path}; check the features served: fraudstream consistency --local {args.workdir}")
     if args.check_seed_outcome:
         ok, text = result.seed_outcome()
         print(f"expected outcome {text}")

@@ -1,5 +1,5 @@
-"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features`, `cleanup` (README: "Operate it
-on AWS").
+"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features`, `cleanup`, `consistency`
+(README: "Operate it on AWS"; `consistency --local` reads a local run instead).
 
 The parsers and their defaults live here; each command reads its input first (bad input fails before
 anything touches AWS), finds the stack, and calls one function of fraudstream/operate with typed values.
@@ -32,6 +32,7 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     _logs_parser(sub)
     _load_parser(sub, quiet)
     _cleanup_parser(sub, quiet)
+    _consistency_parser(sub)
 
 
 # --- simulate ---------------------------------------------------------------------------------------
@@ -251,3 +252,78 @@ def cmd_cleanup(args: argparse.Namespace, stdout: TextIO | None = None, **seams)
     from fraudstream.operate import cleanup
 
     return cleanup.run(args.stack, args.region, stdout or sys.stdout, **seams)
+
+
+# --- consistency ------------------------------------------------------------------------------------
+
+CONSISTENCY_HELP = "recompute the features the predict handler served with the batch SQL, and report mismatches"
+CONSISTENCY_DESCRIPTION = (
+    "Training/serving parity, measured: read the verdicts the predict handler logged (each carries its "
+    "features and score) and the transactions Flink archived, recompute every verdict's features with the "
+    "batch SQL training used (the history before them included) and report, per feature, how many values "
+    "are exact (relative 1e-9), explained (different, but what the online definition gives from the stored "
+    "records the handler read, rebuilt from the archive: a 10-minute record older than the transaction, the "
+    "1-week record as of the last batch run), unverifiable (the history the check needs is missing) and "
+    "unexplained; then, with the model, the score difference and the verdicts that would flip. "
+    "--local reads a local run's work directory (what `fraudstream replay` leaves: verdict log, archive, "
+    "loaded 1-week records, model); --stack reads the predict function's log group over --start/--end and "
+    "the archive in the stack's data bucket. Missing log fields, transactions absent from the archive and "
+    "an empty window are counted and named. Exits 1 when any value is unexplained, so it can guard a deployment."
+)
+
+
+def _consistency_parser(sub) -> None:
+    parser = sub.add_parser("consistency", help=CONSISTENCY_HELP, description=CONSISTENCY_DESCRIPTION)
+    where = parser.add_argument_group("what to read")
+    where.add_argument("--local", nargs="?", const=Path("data/local"), type=Path, metavar="DIR",
+                       help="a local run's work directory (default when given alone: data/local)")
+    add_stack_arguments(where)
+    where.add_argument("--start", type=moment, metavar="TIME", help="with --stack: first log time, ISO 8601 (UTC)")
+    where.add_argument("--end", type=moment, metavar="TIME", help="with --stack: last log time (default: now)")
+    where.add_argument("--history", type=Path, metavar="TX.parquet",
+                       help="transactions before the archived ones, in `fraudstream generate`'s format (the 1-week "
+                       "windows need them; a local run remembers the one replay was given)")
+    where.add_argument("--model", type=Path, metavar="model.tar.gz",
+                       help="model to rerun on the batch definition's vectors (default: a local run's own; "
+                       "with --stack none, and scores are not compared)")
+    where.add_argument("--threshold", type=float, default=c.DEFAULT_THRESHOLD, metavar="P",
+                       help=f"with --stack: the function's FRAUD threshold (default: {c.DEFAULT_THRESHOLD:g})")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="the report as one JSON object instead of the table")
+    output.add_argument("--png", type=Path, metavar="FILE.png", help="also draw the per-feature mismatch rates here")
+    parser.set_defaults(func=cmd_consistency, consistency_parser=parser)
+
+
+def cmd_consistency(args: argparse.Namespace, now: datetime | None = None, stdout: TextIO | None = None,
+                    deployment: Any = None) -> int:
+    """``deployment`` is the tests' seam (a Deployment over moto)."""
+    import json
+
+    from fraudstream.operate import consistency, deployed
+
+    stdout = stdout or sys.stdout
+    for path, what in ((args.history, "--history"), (args.model, "--model")):
+        if path is not None and not path.is_file():
+            raise InputError(f"{what} {path}: no such file")
+    if args.local is not None:
+        if args.start or args.end:
+            args.consistency_parser.error("--start and --end select log times of a stack: not with --local")
+        if not args.local.is_dir():
+            raise InputError(f"{args.local}: no such directory (a local run's work directory, such as data/local)")
+        report = consistency.local(args.local, history=args.history, model=args.model)
+    else:
+        if args.start is None:
+            args.consistency_parser.error("give --local [DIR], or --start (and --end) for a deployed stack")
+        end = args.end or now or datetime.now(timezone.utc)
+        if args.start >= end:
+            args.consistency_parser.error(f"the range is empty: start {args.start:%Y-%m-%d %H:%M:%S} is not before end "
+                                          f"{end:%Y-%m-%d %H:%M:%S} UTC")
+        deployment = deployment or deployed.find(args.stack, args.region)
+        report = consistency.stack(deployment, args.start, end, history=args.history, model=args.model,
+                                   threshold=args.threshold)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else consistency.table(report), file=stdout)
+    if args.png:
+        consistency.write_png(report, args.png)
+        if not args.json:
+            print(f"mismatch rates drawn in {args.png}", file=stdout)
+    return 1 if report.unexplained_values else 0

@@ -3,7 +3,8 @@
 build/flink-app.zip (`make flink-package`) is unpacked into the work directory and its main.py runs with
 `--local` in .venv-flink (Apache Flink 1.20 pins old numpy and pyarrow), its jar on `pipeline.jars`, reading
 runtime properties this module writes: the same Kafka tables as on MSK, with the plaintext security block
-and the local broker's address. It runs under a watchdog (local/processes.py), so it never outlives us.
+and the local broker's address, and the same transactions archive into a local directory (files rolled
+each second instead of every 15 minutes). It runs under a watchdog (local/processes.py), so it never outlives us.
 
 A supervisor thread keeps it alive: a job that exits, or that stops committing offsets while the topic has
 records it has not read (hung), is stopped and started again, resuming from its latest checkpoint (window
@@ -34,12 +35,16 @@ APPLICATION_ZIP = BUILD / "flink-app.zip"
 CHECK_SECONDS = 1.0  # how often the supervisor looks at the job
 HUNG_SECONDS = 30.0  # no offset committed this long while records wait: the job is hung
 MAX_RESTARTS = 3
+ARCHIVE_ROLLOVER_SECONDS = "1"  # a transaction is in a committed archive file about 2 s after Flink read it
 
 
 class FlinkJob:
     def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str, time_mode: str,
                  log: Callable[[str], None] = lambda _m: None, application_zip: Path = APPLICATION_ZIP,
-                 max_restarts: int = MAX_RESTARTS, hung_seconds: float = HUNG_SECONDS) -> None:
+                 max_restarts: int = MAX_RESTARTS, hung_seconds: float = HUNG_SECONDS,
+                 archive_dir: Path | None = None, max_out_of_orderness_s: float = 0) -> None:
+        self.max_out_of_orderness_s = max_out_of_orderness_s  # event time: how far the watermark trails
+        self.archive_dir = archive_dir  # where the job archives every transaction, as on S3 (None: no archive)
         self.directory, self.log_path, self.bootstrap_servers, self.time_mode = directory, log_path, bootstrap_servers, time_mode
         self.log, self.application_zip, self.max_restarts, self.hung_seconds = log, application_zip, max_restarts, hung_seconds
         self.flink = entry_point()
@@ -107,7 +112,10 @@ class FlinkJob:
         f = self.flink
         group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC,
                                      time_mode=self.time_mode, kafka_security="plaintext", auto_offset_reset="earliest",
-                                     checkpoints_dir=str(self.directory / "checkpoints"))
+                                     max_out_of_orderness_seconds=f"{self.max_out_of_orderness_s:g}",
+                                     checkpoints_dir=str(self.directory / "checkpoints"),
+                                     **({"archive_path": self.archive_dir.resolve().as_uri(),
+                                         "archive_rollover_seconds": ARCHIVE_ROLLOVER_SECONDS} if self.archive_dir else {}))
         path = self.directory / "application_properties.json"
         path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
                                     {"PropertyGroupId": f.PROPERTY_GROUP, "PropertyMap": group}], indent=2),

@@ -30,6 +30,7 @@ from types import ModuleType
 
 from kafka import KafkaProducer
 
+from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
@@ -51,6 +52,10 @@ PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_bac
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
 
 Key = tuple[int, int]  # (partition, offset) of a transaction on the transactions topic
+# What a run leaves in its work directory for `fraudstream consistency --local` (README: "Consistency").
+RUN_FILE = "run.json"  # the model, feature set, threshold, time mode and inputs of the run
+LOADED_BATCH_AGGREGATES = "batch_aggregates-{n}.parquet"  # a copy of each set of 1-week records the run loaded
+ARCHIVE_DIR = "archive"  # every transaction Flink read, as on S3
 
 
 class PipelineBusy(RuntimeError):
@@ -122,7 +127,8 @@ class LocalPipeline:
     def __init__(self, workdir: Path, model_path: Path, time_mode: str = "processing",
                  on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
                  triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
-                 streaming_wait_ms: int = 0):
+                 streaming_wait_ms: int = 0, archive_transactions: bool = True, history: Path | None = None,
+                 max_out_of_orderness_s: float = 0):
         self.streaming_wait_ms = streaming_wait_ms  # the predict handler's bounded wait (README: "Freshness")
         self.workdir, self.model_path, self.time_mode = Path(workdir).resolve(), Path(model_path).resolve(), time_mode
         self.on_verdict, self.log = on_verdict, log
@@ -132,8 +138,11 @@ class LocalPipeline:
         self.logs = self.workdir / "logs"
         self.log_path = self.logs / "predict_from_features.jsonl"
         self.failure_dir = self.workdir / "failed"
+        self.archive_dir = self.workdir / ARCHIVE_DIR if archive_transactions else None
+        self.history = Path(history).resolve() if history else None  # transactions before the run (for consistency)
         self.broker = KafkaBroker(self.workdir / "kafka", self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
         self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, time_mode, log,
+                              archive_dir=self.archive_dir, max_out_of_orderness_s=max_out_of_orderness_s,
                               **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
         self.verdicts: dict[Key, Verdict] = {}
         self.arrival: dict[Key, float] = {}  # key -> time.monotonic() of its first verdict
@@ -144,6 +153,8 @@ class LocalPipeline:
         self._lock = threading.Lock()
         self._cleanup = contextlib.ExitStack()
         self._producer: KafkaProducer | None = None
+        self._handlers: dict[str, ModuleType] = {}
+        self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (RUN_FILE lists them)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -163,17 +174,17 @@ class LocalPipeline:
         # may find the set the other just published empty; Powertools warns about that, which means nothing here.
         self._cleanup.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-        handlers = self._load_handlers()
+        self._handlers = self._load_handlers()
+        self._write_run_file()
         if batch_aggregates is not None:
-            count = load_batch_aggregates(batch_aggregates, handlers[AGGREGATE_HANDLER].STORE)
-            self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
+            self.load_batch(batch_aggregates)
         self.broker.start()
         self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC])
         self._producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local",
                                        key_serializer=lambda card: str(card).encode(),
                                        value_serializer=lambda m: json.dumps(m, separators=(",", ":")).encode(),
                                        **PRODUCER_OPTIONS)
-        for name, handler in handlers.items():
+        for name, handler in self._handlers.items():
             trigger = Trigger(name, invoker(handler), self.trigger_settings[name], self.broker.bootstrap,
                               self.failure_dir)
             self.triggers[name] = trigger
@@ -227,6 +238,44 @@ class LocalPipeline:
         if not self.broker.running:
             raise RuntimeError(f"the Kafka broker stopped; see {self.logs / 'kafka.log'}")
 
+    def load_batch(self, path: Path) -> int:
+        """Load 1-week records into the batch feature group, as the nightly run does on AWS (at start, or while
+        running); a copy stays in the work directory for `fraudstream consistency`. Returns the card count."""
+        count = load_batch_aggregates(path, self._handlers[AGGREGATE_HANDLER].STORE)
+        name = LOADED_BATCH_AGGREGATES.format(n=len(self.batch_loads) + 1)
+        shutil.copyfile(path, self.workdir / name)
+        self.batch_loads.append(name)
+        self._write_run_file()
+        self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
+        return count
+
+    def advance_event_time(self, trans_ts: float, timeout: float = 30) -> None:
+        """An event-time marker on every partition of the transactions topic: a transaction every reader refuses
+        (card 0: not aggregated, scored or archived; the predict handler logs it as invalid) stamped ``trans_ts``.
+        In event time Flink then emits everything older at once, instead of after the idle timeout."""
+        marker = {c.CC_NUM: 0, c.AMOUNT: 0.0, c.TRANS_TS: trans_ts}
+        futures = [self._producer.send(c.TRANSACTIONS_TOPIC, key=0, value=marker, partition=partition)
+                   for partition in range(c.TOPIC_PARTITIONS)]
+        self._producer.flush(timeout=timeout)
+        for future in futures:
+            future.get(timeout=timeout)
+
+    def archived(self) -> set[Key]:
+        """(partition, offset) of the transactions in committed archive files."""
+        rows, _ = archive.read_directory(self.archive_dir) if self.archive_dir else ([], [])
+        return {(row.partition, row.offset) for row in rows if row.topic == c.TRANSACTIONS_TOPIC}
+
+    def wait_for_archive(self, keys: list[Key], timeout: float) -> int:
+        """Until every transaction of ``keys`` is in a committed archive file (Flink commits each second locally);
+        returns how many are not. Valid transactions only reach the archive: pass those."""
+        deadline, wanted = time.monotonic() + timeout, set(keys)
+        while True:
+            self.check()
+            missing = len(wanted - self.archived())
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(0.5)
+
     @property
     def aggregates_consumed(self) -> int:
         trigger = self.triggers.get(AGGREGATE_HANDLER)
@@ -236,9 +285,11 @@ class LocalPipeline:
 
     def _reset_workdir(self) -> None:
         """A fresh run: the previous run's topics, store, checkpoints, failed batches and logs go."""
-        for path in (self.workdir / "kafka" / "data", self.workdir / "flink", self.failure_dir, self.logs):
+        for path in (self.workdir / "kafka" / "data", self.workdir / "flink", self.failure_dir, self.logs,
+                     self.workdir / ARCHIVE_DIR):
             shutil.rmtree(path, ignore_errors=True)
-        self.store_path.unlink(missing_ok=True)
+        for path in (self.store_path, self.workdir / RUN_FILE, *self.workdir.glob(LOADED_BATCH_AGGREGATES.format(n="*"))):
+            path.unlink(missing_ok=True)
         self.logs.mkdir(parents=True)
         handler = logging.FileHandler(self.logs / "triggers.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -260,6 +311,16 @@ class LocalPipeline:
         logger.addHandler(collector)
         self._cleanup.callback(logger.removeHandler, collector)
         return handlers
+
+    def _write_run_file(self) -> None:
+        predict_settings = self._handlers[PREDICT_HANDLER].SETTINGS
+        run = {"model": str(self.model_path), "feature_set": predict_settings.feature_set,
+               "threshold": predict_settings.threshold, "time_mode": self.time_mode,
+               "streaming_wait_ms": self.streaming_wait_ms, "batch_aggregates": self.batch_loads,
+               "archive": ARCHIVE_DIR if self.archive_dir else None,
+               "history": str(self.history) if self.history else None,
+               "verdict_log": str(self.log_path.relative_to(self.workdir))}
+        (self.workdir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
     def _record_verdict(self, verdict: Verdict) -> None:
         key = (verdict.partition, verdict.offset)

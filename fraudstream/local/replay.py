@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fraudstream import contract as c
 from fraudstream.local.scenario import ScenarioLine, seed_outcome
@@ -23,6 +23,7 @@ class ReplayResult:
     verdicts: list[Verdict | None]  # the verdict of each, None if it did not come in time
     latencies: list[float]  # send to verdict, seconds, sorted: the end-to-end lag (transactions are stamped when sent)
     complete: bool
+    keys: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset) of each message
 
     @property
     def received(self) -> list[Verdict]:
@@ -66,7 +67,7 @@ def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
     complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
     verdicts = [pipeline.verdicts.get(key) for key in sent_at]
     latencies = sorted(pipeline.arrival[key] - sent_at[key] for key in sent_at if key in pipeline.arrival)
-    return ReplayResult(messages, verdicts, latencies, complete)
+    return ReplayResult(messages, verdicts, latencies, complete, list(sent_at))
 
 
 def percentile(ordered: list[float], q: float) -> float:

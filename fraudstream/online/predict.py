@@ -10,7 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fraudstream import contract as c
 from fraudstream.online import telemetry as t
@@ -20,6 +20,13 @@ from fraudstream.online.scorers import ModelOutputError, Scorer, check_scores
 from fraudstream.online.settings import PredictSettings
 from fraudstream.online.stores import OnlineStore
 from fraudstream.online.verdict import Verdict
+
+
+class FeatureRow(NamedTuple):
+    transaction: Transaction
+    features: dict[str, Any]
+    streaming_record_age_s: float | None  # transaction time minus the record's (None: the card has none)
+    batch_record_age_s: float | None
 
 
 @dataclass
@@ -72,12 +79,13 @@ def await_streaming_records(by_card: Mapping[int, Sequence[Transaction]], record
 def online_feature_rows(
     transactions: Sequence[Transaction], store: OnlineStore, streaming_group: str, batch_group: str,
     wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-) -> tuple[list[tuple[Transaction, dict[str, Any], float | None]], dict[str, int]]:
+) -> tuple[list[FeatureRow], dict[str, int]]:
     """Features of every transaction: one store read for the batch (and, with ``wait_s``, re-reads for the cards
     whose record lags behind), then the online definition.
 
     A card's transactions are taken in event-time order, each seeing the ones before it. Each row also
-    carries the age of the card's 10-minute record at the transaction (None when the card has none).
+    carries the age of the card's 10-minute and 1-week records at the transaction (None when it has none):
+    with them `fraudstream consistency` rebuilds the records the features started from.
     """
     by_card: dict[int, list[Transaction]] = defaultdict(list)
     for tx in transactions:
@@ -88,10 +96,12 @@ def online_feature_rows(
     rows = []
     for card, card_transactions in by_card.items():
         ordered = sorted(card_transactions, key=lambda x: (x.trans_ts, x.ref.partition, x.ref.offset))
-        streaming = records[streaming_group].get(card)
-        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], streaming, records[batch_group].get(card))
+        streaming, batch = records[streaming_group].get(card), records[batch_group].get(card)
+        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], streaming, batch)
         since = None if streaming is None else float(streaming[c.TRANS_TIME])
-        rows.extend((tx, f, None if since is None else tx.trans_ts - since) for tx, f in zip(ordered, features))
+        batch_since = None if batch is None else float(batch[c.TRANS_TIME])
+        rows.extend(FeatureRow(tx, f, None if since is None else tx.trans_ts - since,
+                               None if batch_since is None else tx.trans_ts - batch_since) for tx, f in zip(ordered, features))
     return rows, missing
 
 
@@ -110,12 +120,25 @@ def predict(
     rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group,
                                         settings.streaming_wait_s)
     started = clock()
-    scores = check_scores(scorer.score([feature_vector(features, settings.feature_set) for _, features, _ in rows]),
+    scores = check_scores(scorer.score([feature_vector(row.features, settings.feature_set) for row in rows]),
                           len(rows))
     elapsed = clock() - started
-    scored = sorted(zip(rows, scores, strict=True), key=lambda item: _record_order(item[0][0]))
-    verdicts = [Verdict.of(tx, features, score, settings.threshold, age) for (tx, features, age), score in scored]
+    scored = sorted(zip(rows, scores, strict=True), key=lambda item: _record_order(item[0].transaction))
+    spans = batch_spans(transactions)
+    verdicts = [Verdict.of(row.transaction, row.features, score, settings.threshold, row.streaming_record_age_s,
+                           row.batch_record_age_s, spans[(row.transaction.ref.topic, row.transaction.ref.partition)])
+                for row, score in scored]
     return PredictionBatch(verdicts, missing, elapsed, duplicates)
+
+
+def batch_spans(transactions: Sequence[Transaction]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(first, last) offset of each topic-partition's transactions: which ones were scored together."""
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for tx in transactions:
+        where = (tx.ref.topic, tx.ref.partition)
+        first, last = spans.get(where, (tx.ref.offset, tx.ref.offset))
+        spans[where] = (min(first, tx.ref.offset), max(last, tx.ref.offset))
+    return spans
 
 
 def _record_order(tx: Transaction) -> tuple[str, int, int]:

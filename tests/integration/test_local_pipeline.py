@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fraudstream import contract as c
+
 pytestmark = pytest.mark.slow
 
 FRAUDSTREAM = str(Path(sys.executable).with_name("fraudstream"))
@@ -49,6 +51,15 @@ def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
     assert sum(r["message"].startswith("Prediction:") for r in records) == 13
     cards = {json.loads(line)["cc_num"] for line in (trained / "seed.jsonl").read_text().splitlines()}
     assert not any(str(card) in log for card in cards)
+    # The run's features, recomputed by the batch SQL from the transactions Flink archived: none unexplained.
+    report = json.loads(_run("consistency", "--local", str(trained / "local"), "--json").stdout)
+    assert report["compared"] == 13 and report["unexplained_values"] == 0 and report["problems"] == {}
+    assert report["features"][c.AMOUNT]["exact"] == 13
+    # Stamped now, years after the 1-week records loaded: the week's values come from those records (explained;
+    # exact only where a card's record count plus the transaction happens to equal its count in the scenario).
+    week = report["features"][c.NUM_TRANS_LAST_1W]
+    assert week["explained"] + week["exact"] == 13 and week["explained"] >= 9
+    assert report["scores"]["compared"] == 13
 
 
 def test_replay_reports_invalid_lines_by_number_and_scores_the_rest(trained, tmp_path):

@@ -78,7 +78,15 @@ def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_che
 def test_event_time_mode_adds_a_watermark_with_the_configured_lateness(main):
     source, _, _ = main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
                                    "time.mode": "event", "max.out.of.orderness.seconds": "5"})
-    assert "WATERMARK FOR row_time AS row_time - INTERVAL '5.0' SECOND" in source
+    assert "WATERMARK FOR row_time AS row_time - INTERVAL '0 00:00:05.000' DAY TO SECOND(3)" in source
+
+
+def test_lateness_of_a_hundred_seconds_and_more_is_a_valid_interval(main):
+    # INTERVAL '3600' SECOND is refused by Flink ("exceeds precision of SECOND(2) field")
+    assert main.interval(3600) == "INTERVAL '0 01:00:00.000' DAY TO SECOND(3)"
+    assert main.interval(90_061.5) == "INTERVAL '1 01:01:01.500' DAY TO SECOND(3)"
+    with pytest.raises(ValueError, match="max.out.of.orderness.seconds=-1"):
+        main.interval(-1)
 
 
 @pytest.mark.parametrize("missing", ["bootstrap.servers", "transactions.topic", "aggregates.topic"])
@@ -110,3 +118,16 @@ def test_archive_is_written_only_when_the_properties_name_a_path(main):
                       "LIKE transactions")
     assert "FROM transactions_to_archive" in view and main.archive_consumer_group("agg") == "agg-archive"
     assert main.archive_query().startswith("SELECT") and "FROM valid_transactions_to_archive" in main.archive_query()
+
+
+def test_archive_files_roll_every_15_minutes_on_aws_and_as_often_as_asked_locally(main):
+    def rolling(properties):
+        _, ddl, _ = main.archive_tables({"archive.path": "file:///tmp/a", **properties})
+        return [line.strip() for line in ddl.splitlines() if "rolling-policy" in line]
+
+    assert rolling({}) == ["'sink.rolling-policy.rollover-interval' = '900 s',",
+                           "'sink.rolling-policy.check-interval' = '60 s',"]
+    assert rolling({"archive.rollover.seconds": "1"}) == ["'sink.rolling-policy.rollover-interval' = '1 s',",
+                                                          "'sink.rolling-policy.check-interval' = '1 s',"]
+    with pytest.raises(ValueError, match="archive.rollover.seconds='0'"):
+        main.archive_tables({"archive.path": "file:///tmp/a", "archive.rollover.seconds": "0"})

@@ -69,6 +69,22 @@ def test_the_record_age_survives_the_log_round_trip(store, logs):
     assert Verdict.from_log(record).streaming_record_age_s == 4.0
 
 
+def test_each_verdict_names_its_records_and_its_batch_for_the_consistency_check(store, logs):
+    # Given CARD's 1-week record from a day before and its 10-minute record from T - 4; OTHER has neither
+    store.put_record(c.BATCH_FEATURE_GROUP, {c.CC_NUM: CARD, c.NUM_TRANS_LAST_1W: 3, c.AVG_AMT_LAST_1W: 20.0,
+                                             c.TRANS_TIME: T - 86_400})
+    store.put_record(c.STREAMING_FEATURE_GROUP, {c.CC_NUM: CARD, c.NUM_TRANS_LAST_10M: 1, c.AVG_AMT_LAST_10M: 10.0,
+                                                 c.TRANS_TIME: T - 4, c.PREV_TRANS_TIME: None})
+    # When a batch of offsets 40-42 of partition 2 is handled
+    event = msk_event([transaction(CARD, T, 12.0), transaction(OTHER, T, 5.0), transaction(CARD, T + 1, 1.0)],
+                      partition=2, first_offset=40)
+    predict.handle_predict_event(event, store, ConstantScorer(), PREDICT)
+    # Then every verdict line carries both ages and its batch's offsets, and reads back with them
+    verdicts = [Verdict.from_log(r) for r in logs.records() if r["message"].startswith("Prediction:")]
+    assert [(v.offset, v.streaming_record_age_s, v.batch_record_age_s, v.batch_offsets) for v in verdicts] == [
+        (40, 4.0, 86_400.0, (40, 42)), (41, None, None, (40, 42)), (42, 5.0, 86_401.0, (40, 42))]
+
+
 def test_aggregate_emits_the_largest_lag_of_what_it_writes(store, capsys, logs):
     # Given aggregates of two cards, CARD's older one superseded in the batch
     event = msk_event([aggregate_message(CARD, T, 1, 10.0, None), aggregate_message(CARD, T + 8, 2, 10.0, T),

@@ -55,7 +55,7 @@ def rows(store, wait_ms, fake, txs):
     transactions = parse_event(msk_event(txs), parse_transaction)[0]
     found, _ = predict.online_feature_rows(transactions, store, STREAM, c.BATCH_FEATURE_GROUP,
                                            settings(wait_ms).streaming_wait_s, fake.sleep, fake.clock)
-    return {(tx.cc_num, tx.trans_ts): features for tx, features, _ in found}
+    return {(tx.cc_num, tx.trans_ts): features for tx, features, *_ in found}
 
 
 def test_waiting_for_the_transactions_own_aggregate_gives_the_batch_definition():
