@@ -154,6 +154,7 @@ class LocalPipeline:
         self._cleanup = contextlib.ExitStack()
         self._producer: KafkaProducer | None = None
         self._handlers: dict[str, ModuleType] = {}
+        self._archived_files: dict[Path, set[Key]] = {}  # committed archive files read, and what they hold
         self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (RUN_FILE lists them)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -261,9 +262,13 @@ class LocalPipeline:
             future.get(timeout=timeout)
 
     def archived(self) -> set[Key]:
-        """(partition, offset) of the transactions in committed archive files."""
-        rows, _ = archive.read_directory(self.archive_dir) if self.archive_dir else ([], [])
-        return {(row.partition, row.offset) for row in rows if row.topic == c.TRANSACTIONS_TOPIC}
+        """(partition, offset) of the transactions in committed archive files. A committed file never changes,
+        so each is read once."""
+        for path in archive.data_files(self.archive_dir) if self.archive_dir else ():
+            if path not in self._archived_files:
+                rows, _ = archive.parse_lines(path.read_text(encoding="utf-8").splitlines(), str(path))
+                self._archived_files[path] = {(r.partition, r.offset) for r in rows if r.topic == c.TRANSACTIONS_TOPIC}
+        return set().union(*self._archived_files.values())
 
     def wait_for_archive(self, keys: list[Key], timeout: float) -> int:
         """Until every transaction of ``keys`` is in a committed archive file (Flink commits each second locally);

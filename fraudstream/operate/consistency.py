@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.archive import ArchivedTransaction, Key
+from fraudstream.local.replay import percentile
 from fraudstream.online.features import card_features, feature_vector
 from fraudstream.online.scorers import Scorer
 from fraudstream.online.verdict import UnreadableVerdict, Verdict
@@ -88,7 +90,7 @@ class Report:
             "unexplained_values": self.unexplained_values, "unexplained_examples": self.unexplained,
             "problems": dict(self.problems), "problem_examples": dict(self.problem_examples),
             "scores": None if not self.scored else {
-                "compared": len(diffs), "p50": _quantile(diffs, 50), "p99": _quantile(diffs, 99),
+                "compared": len(diffs), "p50": _percentile(diffs, 50), "p99": _percentile(diffs, 99),
                 "max": diffs[-1] if diffs else None, "verdict_flips": dict(self.flips)},
         }
 
@@ -135,24 +137,16 @@ def offline_features(archived: Sequence[ArchivedTransaction], history: pa.Table 
     from fraudstream.offline.batch_sql import render_sql
     from fraudstream.offline.features import connect
 
-    first = min((row.trans_ts for row in archived), default=math.inf)
-    columns: dict[str, list] = {"cc_num": [], "amount": [], "trans_ts": [], "k_topic": [], "k_partition": [],
-                                "k_offset": []}
+    schema = pa.schema([("cc_num", pa.int64()), ("amount", pa.float64()), ("trans_ts", pa.float64()),
+                        ("k_topic", pa.string()), ("k_partition", pa.int64()), ("k_offset", pa.int64())])
+    table = pa.Table.from_pylist([{"cc_num": r.cc_num, "amount": r.amount, "trans_ts": r.trans_ts, "k_topic": r.topic,
+                                   "k_partition": r.partition, "k_offset": r.offset} for r in archived], schema=schema)
     if history is not None and history.num_rows:
-        keep = [i for i, ts in enumerate(history.column(c.TRANS_TS).to_pylist()) if ts < first]
-        for name in (c.CC_NUM, c.AMOUNT, c.TRANS_TS):
-            values = history.column(name).to_pylist()
-            columns[name].extend(values[i] for i in keep)
-        for name in ("k_topic", "k_partition", "k_offset"):
-            columns[name].extend([None] * len(keep))
-    for row in archived:
-        for name, value in zip(columns, (row.cc_num, row.amount, row.trans_ts, row.topic, row.partition, row.offset)):
-            columns[name].append(value)
-    table = pa.table({"cc_num": pa.array(columns["cc_num"], pa.int64()), "amount": pa.array(columns["amount"], pa.float64()),
-                      "trans_ts": pa.array(columns["trans_ts"], pa.float64()),
-                      "k_topic": pa.array(columns["k_topic"], pa.string()),
-                      "k_partition": pa.array(columns["k_partition"], pa.int64()),
-                      "k_offset": pa.array(columns["k_offset"], pa.int64())})
+        first = min((row.trans_ts for row in archived), default=math.inf)
+        before = history.filter(pc.less(history.column(c.TRANS_TS), first))
+        table = pa.concat_tables([pa.table({name: before.column(name).cast(schema.field(name).type)
+                                            if name in before.column_names else pa.nulls(before.num_rows, schema.field(name).type)
+                                            for name in schema.names}, schema=schema), table])
     con = connect()
     con.register("transactions", table)
     result = con.sql(f"SELECT * FROM ({render_sql('batch_features')}) "
@@ -369,8 +363,8 @@ def table(report: Report) -> str:
         diffs = report.score_differences
         flips = ", ".join(f"{n} {what}" for what, n in sorted(report.flips.items())) or "none"
         if diffs:
-            lines.append(f"scores (logged vs the batch definition's vector): |difference| p50 {_quantile(diffs, 50):.6f}, "
-                         f"p99 {_quantile(diffs, 99):.6f}, max {diffs[-1]:.6f}; verdict flips: {flips}")
+            lines.append(f"scores (logged vs the batch definition's vector): |difference| p50 {_percentile(diffs, 50):.6f}, "
+                         f"p99 {_percentile(diffs, 99):.6f}, max {diffs[-1]:.6f}; verdict flips: {flips}")
     else:
         lines.append("scores not compared (no model given)")
     for example in report.unexplained:
@@ -409,10 +403,8 @@ def write_png(report: Report, path: Path) -> None:
     plt.close(fig)
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
+def _percentile(ordered: Sequence[float], q: float) -> float | None:
+    return percentile(list(ordered), q) if ordered else None
 
 
 def _name(key: Key) -> str:
@@ -422,18 +414,23 @@ def _name(key: Key) -> str:
 # --- Readers ------------------------------------------------------------------------------------------
 
 
+def log_record(text: str) -> dict[str, Any]:
+    """A logged line as a record: its JSON object; a line that is not one counts as an unreadable verdict
+    when it mentions a verdict, and as another line otherwise."""
+    text = text.strip()
+    try:
+        record = json.loads(text) if text.startswith("{") else None
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        return record
+    return {"verdict": None} if '"verdict"' in text else {}
+
+
 def read_log_lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(file:line, record) of a JSON-lines log; a line that is not JSON counts as an unreadable verdict line
-    when it mentions one."""
-    records = []
+    """(file:line, record) of a JSON-lines log (the local pipeline's log group)."""
     with open(path, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = {"verdict": None} if '"verdict"' in line else {}
-            records.append((f"{path}:{number}", record if isinstance(record, dict) else {}))
-    return records
+        return [(f"{path}:{number}", log_record(line)) for number, line in enumerate(lines, start=1)]
 
 
 def read_history(path: Path) -> pa.Table:
@@ -530,14 +527,8 @@ def stack(deployment, start, end, *, history: Path | None = None, model: Path | 
 
     group = deployment.output(out.PREDICT_LOG_GROUP)
     logs = aws.new_client("logs", session=deployment.session)
-    records = []
-    for event in read_events(logs, group, to_ms(start), to_ms(end), page_size=page_size):
-        message = str(event.get("message", "")).strip()
-        try:
-            record = json.loads(message) if message.startswith("{") else {}
-        except ValueError:
-            record = {"verdict": None} if '"verdict"' in message else {}
-        records.append((f"{group} event {event.get('eventId', '?')}", record if isinstance(record, dict) else {}))
+    records = [(f"{group} event {event.get('eventId', '?')}", log_record(str(event.get("message", ""))))
+               for event in read_events(logs, group, to_ms(start), to_ms(end), page_size=page_size)]
     s3 = aws.new_client("s3", session=deployment.session)
     with aws_errors():
         rows, problems = stack_archive(s3, deployment.output(out.DATA_BUCKET),
