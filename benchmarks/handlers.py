@@ -1,39 +1,57 @@
-"""API calls per batch with the AWS backends, and handler throughput with the local ones.
+"""API calls per batch with the AWS backends, handler throughput with the local ones, cold start, asset size, memory.
 
-For batches of 1, 10 and 100 transactions on distinct cards:
+The process pins itself to one CPU and XGBoost to one thread (a Lambda function at the stack's memory
+size has about one vCPU). For batches of 1, 10 and 100 records on distinct cards:
 - api_calls: AWS API calls the predict handler makes per batch (SageMaker Feature Store and
   endpoint clients, answers faked below botocore so nothing leaves this machine; counted with a
   botocore event hook). The AWS sample made 2 GetRecord + 1 InvokeEndpoint per transaction.
 - tx_per_s: transactions per second through the whole predict logic (parse, store read, online
-  features, model, log line) with the embedded store and the in-process model.
+  features, model, one structured log record per verdict) with the embedded store and the in-process model.
+- aggregate_tx_per_s: aggregates per second through the aggregate logic into the embedded store.
+Then per handler, from its built asset in a fresh process with the AWS backends
+(benchmarks/handler_process.py): cold_start_s (import and backends, median of 3 starts), peak_rss_mb
+over batches of 100, and asset_bytes (the zipped code asset, Powertools layer excluded).
 
-Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3]
+Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
+os.environ["OMP_NUM_THREADS"] = "1"  # before xgboost loads: one thread, as on one vCPU
+CPU = min(os.sched_getaffinity(0))
+os.sched_setaffinity(0, {CPU})
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(_key, "benchmark")
 
 from fraudstream import contract as c  # noqa: E402
 from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
-from fraudstream.online import aws, predict  # noqa: E402
+from fraudstream.online import aggregate, aws, predict  # noqa: E402
+from fraudstream.online.features import card_features  # noqa: E402
+from fraudstream.online.messages import RecordRef, parse_transaction  # noqa: E402
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
-from fraudstream.online.settings import predict_settings  # noqa: E402
+from fraudstream.online.settings import aggregate_settings, predict_settings  # noqa: E402
 from fraudstream.online.stores import (  # noqa: E402
     EmbeddedOnlineStore,
     FeatureStoreOnlineStore,
 )
 from fraudstream.online.telemetry import logger, metrics  # noqa: E402
+from fraudstream.online.verdict import Verdict  # noqa: E402
+from fraudstream.packaging import lambda_assets  # noqa: E402
 from fraudstream.paths import REPO  # noqa: E402
 
 sys.path.insert(0, str(REPO))  # the fake AWS answers are the tests' own (tests/support/fakes.py)
@@ -49,6 +67,16 @@ def event(size: int, first_card: int) -> dict:
     return msk_event(
         msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i,
                                                            c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}).encode())
+        for i in range(size)
+    )
+
+
+def aggregate_event(size: int, first_card: int) -> dict:
+    """An MSK event of ``size`` aggregates (Flink's messages) on distinct cards."""
+    return msk_event(
+        msk_record(c.AGGREGATES_TOPIC, 0, i, json.dumps({c.CC_NUM: first_card + i, c.NUM_TRANS_LAST_10M: 2,
+                                                         c.AVG_AMT_LAST_10M: 12.5, c.TRANS_TS: T0 + i,
+                                                         c.PREV_TRANS_TS: T0 + i - 30}).encode())
         for i in range(size)
     )
 
@@ -89,6 +117,80 @@ def throughput(size: int, model_path: Path, seconds: float) -> float:
         return done / (time.perf_counter() - started)
 
 
+def aggregate_throughput(size: int, seconds: float) -> float:
+    """Aggregates per second through the aggregate logic into the embedded store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
+        settings = aggregate_settings({})
+        done, batches, started = 0, 0, time.perf_counter()
+        while time.perf_counter() - started < seconds or batches < 3:
+            aggregate.handle_aggregate_event(aggregate_event(size, 4 * 10**15 + batches * size), store, settings)
+            metrics.clear_metrics()
+            done, batches = done + size, batches + 1
+        return done / (time.perf_counter() - started)
+
+
+def profile_predict(model_path: Path, batches: int = 100, top: int = 15) -> str:
+    """The predict logic's profile at batch 100: the functions that take the time, by their own time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
+        scorer = InProcessScorer(model_path)
+        settings = predict_settings({"MODEL_BACKEND": "local", "MODEL_PATH": str(model_path), "FEATURE_SET": scorer.feature_set})
+        events = [event(100, 4 * 10**15 + i * 100) for i in range(batches)]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for each in events:
+            predict.handle_predict_event(each, store, scorer, settings)
+            metrics.clear_metrics()
+        profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def log_record_us(records: int = 20_000) -> dict[str, float]:
+    """Microseconds per verdict record through the handlers' Powertools Logger, and through a Logger with
+    Powertools' default serializer (the json module): the floor the logging puts under predict."""
+    from aws_lambda_powertools import Logger
+
+    tx = parse_transaction(RecordRef(c.TRANSACTIONS_TOPIC, 0, 0), {c.CC_NUM: 4 * 10**15, c.AMOUNT: 12.5, c.TRANS_TS: T0,
+                                                                   c.TID: "t1"})
+    verdict = Verdict.of(tx, card_features([(T0, 12.5)], None, None)[0], 0.12, 0.5, 1.0, 2.0, (0, 99))
+    figures = {}
+    for name, each in (("orjson", logger), ("json_module", Logger(service="benchmark-json"))):
+        each.registered_handler.setStream(open(os.devnull, "w"))
+        started = time.perf_counter()
+        for _ in range(records):
+            each.info(verdict.message(), extra=verdict.log_fields())
+        figures[name] = (time.perf_counter() - started) / records * 1e6
+    return figures
+
+
+def zipped_bytes(directory: Path) -> int:
+    """The size of ``directory`` zipped as the CDK zips a code asset."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return buffer.tell()
+
+
+def fresh_process(asset: Path, starts: int = 3) -> dict:
+    """Cold start (median over ``starts`` fresh processes) and peak memory of a handler with the AWS backends."""
+    env = {**os.environ, "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud", "FEATURE_SET": c.DEFAULT_FEATURE_SET,
+           "FEATURE_STORE_BACKEND": "sagemaker"}
+    env.pop("PYTHONPATH", None)
+    runs = []
+    for _ in range(starts + 1):  # the first start compiles the asset's bytecode; it is not counted
+        out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "handler_process.py"), str(asset)], env=env,
+                             cwd=asset.parent, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.splitlines()[-1]))
+    runs = runs[1:]
+    return {"cold_start_s": statistics.median(r["cold_start_s"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "heavy_modules": runs[0]["heavy_modules"]}
+
+
 def single_card_batch_seconds(size: int, model_path: Path) -> float:
     """Seconds for the predict logic over one batch of ``size`` transactions all on one card (the fold-in's worst case)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,16 +211,30 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("data/model.tar.gz"), help="model.tar.gz (default: data/model.tar.gz, "
                         "or a stand-in trained here if missing)")
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per batch size (default: 3)")
+    parser.add_argument("--profile", action="store_true", help="also print the predict logic's profile at batch 100")
     args = parser.parse_args()
+    print(f"# one core: pinned to CPU {CPU}, XGBoost on 1 thread; logs built and written to /dev/null", flush=True)
     logger.registered_handler.setStream(open(os.devnull, "w"))  # log lines are built and written, not shown
     with tempfile.TemporaryDirectory() as tmp:
         model_path = args.model if args.model.exists() else write_model(Path(tmp) / "model.tar.gz", rows=20_000, rounds=100, max_depth=5)
         for size in BATCH_SIZES:
             calls = count_aws_calls(size)
             metrics.clear_metrics()
-            print(f"batch={size} api_calls={calls} tx_per_s={throughput(size, model_path, args.seconds):.0f}", flush=True)
+            print(f"batch={size} api_calls={calls} tx_per_s={throughput(size, model_path, args.seconds):.0f} "
+                  f"aggregate_tx_per_s={aggregate_throughput(size, args.seconds):.0f}", flush=True)
+        floor = log_record_us()
+        print(f"log_record_us={floor['orjson']:.1f} json_module_log_record_us={floor['json_module']:.1f}", flush=True)
         for size in (2_000, 10_000):
             print(f"single_card_batch={size} seconds={single_card_batch_seconds(size, model_path):.2f}", flush=True)
+        assets = lambda_assets.build(Path(tmp) / "assets")
+        for name in lambda_assets.HANDLERS:
+            started = fresh_process(assets[name])
+            print(f"handler={name} cold_start_s={started['cold_start_s']:.3f}", flush=True)
+            print(f"handler={name} asset_bytes={zipped_bytes(assets[name])}", flush=True)
+            print(f"handler={name} peak_rss_mb={started['peak_rss_mb']:.0f} heavy_modules_loaded={len(started['heavy_modules'])}",
+                  flush=True)
+        if args.profile:
+            print(profile_predict(model_path), flush=True)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ def card_number(value: Any) -> int:
         value = int(value)
     elif isinstance(value, str) and value.isdigit():
         raise CheckError("is not a card number")  # too many digits
+    if isinstance(value, float) and abs(value) > c.MAX_CARD_NUMBER:
+        raise CheckError("is not a card number")  # a JSON integer past 64 bits, which orjson reads as a float
     if isinstance(value, bool) or not isinstance(value, int):
         raise CheckError("is missing or not a whole number")
     if not c.MIN_CARD_NUMBER <= value <= c.MAX_CARD_NUMBER:

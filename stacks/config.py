@@ -56,7 +56,11 @@ class PipelineConfig:
     fraud_threshold: float = c.DEFAULT_THRESHOLD
     aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
     predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
-    lambda_memory_mb: int = 512
+    # Memory sizes (README: "Handler speed"): each handler peaks at about 46 MB (benchmarks/handlers.py), so
+    # memory buys CPU: Lambda gives one full vCPU at 1,769 MB. Predict is CPU-bound (parse, features, a log
+    # record per verdict) and gets one vCPU; aggregate mostly waits on its PutRecord calls.
+    aggregate_memory_mb: int = 512
+    predict_memory_mb: int = 1769
     streaming_wait_ms: int = 0  # the predict function's bounded wait for its transactions' aggregates
     # Reserve concurrency for every function (handlers: one per topic partition, the trigger's most; the
     # custom-resource functions: 2). Lambda keeps 100 unreserved, so an account whose quota is below about
@@ -111,7 +115,8 @@ class PipelineConfig:
             check(0 <= getattr(self, field) <= 300, field, "0 to 300 seconds")
         check(self.starting_position in ("LATEST", "TRIM_HORIZON"), "starting_position", "LATEST or TRIM_HORIZON")
         check(0 <= self.fraud_threshold <= 1, "fraud_threshold", "a number in [0, 1]")
-        check(128 <= self.lambda_memory_mb <= 10_240, "lambda_memory_mb", "128 to 10240")
+        for name in ("aggregate_memory_mb", "predict_memory_mb"):
+            check(128 <= getattr(self, name) <= 10_240, name, "128 to 10240")
         check(0 <= self.streaming_wait_ms <= MAX_STREAMING_WAIT_MS, "streaming_wait_ms",
               f"0 to {MAX_STREAMING_WAIT_MS} milliseconds")
         check(self.failed_records_expiry_days >= 1, "failed_records_expiry_days", "1 or more")

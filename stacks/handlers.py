@@ -115,7 +115,7 @@ class Handlers(Construct):
                                   environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
         """The function that writes Flink's 10-minute aggregates into the streaming feature group."""
         return self._build_function(
-            "AggregateToFeatureStore", assets["aggregate_to_feature_store"], runtime, config, retention,
+            "AggregateToFeatureStore", assets["aggregate_to_feature_store"], runtime, config, config.aggregate_memory_mb, retention,
             description="cc-aggregates -> the 10-minute feature group",
             environment=environment,
         )
@@ -125,7 +125,7 @@ class Handlers(Construct):
                                 feature_set: str) -> tuple[lambda_.Function, logs.LogGroup]:
         """The function that scores each transaction; it must read the feature set the model was trained on."""
         return self._build_function(
-            "PredictFromFeatures", assets["predict_from_features"], runtime, config, retention,
+            "PredictFromFeatures", assets["predict_from_features"], runtime, config, config.predict_memory_mb, retention,
             description="cc-transactions -> both feature groups -> endpoint -> FRAUD / NOT FRAUD log line",
             environment={
                 **environment,
@@ -138,7 +138,7 @@ class Handlers(Construct):
             },
         )
 
-    def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig,
+    def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig, memory_mb: int,
                         retention: logs.RetentionDays, description: str,
                         environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
         """One function with its own log group and a role only this construct adds statements to."""
@@ -148,11 +148,11 @@ class Handlers(Construct):
             self,
             name,
             runtime=runtime,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=lambda_.Architecture.custom(lambda_assets.ARCHITECTURE),  # the layer's wheels are built for it
             code=lambda_.Code.from_asset(str(code)),
             handler=HANDLER,
             layers=[self.powertools],
-            memory_size=config.lambda_memory_mb,
+            memory_size=memory_mb,
             timeout=TIMEOUT,
             role=role.without_policy_updates(),
             log_group=logs_,

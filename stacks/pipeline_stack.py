@@ -14,6 +14,7 @@ from constructs import Construct
 
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
+from fraudstream.packaging.lambda_assets import PYTHON_VERSION
 from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
 from stacks.config import ConfigError, PipelineConfig
 from stacks.custom_resources import StackResources
@@ -27,7 +28,7 @@ from stacks.network import Network
 from stacks.observability import Observability
 from stacks.streaming import StreamingAggregation
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
 
 
 class FraudPipelineStack(Stack):

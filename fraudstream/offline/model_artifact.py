@@ -65,6 +65,14 @@ def score_csv(booster: xgb.Booster, body: str) -> list[float]:
     return booster.predict(xgb.DMatrix(matrix), validate_features=False).tolist()
 
 
+def score_rows(booster: xgb.Booster, rows) -> list[float]:
+    """The scores score_csv gives for the CSV of ``rows`` (scorers.to_csv), without the text: the CSV
+    carries repr(float), which reads back as the same double, and both paths then round to float32
+    (tests/unit/online/test_scorers.py holds them equal)."""
+    matrix = np.asarray(rows, dtype=np.float64).astype(np.float32)
+    return booster.inplace_predict(matrix, validate_features=False).tolist()
+
+
 def restamp(archive: str | os.PathLike, feature_set: str, target: str | os.PathLike) -> None:
     """Re-save a model.tar.gz trained elsewhere (a SageMaker training job) with ``feature_set`` recorded inside."""
     with tarfile.open(archive, "r:gz") as tar:

@@ -81,7 +81,7 @@ class EndpointScorer:
 
 
 class InProcessScorer:
-    """The same model.tar.gz loaded in this process, scored through the same CSV contract."""
+    """The same model.tar.gz loaded in this process, scored as the container scores the CSV of the rows."""
 
     def __init__(self, model_path: str | os.PathLike):
         from fraudstream.offline import (
@@ -93,4 +93,4 @@ class InProcessScorer:
         self.feature_set = model.feature_set_of(self.booster)
 
     def score(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        return self._model.score_csv(self.booster, to_csv(rows)) if rows else []
+        return self._model.score_rows(self.booster, rows) if rows else []

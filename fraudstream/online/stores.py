@@ -8,7 +8,6 @@ values, identified by cc_num; a put with an older event time than the stored rec
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -18,6 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from fraudstream import contract as c
 
@@ -151,7 +152,7 @@ class EmbeddedOnlineStore:
                 )
                 for record_id, event_time, record in rows:
                     if self.ttl_seconds is None or self.clock() - event_time <= self.ttl_seconds:
-                        found[group][record_id] = json.loads(record)
+                        found[group][record_id] = orjson.loads(record)
         return found
 
     def put_record(self, group: str, record: Mapping[str, Any]) -> None:
@@ -189,7 +190,7 @@ _UPSERT = ("INSERT INTO records (feature_group, record_id, event_time, record) V
 
 
 def _row(group: str, record: Mapping[str, Any]) -> list:
-    return [group, int(record[c.RECORD_IDENTIFIER]), float(record[c.EVENT_TIME_FEATURE]), json.dumps(dict(record))]
+    return [group, int(record[c.RECORD_IDENTIFIER]), float(record[c.EVENT_TIME_FEATURE]), orjson.dumps(dict(record)).decode()]
 
 
 def put_concurrently(store, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,

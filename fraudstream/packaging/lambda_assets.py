@@ -7,7 +7,9 @@ with the Lambda runtime.
 
 Powertools goes into a layer built from this environment's installed, locked distributions
 (pure Python, so no Docker and no platform question): the functions run the exact release the
-tests ran, not a public layer version that nothing here can check.
+tests ran, not a public layer version that nothing here can check. orjson is compiled: the layer
+gets the wheel of the locked release built for the functions' runtime and architecture (below),
+fetched by uv from PyPI and kept in uv's cache.
 
     python -m fraudstream.packaging.lambda_assets build/lambda
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +30,12 @@ ROOM = PACKAGE / "online"
 # Distributions in the Powertools layer: Powertools and what it imports that the runtime lacks.
 LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath")
 LAYER = "powertools_layer"
+# The functions' runtime (stacks/pipeline_stack.py and stacks/handlers.py take it from here) and the
+# wheels of the compiled distributions for it.
+PYTHON_VERSION = "3.14"
+ARCHITECTURE = "arm64"
+WHEEL_PLATFORM = "aarch64-manylinux_2_28"  # Lambda's arm64 runtimes: Amazon Linux 2023, glibc 2.34
+COMPILED_DISTRIBUTIONS = ("orjson",)
 
 
 def _root_or_online(found: Import) -> bool:
@@ -55,7 +64,18 @@ def build_layer(out_dir: str | Path) -> Path:
             destination = site / file
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
+    install_compiled(site)
     return target
+
+
+def install_compiled(site: Path) -> None:
+    """Install the Lambda platform's wheel of each compiled distribution, at the version installed here."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is not installed (make install puts it in .venv): it fetches the layer's compiled wheels")
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in COMPILED_DISTRIBUTIONS]
+    subprocess.run([uv, "pip", "install", "--quiet", "--target", str(site), "--python-platform", WHEEL_PLATFORM,
+                    "--python-version", PYTHON_VERSION, "--only-binary", ":all:", "--no-deps", *pins], check=True)
 
 
 def build(out_dir: str | Path) -> dict[str, Path]:

@@ -142,6 +142,20 @@ def test_every_function_reserves_concurrency_and_encrypts_its_environment_with_t
         assert any(r.endswith("key/*") for r in actions_of(resources, role)["kms:Decrypt"]), name
 
 
+def test_the_handlers_run_where_the_layers_wheels_were_built_with_the_memory_chosen_for_each(resources):
+    from fraudstream.packaging import lambda_assets
+    from stacks.config import PipelineConfig
+
+    handlers = {name: f["Properties"] for name, f in of_type(resources, "AWS::Lambda::Function").items()
+                if name.startswith("Handlers")}
+    memory = {("predict" if "Predict" in name else "aggregate"): props["MemorySize"] for name, props in handlers.items()}
+    assert memory == {"predict": 1769, "aggregate": 512}  # one full vCPU for the CPU-bound predict
+    for props in handlers.values():  # orjson in the layer is compiled for this runtime and architecture only
+        assert props["Runtime"] == f"python{lambda_assets.PYTHON_VERSION}"
+        assert props["Architectures"] == [lambda_assets.ARCHITECTURE]
+    assert PipelineConfig.from_context({"predictMemoryMb": "1024"}.get).predict_memory_mb == 1024
+
+
 def test_reserved_concurrency_can_be_turned_off_for_small_accounts():
     from stacks.config import PipelineConfig
 

@@ -57,3 +57,13 @@ def test_the_in_process_scorer_loads_the_artifact_and_knows_its_feature_set(tmp_
     assert scorer.feature_set == "v1"
     np.testing.assert_allclose(scorer.score(rows.tolist()), booster.predict(dtrain), rtol=1e-6)
     assert scorer.score([]) == []
+
+
+def test_the_in_process_scorer_scores_exactly_what_the_container_reads_from_the_csv(tmp_path):
+    """score_rows skips the CSV text; the container scores that text. Values over 16 decades, so any rounding
+    difference between the text and the direct path would show in the matrix or the scores."""
+    generator = np.random.default_rng(1)
+    rows = generator.standard_normal((20_000, 4)) * 10.0 ** generator.integers(-8, 8, (20_000, 4))
+    dtrain = xgb.DMatrix(rows, label=(rows[:, 0] > 0).astype(int), feature_names=list(c.feature_names("v1")))
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 6}, dtrain, num_boost_round=20)
+    assert model.score_rows(booster, rows.tolist()) == model.score_csv(booster, to_csv(rows.tolist()))

@@ -22,6 +22,11 @@ def test_each_asset_is_its_handler_the_online_room_and_the_root_modules_it_impor
     assert "files.py" not in files  # pyarrow: the online room does not need it
 
 
+# What the in-process model pulls in (xgboost imports scikit-learn, scipy and pandas when installed), and boto3:
+# none of it may load with the AWS backends, where each costs cold-start time for nothing.
+NOT_AT_COLD_START = ("numpy", "xgboost", "sklearn", "scipy", "pandas", "pyarrow", "boto3", "s3transfer")
+
+
 def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_without_numpy(tmp_path):
     assets = lambda_assets.build(tmp_path)
     for name in lambda_assets.HANDLERS:
@@ -30,14 +35,14 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
         assert (path / "fraudstream" / "contract.py").read_bytes() == (PACKAGE / "contract.py").read_bytes()
         probe = (
             "import sys, json; sys.path.insert(0, sys.argv[1]); import handler, fraudstream; "
-            "print(json.dumps([fraudstream.__file__, 'numpy' in sys.modules, 'xgboost' in sys.modules]))"
+            f"print(json.dumps([fraudstream.__file__, [m for m in {NOT_AT_COLD_START!r} if m in sys.modules]]))"
         )
         env = {**os.environ, "FEATURE_STORE_BACKEND": "sagemaker", "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud"}
         out = subprocess.run([sys.executable, "-c", probe, str(path)], env=env, capture_output=True, text=True, check=True,
                              cwd=tmp_path)
-        location, numpy_loaded, xgboost_loaded = json.loads(out.stdout.splitlines()[-1])
+        location, loaded = json.loads(out.stdout.splitlines()[-1])
         assert location.startswith(str(path))
-        assert not numpy_loaded and not xgboost_loaded
+        assert loaded == [], f"{name} loads {loaded} at its cold start with the AWS backends"
 
 
 def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_path):
@@ -55,3 +60,14 @@ def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_pa
     assert location.startswith(str(layer))
     assert version == importlib.metadata.version("aws-lambda-powertools")
     assert not list(layer.rglob("__pycache__"))
+
+
+def test_the_layer_carries_orjson_built_for_the_functions_runtime(tmp_path):
+    layer = lambda_assets.build(tmp_path)[lambda_assets.LAYER] / "python"
+    [wheel] = layer.glob("orjson-*.dist-info/WHEEL")
+    tags = [line.split(": ")[1] for line in wheel.read_text().splitlines() if line.startswith("Tag: ")]
+    python = "cp" + lambda_assets.PYTHON_VERSION.replace(".", "")
+    assert tags and all(tag.startswith(f"{python}-{python}-manylinux") and tag.endswith("_aarch64") for tag in tags)
+    assert wheel.parent.name == f"orjson-{importlib.metadata.version('orjson')}.dist-info"
+    [library] = (layer / "orjson").glob("*.so")
+    assert f"cpython-{python[2:]}-aarch64-linux-gnu" in library.name
