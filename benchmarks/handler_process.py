@@ -5,7 +5,7 @@ and times that import (the cold start: Powertools, botocore, our modules, the cl
 batches of 100 through `lambda_handler` with AWS answers faked below botocore and reports the peak
 resident memory. Prints one JSON object.
 
-Usage: python benchmarks/handler_process.py ASSET_DIR [--batches 30]
+Usage: python benchmarks/handler_process.py ASSET_DIR EVENTS_JSON --repo REPO
 """
 
 import sys
@@ -19,39 +19,20 @@ if __name__ == "__main__":
     cold_start_s = time.perf_counter() - started
 
 import argparse  # noqa: E402
-import base64  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 
 
-def fake_answers() -> None:
-    """Answer the container's clients without a network: empty stores, one score per CSV row, puts accepted."""
-    from botocore.awsrequest import AWSResponse
+def answer(request, **_kwargs):
+    """The AWS answer to one request of the handlers' clients, without a network: empty stores, one score per CSV
+    row, puts accepted (with the tests' own canned responses, tests/support/fakes.py). A botocore before-send hook."""
+    from tests.support.fakes import http_response
 
-    from fraudstream.online import aws
-
-    class Raw:
-        def __init__(self, data: bytes):
-            self.data = data
-
-        def stream(self, **_kwargs):
-            yield self.data
-
-        def read(self, *_args):
-            data, self.data = self.data, b""
-            return data
-
-    def answer(request, **_kwargs):
-        if "invocations" in request.url:
-            body = {"predictions": [{"score": 0.1}] * (request.body.decode().count("\n") + 1)}
-        elif "BatchGetRecord" in str(request.headers.get("X-Amz-Target", "")) or request.url.endswith("/BatchGetRecord"):
-            body = {"Records": [], "Errors": [], "UnprocessedIdentifiers": []}
-        else:
-            body = {}
-        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, Raw(json.dumps(body).encode()))
-
-    for service in ("sagemaker-featurestore-runtime", "sagemaker-runtime"):
-        aws.client(service).meta.events.register("before-send", answer)
+    if "invocations" in request.url:
+        return http_response(200, {"predictions": [{"score": 0.1}] * (request.body.decode().count("\n") + 1)})
+    if "BatchGetRecord" in str(request.headers.get("X-Amz-Target", "")) or request.url.endswith("/BatchGetRecord"):
+        return http_response(200, {"Records": [], "Errors": [], "UnprocessedIdentifiers": []})
+    return http_response(200, {})
 
 
 def peak_rss_mb() -> float:
@@ -63,33 +44,29 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def event(name: str, size: int, first_card: int) -> dict:
-    aggregates = name.startswith("aggregate")
-    records = []
-    for i in range(size):
-        card, ts = first_card + i, 1_700_000_000.0 + i
-        message = ({"cc_num": card, "num_trans_last_10m": 2, "avg_amt_last_10m": 12.5, "trans_ts": ts, "prev_trans_ts": ts - 30}
-                   if aggregates else {"cc_num": card, "amount": 10.0 + i, "trans_ts": ts, "tid": f"t{card}"})
-        records.append({"topic": "t", "partition": 0, "offset": i, "timestamp": 0, "timestampType": "CREATE_TIME",
-                        "key": None, "value": base64.b64encode(json.dumps(message).encode()).decode(), "headers": []})
-    return {"eventSource": "aws:kafka", "records": {"t-0": records}}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("asset", help="the handler's built asset directory")
-    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("events", help="a JSON file holding a list of MSK events (benchmarks/handlers.py writes it)")
+    parser.add_argument("--repo", required=True, help="the repository, for the tests' fake AWS answers")
     args = parser.parse_args()
+    # After the timed import, so the asset's modules are the ones measured: the repository for tests/support.
+    sys.path.insert(0, args.repo)
     from fraudstream.local.lambda_runtime import LambdaContext
     from fraudstream.online.telemetry import logger
 
     logger.registered_handler.setStream(open(os.devnull, "w"))
-    fake_answers()
+    from fraudstream.online import aws
+
+    for service in ("sagemaker-featurestore-runtime", "sagemaker-runtime"):
+        aws.client(service).meta.events.register("before-send", answer)
+    with open(args.events) as file:
+        events = json.load(file)
     name = os.path.basename(os.path.normpath(args.asset))
     context = LambdaContext(function_name=name)
     report, sys.stdout = sys.stdout, open(os.devnull, "w")  # the EMF metrics Powertools prints
-    for batch in range(args.batches):
-        handler.lambda_handler(event(name, 100, 4 * 10**15 + batch * 100), context)
+    for each in events:
+        handler.lambda_handler(each, context)
     sys.stdout = report
     heavy = [m for m in ("xgboost", "sklearn", "scipy", "pandas", "numpy", "boto3") if m in sys.modules]
     print(json.dumps({"cold_start_s": cold_start_s, "peak_rss_mb": peak_rss_mb(),

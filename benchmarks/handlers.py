@@ -55,7 +55,8 @@ from fraudstream.packaging import lambda_assets  # noqa: E402
 from fraudstream.paths import REPO  # noqa: E402
 
 sys.path.insert(0, str(REPO))  # the fake AWS answers are the tests' own (tests/support/fakes.py)
-from tests.support.fakes import http_response  # noqa: E402
+from handler_process import answer  # noqa: E402  (benchmarks/handler_process.py: the fake AWS answers)
+
 from tests.support.models import write_model  # noqa: E402
 
 BATCH_SIZES = (1, 10, 100)
@@ -85,15 +86,6 @@ def count_aws_calls(size: int) -> int:
     """Run one batch against the SageMaker backends with faked HTTP answers; count the API calls."""
     store_client, model_client = aws.new_client("sagemaker-featurestore-runtime"), aws.new_client("sagemaker-runtime")
     calls = []
-
-    def answer(request, **_kwargs):
-        if "invocations" in request.url:
-            rows = request.body.decode().count("\n") + 1
-            body = {"predictions": [{"score": 0.1}] * rows}
-        else:
-            body = {"Records": [], "Errors": [], "UnprocessedIdentifiers": []}
-        return http_response(200, body)
-
     for client in (store_client, model_client):
         client.meta.events.register("before-call", lambda **kwargs: calls.append(kwargs["event_name"]))
         client.meta.events.register("before-send", answer)
@@ -176,16 +168,21 @@ def zipped_bytes(directory: Path) -> int:
     return buffer.tell()
 
 
-def fresh_process(asset: Path, starts: int = 3) -> dict:
-    """Cold start (median over ``starts`` fresh processes) and peak memory of a handler with the AWS backends."""
+def fresh_process(asset: Path, starts: int = 3, batches: int = 30) -> dict:
+    """Cold start (median over ``starts`` fresh processes) and peak memory of a handler with the AWS backends,
+    over ``batches`` batches of 100 built here as for the in-process figures."""
     env = {**os.environ, "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud", "FEATURE_SET": c.DEFAULT_FEATURE_SET,
            "FEATURE_STORE_BACKEND": "sagemaker"}
     env.pop("PYTHONPATH", None)
+    build = aggregate_event if asset.name.startswith("aggregate") else event
     runs = []
-    for _ in range(starts + 1):  # the first start compiles the asset's bytecode; it is not counted
-        out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "handler_process.py"), str(asset)], env=env,
-                             cwd=asset.parent, capture_output=True, text=True, check=True)
-        runs.append(json.loads(out.stdout.splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "events.json"
+        events.write_text(json.dumps([build(100, 4 * 10**15 + i * 100) for i in range(batches)]))
+        for _ in range(starts + 1):  # the first start compiles the asset's bytecode; it is not counted
+            out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "handler_process.py"), str(asset), str(events),
+                                  "--repo", str(REPO)], env=env, cwd=asset.parent, capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.splitlines()[-1]))
     runs = runs[1:]
     return {"cold_start_s": statistics.median(r["cold_start_s"] for r in runs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "heavy_modules": runs[0]["heavy_modules"]}
