@@ -7,6 +7,7 @@ import math
 import os
 import re
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 from fraudstream import stack_outputs as out
 
@@ -33,6 +34,21 @@ def positive_seconds(maximum: float = math.inf):
             bound = f" at most {maximum:g}" if math.isfinite(maximum) else ""
             raise argparse.ArgumentTypeError(f"expected a positive number of seconds{bound}, got {text!r}")
         return value
+
+    return parse
+
+
+def output_file(suffix: str):
+    """An argparse type: the path of a file to write, named ``*suffix`` (what is written is that format) and not an
+    existing directory; checked before any work starts."""
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name such as {path / ('out' + suffix)}")
+        if path.suffix.lower() != suffix:
+            raise argparse.ArgumentTypeError(f"{text}: the file written is {suffix[1:]}; give a name ending in {suffix}")
+        return path
 
     return parse
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fraudstream import contract as c
 from fraudstream.checks import InputError
-from fraudstream.cli.args import add_stack_arguments, day, positive_int
+from fraudstream.cli.args import add_stack_arguments, day, output_file, positive_int
 from fraudstream.cli.progress import Progress
 from fraudstream.offline.generate_config import SCALES, GeneratorConfig
 from fraudstream.offline.train_config import METRICS_FILE, MODEL_ARTIFACT, TrainConfig
@@ -33,13 +33,15 @@ def _generate_parser(sub, quiet: argparse.ArgumentParser) -> None:
         "generate",
         parents=[quiet],
         help="synthetic card transactions with fraud chain attacks",
-        description="Generate synthetic card transactions with fraud chain attacks, as the seed's data notebook "
-        "did: amounts in five buckets, and a share of transactions fraudulent, in chains of 3-10 "
+        description="Generate synthetic card transactions with fraud chain attacks, as the data notebook of the "
+        "AWS sample this project replaces did: amounts in five buckets, and a share of transactions fraudulent, in chains of 3-10 "
         "transactions on one card 30-120 s apart. Deterministic for a given --seed. Writes Parquet with "
         f"columns {', '.join(c.TRANSACTION_COLUMNS)}.",
     )
-    gen.add_argument("--out", required=True, type=Path, metavar="TX.parquet", help="output Parquet file")
-    gen.add_argument("--cards", type=positive_int, metavar="N", help="number of distinct cards (default: from --scale)")
+    gen.add_argument("--out", required=True, type=output_file(".parquet"), metavar="TX.parquet", help="output Parquet file")
+    gen.add_argument("--cards", type=positive_int, metavar="N",
+                     help="number of distinct cards (default: from --scale; with --transactions, the demo scale's "
+                     f"{SCALES['demo'].transactions // SCALES['demo'].cards} transactions per card)")
     size = gen.add_mutually_exclusive_group()
     size.add_argument("--transactions", type=positive_int, metavar="N", help="number of transactions")
     size.add_argument(
@@ -48,7 +50,7 @@ def _generate_parser(sub, quiet: argparse.ArgumentParser) -> None:
         default="demo",
         help="preset size: "
         + "; ".join(f"{name} = {s.cards:,} cards, {s.transactions:,} transactions" for name, s in SCALES.items())
-        + " (default: demo)",
+        + " (seed is the size of the AWS sample's data, demo a tenth of it; default: demo)",
     )
     gen.add_argument("--fraud-ratio", type=float, default=defaults.fraud_ratio, metavar="R",
                      help=f"share of fraudulent transactions, in [0, 1) (default: {defaults.fraud_ratio})")
@@ -65,9 +67,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from fraudstream.offline import generate
 
     scale = SCALES[args.scale]
+    transactions = args.transactions or scale.transactions
     config = GeneratorConfig(
-        cards=args.cards or scale.cards,
-        transactions=args.transactions or scale.transactions,
+        cards=args.cards or scale.cards_for(transactions),
+        transactions=transactions,
         fraud_ratio=args.fraud_ratio,
         seed=args.seed,
         start=datetime.combine(args.start, datetime.min.time(), tzinfo=timezone.utc),
@@ -78,7 +81,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     progress(f"writing {args.out}")
     write_parquet(table, args.out)
     print(
-        f"wrote {table.num_rows:,} transactions on {config.cards:,} cards "
+        f"wrote {table.num_rows:,} transactions on {config.cards:,} card{'s' if config.cards != 1 else ''} "
         f"({config.fraud_transactions:,} fraudulent) to {args.out}"
     )
 
@@ -144,13 +147,13 @@ def _train_parser(sub, quiet: argparse.ArgumentParser) -> None:
         "train",
         parents=[quiet],
         help="train the XGBoost model and write the evaluation report",
-        description="Train XGBoost with the seed's hyperparameters on the training period, evaluate on the "
-        "hold-out period, and report the trained feature set beside v1 (the seed's). Writes DIR/model.tar.gz "
+        description="Train XGBoost with the AWS sample's hyperparameters on the training period, evaluate on the "
+        "hold-out period, and report the trained feature set beside v1 (the AWS sample's). Writes DIR/model.tar.gz "
         "(for the SageMaker XGBoost 3.0-5 container), DIR/metrics.json and PNG plots.",
     )
     tr.add_argument("features", metavar="features.parquet",
                     help="from `fraudstream features` (with --on sagemaker: the s3:// output it printed)")
-    _sagemaker_arguments(tr, "a SageMaker training job with the built-in XGBoost 3.0-5 container and the seed's "
+    _sagemaker_arguments(tr, "a SageMaker training job with the built-in XGBoost 3.0-5 container and the AWS sample's "
                          "hyperparameters trains on the features job's CSV; the model is downloaded to DIR/model.tar.gz "
                          "with its feature set recorded, ready for `-c modelArtifact=DIR/model.tar.gz`")
     tr.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
@@ -166,7 +169,7 @@ def _train_parser(sub, quiet: argparse.ArgumentParser) -> None:
     tr.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction, metavar="F",
                     help=f"share of the training period held out for validation (default: {defaults.validation_fraction})")
     tr.add_argument("--rounds", type=positive_int, default=defaults.rounds, metavar="N",
-                    help=f"boosting rounds (default: {defaults.rounds}, the seed's)")
+                    help=f"boosting rounds (default: {defaults.rounds}, the AWS sample's)")
     tr.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
                     help=f"seed of the validation split and of XGBoost's row sampling (default: {defaults.seed})")
     tr.set_defaults(func=cmd_train)

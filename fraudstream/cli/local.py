@@ -18,8 +18,8 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     sc = sub.add_parser(
         "scenario",
         parents=[quiet],
-        help="write the seed notebook's demo scenario for `replay`",
-        description="Write the seed's scenario as a replay file: one transaction on each of three cards "
+        help="write the AWS sample's demo scenario (\"the seed scenario\") for `replay`",
+        description="Write the AWS sample's demo scenario (called the seed scenario here) as a replay file: one transaction on each of three cards "
         "(amounts 100-5000), then a ten-transaction attack on a fourth card (amounts 1-50, 1-2 s apart), "
         "on cards that have transactions in the hold-out period.",
     )
@@ -59,7 +59,8 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
                     "transactions to reach the store (0-10000; default: 0, no wait; the stack's context key "
                     "streamingWaitMs)")
     rp.add_argument("--check-seed-outcome", action="store_true",
-                    help="also check the seed scenario's expected outcome, and exit 1 if it is not met")
+                    help="also check the outcome the AWS sample's scenario expects (the three one-offs NOT FRAUD, the attack "
+                    "flagged by its third transaction and FRAUD from then on), and exit 1 if it is not met")
     rp.set_defaults(func=cmd_replay)
 
 
@@ -68,7 +69,7 @@ def cmd_scenario(args: argparse.Namespace) -> None:
 
     lines = scenario.seed_scenario(args.transactions, args.seed)
     scenario.write_scenario(lines, args.out)
-    print(f"wrote the seed scenario ({len(lines)} transactions on 4 hold-out cards) to {args.out}")
+    print(f"wrote the AWS sample's scenario ({len(lines)} transactions on 4 hold-out cards) to {args.out}")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -85,6 +86,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
                        (args.batch_aggregates, "run `fraudstream features` (or `make demo`)")):
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file; {what}")
+    from fraudstream.offline import model_artifact
+
+    model_artifact.feature_set_of(model_artifact.load_artifact(args.model))  # a bad model: one line, before any start
     history = args.history or Path(args.batch_aggregates).with_name("transactions.parquet")
     if args.history is not None and not history.is_file():
         raise InputError(f"--history {history}: no such file")

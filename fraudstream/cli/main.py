@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fraudstream features data/transactions.parquet --out data && "
         "fraudstream train data/features.parquet --out data",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     quiet = quiet_parent()
     batch.add_parsers(sub, quiet)
@@ -30,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     # Commands against a deployed stack (README: "Operate it on AWS").
     operate.add_parsers(sub, quiet)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _interrupt(_signum, _frame) -> None:

@@ -41,7 +41,7 @@ SIMULATE_HELP = "send a scenario's transactions to the deployed stack's Kafka to
 SIMULATE_DESCRIPTION = (
     "Send transactions to the transactions topic of a deployed stack (brokers and topic from its "
     "CloudFormation outputs), authenticated with your AWS credentials (IAM over SASL/OAUTHBEARER, "
-    "TLS). By default it sends the seed notebook's scenario: one transaction on each of three cards, "
+    "TLS). By default it sends the AWS sample's demo scenario: one transaction on each of three cards, "
     "then a ten-transaction attack on a fourth card, 1-2 s apart, on cards of the hold-out period of "
     "--transactions. --scenario FILE sends a JSON-lines file instead (the format of `fraudstream "
     "replay`: cc_num, amount, optional merchant, zip_code, delay_s); invalid lines are reported with "
@@ -60,7 +60,7 @@ def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
                         help="JSON-lines scenario to send, as for `fraudstream replay` "
                         "(default: the seed's scenario, from --transactions and --seed)")
     parser.add_argument("--transactions", type=Path, default=Path("data/transactions.parquet"), metavar="TX.parquet",
-                        help="transactions the seed scenario picks its hold-out cards from "
+                        help="transactions the AWS sample's scenario picks its hold-out cards from "
                         "(default: data/transactions.parquet)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the seed scenario (default: 0)")
     parser.add_argument("--no-delay", action="store_true",
@@ -88,7 +88,7 @@ def scenario_lines(scenario: Path | None, transactions: Path, seed: int, err: Te
     from fraudstream.local.scenario import read_scenario, seed_scenario
 
     if scenario is None:
-        return seed_scenario(transactions, seed), f"the seed scenario (cards from {transactions}, seed {seed})"
+        return seed_scenario(transactions, seed), f"the AWS sample's scenario (cards from {transactions}, seed {seed})"
     lines, problems = read_scenario(scenario)
     for problem in problems:
         print(problem, file=err or sys.stderr)

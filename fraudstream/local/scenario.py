@@ -27,6 +27,8 @@ from fraudstream.files import atomic_path, check_parquet
 from fraudstream.offline.train_config import TrainConfig
 
 MAX_DELAY_S = 3600.0
+DELAY_S = "delay_s"
+SCENARIO_KEYS = (c.CC_NUM, c.AMOUNT, c.MERCHANT, c.ZIP_CODE, DELAY_S)
 DEFAULT_MERCHANT, DEFAULT_ZIP_CODE = "Random Corp", "03099"
 SEED_SCENARIO_LENGTH = 13  # three one-off transactions, then a ten-transaction attack
 
@@ -48,11 +50,12 @@ class ScenarioLine:
     def as_json(self) -> dict[str, Any]:
         """The line as a scenario file holds it."""
         return {c.CC_NUM: self.cc_num, c.AMOUNT: self.amount, c.MERCHANT: self.merchant, c.ZIP_CODE: self.zip_code,
-                "delay_s": self.delay_s}
+                DELAY_S: self.delay_s}
 
 
 def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str]]:
-    """The valid lines of a scenario file, and one message per invalid line (with its number).
+    """The valid lines of a scenario file, and one message per invalid line (with its number), or per line with
+    keys the scenario does not know (a typo such as "delay" would otherwise silently mean no delay).
 
     Lines end at "\\n" only (a U+2028 inside a JSON string stays in its line); a UTF-8 byte-order mark
     is skipped; a line that is not UTF-8 is refused alone. Messages never repeat a line's content.
@@ -70,16 +73,22 @@ def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str
         if not raw.strip():
             continue
         try:
-            valid.append(_scenario_line(line_number, raw.decode("utf-8")))
+            line, unknown = _scenario_line(line_number, raw.decode("utf-8"))
         except UnicodeDecodeError:
             problems.append(f"{path}:{line_number}: not UTF-8 text; line skipped")
         except ValueError as exc:
             problems.append(f"{path}:{line_number}: {exc}; line skipped")
+        else:
+            valid.append(line)
+            if unknown:
+                problems.append(f"{path}:{line_number}: warning: unknown key{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(map(repr, unknown))} ignored (a line knows {', '.join(SCENARIO_KEYS)})")
     return valid, problems
 
 
-def _scenario_line(line_number: int, raw: str) -> ScenarioLine:
-    """One line, held to the contract's rule of valid transactions (card and amount; the time is stamped when sent)."""
+def _scenario_line(line_number: int, raw: str) -> tuple[ScenarioLine, list[str]]:
+    """One line, held to the contract's rule of valid transactions (card and amount; the time is stamped when sent),
+    and the keys of the line the scenario does not know (at most 5 named, each cut to 40 characters)."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -94,13 +103,14 @@ def _scenario_line(line_number: int, raw: str) -> ScenarioLine:
         amount = number(data.get(c.AMOUNT), c.MIN_AMOUNT, c.MAX_AMOUNT)
     except CheckError:
         raise ValueError(f"amount must be a number in [{c.MIN_AMOUNT:g}, {c.MAX_AMOUNT:g}]") from None
-    delay = data.get("delay_s", 0)
+    delay = data.get(DELAY_S, 0)
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
         raise ValueError("delay_s must be a non-negative number")
     if delay > MAX_DELAY_S:
         raise ValueError(f"delay_s above {MAX_DELAY_S:g}")
+    unknown = [str(key)[:40] for key in data if key not in SCENARIO_KEYS][:5]
     return ScenarioLine(line_number, card, amount, float(delay), str(data.get(c.MERCHANT, DEFAULT_MERCHANT))[:100],
-                        str(data.get(c.ZIP_CODE, DEFAULT_ZIP_CODE))[:20])
+                        str(data.get(c.ZIP_CODE, DEFAULT_ZIP_CODE))[:20]), unknown
 
 
 def seed_scenario(transactions_path: str | os.PathLike, seed: int = 0) -> list[ScenarioLine]:

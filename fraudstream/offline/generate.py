@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from fraudstream import contract as c
-from fraudstream.offline.generate_config import GeneratorConfig
+from fraudstream.offline.generate_config import CHAIN_LENGTHS, GeneratorConfig
 
 # (share, low, high): the AWS sample's amount distribution.
 AMOUNT_BUCKETS = (
@@ -25,7 +25,6 @@ AMOUNT_BUCKETS = (
     (0.25, 100.0, 1000.0),
     (0.10, 1000.0, 10000.0),
 )
-CHAIN_LENGTHS = (3, 10)  # inclusive bounds, transactions per chain
 CHAIN_GAP_SECONDS = (30, 120)  # inclusive bounds between consecutive chain transactions
 
 

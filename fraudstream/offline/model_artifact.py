@@ -38,10 +38,14 @@ def save_artifact(booster: xgb.Booster, feature_set: str, path: str | os.PathLik
 
 
 def load_artifact(path: str | os.PathLike) -> xgb.Booster:
-    """Load model.tar.gz the way the SageMaker XGBoost container does."""
+    """Load model.tar.gz the way the SageMaker XGBoost container does; ValueError naming the file when it is not one."""
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(path, "r:gz") as archive:
-            archive.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(path, "r:gz") as archive:
+                archive.extractall(tmp, filter="data")
+        except (tarfile.TarError, EOFError) as error:  # not gzip, not tar, cut short
+            raise ValueError(f"{path}: not a model archive (model.tar.gz from `fraudstream train`): "
+                             f"{error}") from None
         models = [Path(tmp) / name for name in sorted(os.listdir(tmp)) if (Path(tmp) / name).is_file()]
         if len(models) != 1:
             raise ValueError(f"{path}: expected exactly one model file, found {len(models)}")

@@ -7,6 +7,7 @@ credentials, no region, no network) becomes one DeploymentError line that says w
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import boto3
@@ -56,7 +57,7 @@ def explain(error: Exception) -> str:
     if isinstance(error, TokenRetrievalError):
         return f"AWS credentials could not be refreshed ({error}): log in again (aws sso login)"
     if isinstance(error, NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
+        return "no AWS region: pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)"
     if isinstance(error, EndpointConnectionError):
         return f"cannot reach AWS ({error.kwargs.get('endpoint_url', 'endpoint')}): check the network and the region"
     if isinstance(error, ClientError):
@@ -82,8 +83,11 @@ def aws_errors():
 
 
 def session_for(region: str | None, session: boto3.session.Session | None = None) -> boto3.session.Session:
-    """``session``, or one for ``region`` (default: the AWS configuration's); DeploymentError without a region."""
-    session = session or boto3.session.Session(region_name=region)
+    """``session``, or one for ``region``; DeploymentError without a region.
+
+    The region's default is the AWS CLI's: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's (botocore
+    reads only the last two)."""
+    session = session or boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if session.region_name is None:
         raise DeploymentError(explain(NoRegionError()))
     return session

@@ -43,6 +43,7 @@ def test_transactions_and_scale_are_exclusive(tmp_path, capsys):
         (["--cards", "0"], "must be a positive integer"),
         (["--fraud-ratio", "1.5"], "--fraud-ratio must be in [0, 1)"),
         (["--start", "yesterday"], "expected a date"),
+        (["--transactions", "1000"], "is 2 fraudulent, too few for one chain of 3: raise --transactions or --fraud-ratio"),
     ],
 )
 def test_nonsense_generate_parameters_give_one_error_line(args, message, tmp_path, capsys):
@@ -89,3 +90,46 @@ def test_a_store_sqlite_cannot_read_is_one_error_line_not_a_traceback(tmp_path, 
     monkeypatch.setattr(batch, "cmd_generate", broken)
     assert main(["generate", "--out", str(tmp_path / "x.parquet")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == ["fraudstream generate: error: file is not a database"]
+
+
+def test_version_names_the_release(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fraudstream {version('fraudstream')}"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("tx.csv", "the file written is parquet; give a name ending in .parquet"),
+    ("a_directory", "is a directory; give a file name such as"),
+])
+def test_an_output_that_is_not_a_parquet_file_name_is_refused_before_any_work(name, message, tmp_path, capsys):
+    (tmp_path / "a_directory").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--transactions", "100", "--out", str(tmp_path / name)])
+    assert exit_info.value.code == 2
+    errors = _error_lines(capsys)
+    assert len(errors) == 1 and message in errors[0] and ".tmp" not in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory"]
+
+
+def test_a_small_transaction_count_alone_scales_the_cards_with_it(tmp_path, capsys):
+    # 540 transactions per card at the demo scale: 2,000 transactions, 4 cards; no --cards needed.
+    assert main(["generate", "--transactions", "2000", "--out", str(tmp_path / "tx.parquet"), "-q"]) == 0
+    assert "wrote 2,000 transactions on 4 cards (5 fraudulent)" in capsys.readouterr().out
+    assert main(["generate", "--transactions", "100", "--out", str(tmp_path / "tx.parquet"), "-q"]) == 0
+    assert "wrote 100 transactions on 1 card (0 fraudulent)" in capsys.readouterr().out
+
+
+def test_replay_with_a_file_that_is_not_a_model_is_one_error_line_before_anything_starts(tmp_path, capsys):
+    scenario, features = tmp_path / "s.jsonl", tmp_path / "features.parquet"
+    scenario.write_text('{"cc_num": 4000000000000001, "amount": 12.5}\n')
+    features.write_bytes(b"PAR1 not a model")
+    code = main(["replay", str(scenario), "--model", str(features), "--batch-aggregates", str(features),
+                 "--workdir", str(tmp_path / "local"), "-q"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"fraudstream replay: error: {features}: not a model archive")
+    assert not (tmp_path / "local").exists()

@@ -36,6 +36,16 @@ def test_valid_lines_are_read_and_each_invalid_one_is_named_by_its_number(tmp_pa
     assert "cc_num must be a card number" in problems[1] and "delay_s above 3600" in problems[3]
 
 
+def test_unknown_keys_are_warned_with_the_line_number_and_the_line_is_still_sent(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({c.CC_NUM: CARD, c.AMOUNT: 5.0, "delay": 5}) + "\n"
+                    + json.dumps({c.CC_NUM: CARD, c.AMOUNT: 6.0, "delay_s": 2}) + "\n")
+    lines, problems = read_scenario(path)
+    assert [(line.line, line.delay_s) for line in lines] == [(1, 0.0), (2, 2.0)]  # "delay" is no delay: say so
+    assert problems == [f"{path}:1: warning: unknown key 'delay' ignored "
+                        f"(a line knows cc_num, amount, merchant, zip_code, delay_s)"]
+
+
 def test_an_unreadable_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_scenario(tmp_path / "missing.jsonl")

@@ -61,8 +61,24 @@ def test_no_credentials_and_no_region_say_how_to_fix_them(monkeypatch, tmp_path)
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    with pytest.raises(deployed.DeploymentError, match="no AWS region: pass --region or set AWS_REGION"):
+    with pytest.raises(deployed.DeploymentError, match=r"no AWS region: pass --region, or set AWS_REGION \(or AWS_DEFAULT_REGION"):
         deployed.find("FraudTest")
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),
+    ({"AWS_DEFAULT_REGION": "ap-south-1"}, "ap-south-1"),
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "ap-south-1"}, "eu-west-1"),  # the AWS CLI's precedence
+])
+def test_the_region_comes_from_aws_region_or_aws_default_region_as_in_the_aws_cli(monkeypatch, tmp_path, environment,
+                                                                                  expected):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert deployed.session_for(None).region_name == expected
+    assert deployed.session_for("us-west-2").region_name == "us-west-2"  # --region wins
 
 
 def test_a_stack_still_deploying_is_refused(aws):
