@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.9.30
-DATA ?= data
-SCALE ?= demo
+DATA ?= data## where make demo writes and the benchmarks read (transactions, features, model, local run)
+SCALE ?= demo## make demo's data size: demo (1,000 cards, 540,000 transactions) or seed (the AWS sample's, 10x)
 STAMP := $(VENV)/.installed
 FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
@@ -18,10 +18,14 @@ CDK := npx --no-install cdk --no-notices
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming benchmark-holdout flink-package lambda-assets lock clean synth deploy destroy
+.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming benchmark-holdout flink-package lambda-assets lock clean synth bootstrap deploy destroy
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+help: ## list the targets and the variables they take
+	@echo "targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@echo "variables (make demo DATA=/tmp/run SCALE=seed):"
+	@grep -E '^[A-Z]+ \?= [^#]*## ' $(MAKEFILE_LIST) | sed -E 's/^([A-Z]+) \?= ([^#]*)## (.*)/\1|\2|\3/' \
+		| awk -F'|' '{printf "  %-25s %s\n", $$1 "=" $$2, $$3}'
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +66,7 @@ test: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark par
 test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
 	$(BIN)/pytest -m "not spark and not slow" --ignore=tests/flink
 
-demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, features, model, then the seed scenario through Flink and both handlers
+demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, features, model, then the AWS sample's scenario through Kafka, Flink and both handlers
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet
 	$(BIN)/fraudstream features $(DATA)/transactions.parquet --out $(DATA)
 	$(BIN)/fraudstream train $(DATA)/features.parquet --out $(DATA)
@@ -71,13 +75,13 @@ demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, 
 		--batch-aggregates $(DATA)/batch_aggregates.parquet --workdir $(DATA)/local --check-seed-outcome
 	$(BIN)/fraudstream consistency --local $(DATA)/local --png $(DATA)/local/consistency.png
 
-benchmark: $(STAMP) ## time generate, features and train at seed scale
+benchmark: $(STAMP) ## time generate, features and train at the AWS sample's scale (10,000 cards, 5.4 million transactions)
 	$(BIN)/python benchmarks/batch_pipeline.py
 
-benchmark-handlers: $(STAMP) ## API calls per batch and handler throughput (uses $(DATA)/model.tar.gz if present)
+benchmark-handlers: $(STAMP) ## API calls per batch, handler throughput, cold start, asset size, memory (the model in DATA if there)
 	$(BIN)/python benchmarks/handlers.py --model $(DATA)/model.tar.gz
 
-benchmark-streaming: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## local pipeline throughput and latency (needs $(DATA)/model.tar.gz: make demo)
+benchmark-streaming: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## local pipeline throughput and latency (needs make demo's model in DATA)
 	$(BIN)/python benchmarks/streaming.py --model $(DATA)/model.tar.gz
 
 benchmark-holdout: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the hold-out period through the local pipeline: online vs offline metrics, consistency (needs make demo's data)
@@ -88,10 +92,17 @@ flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service fo
 build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py
 	$(BIN)/python -m fraudstream.packaging.flink_app build --out $@
 
-synth: $(STAMP) $(CDK_STAMP) ## write the CloudFormation template to cdk.out/ (offline; needs data/model.tar.gz and build/flink-app.zip)
+synth: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## write the CloudFormation template to cdk.out/ (offline; needs make demo's model)
 	$(CDK) synth --quiet
 
-deploy: $(STAMP) $(CDK_STAMP) ## deploy the stack to the AWS account of your credentials (cdk bootstrap first)
+# Credentials, region and network first: one line instead of a failure after synthesis.
+CHECK_AWS := $(BIN)/python -m fraudstream.operate.deployed environment
+
+bootstrap: $(STAMP) $(CDK_STAMP) ## cdk bootstrap the account and region of your credentials (once per account and region)
+	@env=$$($(CHECK_AWS)) && echo "bootstrapping $$env" && $(CDK) bootstrap "$$env"
+
+deploy: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## deploy the stack to the account and region of your credentials (make bootstrap first)
+	@env=$$($(CHECK_AWS)) && echo "deploying to $$env"
 	$(CDK) deploy --require-approval broadening
 
 destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created

@@ -27,6 +27,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     """Build the app with its one stack and cdk-nag's AwsSolutions checks; raises ConfigError on bad input."""
     from fraudstream.offline.model_artifact import feature_set_of, load_artifact
     from fraudstream.packaging import lambda_assets
+    from fraudstream.packaging.flink_app import PackageError, check_package
     from fraudstream.packaging.job_code import build_job_code
     from stacks.nag import enable_checks
     from stacks.pipeline_stack import FraudPipelineStack
@@ -42,6 +43,10 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         feature_set = feature_set_of(load_artifact(model_artifact))
     except (OSError, ValueError, tarfile.TarError) as error:
         raise ConfigError(f"modelArtifact: {model_artifact} is not a model.tar.gz from `fraudstream train`: {error}")
+    try:
+        check_package(flink_package)  # no main.py or no dependency jar: the application would fail only once deployed
+    except PackageError as error:
+        raise ConfigError(f"flinkPackage: {error}; rebuild it with `make flink-package`") from None
     _check_region(os.environ.get("CDK_DEFAULT_REGION"))
     assets = lambda_assets.build(BUILD / "lambda")
     job_code = build_job_code(BUILD / "job")

@@ -63,6 +63,7 @@ AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
 ARCHIVE_ROLLOVER = "archive.rollover.seconds"  # how long a part file stays open before it is committed
 CHECKPOINTS_DIR = "checkpoints.dir"
+TMP_DIR = "tmp.dir"  # local only: the mini-cluster's working files (else /tmp, left behind when the job is stopped)
 PARALLELISM = "parallelism"
 BOUNDED = "bounded"
 DEFAULTS = {
@@ -108,7 +109,7 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregat
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
     known = {key.replace(".", "_"): key for key in (IDLE_TIMEOUT, KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
-                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
+                                                    TMP_DIR, PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
     for name, value in extra.items():
         if name not in known:
             raise TypeError(f"unknown runtime property {name!r}")
@@ -231,6 +232,11 @@ def local_settings(properties: dict[str, str]) -> dict[str, str]:
         "state.checkpoints.num-retained": "2",
         "classloader.check-leaked-classloader": "false",
     }
+    tmp = properties.get(TMP_DIR)
+    if tmp:
+        # The RPC system's jar (21 MB), the mini-cluster's blobs and the web upload directory.
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        settings["io.tmp.dirs"] = settings["web.tmpdir"] = str(Path(tmp).resolve())
     directory = properties.get(CHECKPOINTS_DIR)
     if directory:
         # Window state outgrows the JobManager's 5 MB in-memory limit past a few thousand cards.

@@ -22,7 +22,7 @@ from datetime import date
 
 from fraudstream import contract as c
 from fraudstream.offline import spark as spark_sql
-from fraudstream.offline.train_config import TrainConfig, utc_epoch
+from fraudstream.offline.train_config import DEFAULT_SPLIT, TrainConfig, utc_epoch
 from fraudstream.online import aws
 from fraudstream.online.stores import FeatureStoreOnlineStore
 
@@ -30,7 +30,8 @@ LOG = logging.getLogger("fraudstream.processing")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    split = TrainConfig()  # the same split as `fraudstream train`
+    split = TrainConfig()  # the same fraction and seed as `fraudstream train`; the dates of generate's default period
+    train_start, holdout_start = DEFAULT_SPLIT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", required=True, help="directory of Parquet or JSON-lines transactions")
     parser.add_argument("--format", choices=["parquet", "json"], default="parquet",
@@ -38,8 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True,
                         help="directory for features/, batch_aggregates/ and csv/<feature set>/{train,validation}/")
     parser.add_argument("--feature-set", choices=sorted(c.FEATURE_SETS), default=c.DEFAULT_FEATURE_SET)
-    parser.add_argument("--train-start", type=date.fromisoformat, default=split.train_start)
-    parser.add_argument("--holdout-start", type=date.fromisoformat, default=split.holdout_start)
+    parser.add_argument("--train-start", type=date.fromisoformat, default=train_start)
+    parser.add_argument("--holdout-start", type=date.fromisoformat, default=holdout_start)
     parser.add_argument("--validation-fraction", type=float, default=split.validation_fraction)
     parser.add_argument("--seed", type=int, default=split.seed)
     parser.add_argument("--feature-group", help="also load the 1-week aggregates into this feature group")

@@ -15,7 +15,14 @@ from fraudstream.checks import InputError
 from fraudstream.cli.args import add_stack_arguments, day, output_file, positive_int
 from fraudstream.cli.progress import Progress
 from fraudstream.offline.generate_config import SCALES, GeneratorConfig
-from fraudstream.offline.train_config import METRICS_FILE, MODEL_ARTIFACT, TrainConfig
+from fraudstream.offline.train_config import (
+    DEFAULT_SPLIT,
+    HOLDOUT_SHARE,
+    METRICS_FILE,
+    MODEL_ARTIFACT,
+    WARM_UP_DAYS,
+    TrainConfig,
+)
 
 
 def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
@@ -162,10 +169,12 @@ def _train_parser(sub, quiet: argparse.ArgumentParser) -> None:
                     + f" (default: {defaults.feature_set})")
     tr.add_argument("--threshold", type=float, default=defaults.threshold,
                     help=f"score above which a transaction is FRAUD (default: {defaults.threshold})")
-    tr.add_argument("--train-start", type=day, default=defaults.train_start, metavar="DATE",
-                    help=f"first day of the training period (default: {defaults.train_start})")
-    tr.add_argument("--holdout-start", type=day, default=defaults.holdout_start, metavar="DATE",
-                    help=f"first day of the hold-out period (default: {defaults.holdout_start})")
+    tr.add_argument("--train-start", type=day, metavar="DATE",
+                    help=f"first day of the training period (default: the data's first day plus {WARM_UP_DAYS} days, "
+                    f"which warm up the 1-week window; {DEFAULT_SPLIT[0]} for generate's default period)")
+    tr.add_argument("--holdout-start", type=day, metavar="DATE",
+                    help=f"first day of the hold-out period (default: the last {HOLDOUT_SHARE * 100:.0f}%% of the data's days; "
+                    f"{DEFAULT_SPLIT[1]} for generate's default period)")
     tr.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction, metavar="F",
                     help=f"share of the training period held out for validation (default: {defaults.validation_fraction})")
     tr.add_argument("--rounds", type=positive_int, default=defaults.rounds, metavar="N",

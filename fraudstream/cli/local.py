@@ -98,15 +98,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              history=history if history.is_file() else None)
     with pipeline:
         pipeline.start(args.batch_aggregates)
+        used = pipeline.predict_settings
         progress(f"replaying {len(lines)} transactions from {args.file}")
         result = replay.run(lines, pipeline, verdict_timeout=args.timeout)
-        missing = pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
+        missing = 0 if result.interrupted else pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
     if missing:
         print(f"{missing} of {len(result.keys)} transactions not in the archive after {ARCHIVE_WAIT_S:g} s "
               f"(`fraudstream consistency --local {args.workdir}` names them)", file=sys.stderr)
     print()
+    print(f"model: {args.model} (feature set {used.feature_set}, FRAUD above {used.threshold:g}); "
+          f"1-week aggregates: {args.batch_aggregates}")
     print("\n".join(result.summary_lines()))
-    print(f"logs: {pipeline.log_path}; check the features served: fraudstream consistency --local {args.workdir}")
+    print(f"verdicts: {pipeline.verdict_log} (fraudstream logs --local {args.workdir}); other handler records: "
+          f"{pipeline.handler_log}")
+    print(f"check the features served: fraudstream consistency --local {args.workdir}")
+    if result.interrupted:
+        return 130
     if args.check_seed_outcome:
         ok, text = result.seed_outcome()
         print(f"expected outcome {text}")
@@ -114,6 +121,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 1
     if not result.complete:
         print(f"fraudstream replay: error: {len(lines) - len(result.received)} transaction(s) got no verdict within "
-              f"{args.timeout:g} s", file=sys.stderr)
+              f"{args.timeout:g} s (the lines above say why)", file=sys.stderr)
         return 1
     return 0

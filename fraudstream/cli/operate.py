@@ -127,7 +127,11 @@ time), card (masked), amount, score, verdict, and the 10-minute count and averag
 scored with. Other lines of the function and unreadable lines are skipped and counted on stderr.
 
 Time range: the last --since (default {LOGS_SINCE}), or --start to --end (ISO 8601; no offset means UTC;
---since with --end counts back from --end). Events are selected by when they were logged."""
+--since with --end counts back from --end). Events are selected by when they were logged.
+
+--local [DIR] reads the verdict log of a local run instead (what `fraudstream replay` and `make demo`
+leave in DIR, default data/local: logs/verdicts.jsonl), with the same filters and output; without a
+time option it shows the whole run."""
 LOGS_EPILOG = """\
 examples:
   fraudstream logs                                  last 15 minutes, as a table
@@ -135,6 +139,7 @@ examples:
   fraudstream logs --start 2026-11-28T10:00 --end 2026-11-28T11:00Z --json | jq .score
   fraudstream logs --follow --interval 2            keep printing new verdicts; Ctrl-C stops (exit 0)
   fraudstream logs --since 1h --url                 CloudWatch console link to the same events
+  fraudstream logs --local --fraud-only             FRAUD verdicts of the last local run (data/local)
 
 exit status: 0 on success (also when --follow is stopped with Ctrl-C), 1 when the stack, its
 outputs, the log group or the AWS credentials cannot be used (one line on stderr), 2 on bad options."""
@@ -144,9 +149,11 @@ def _logs_parser(sub) -> None:
     parser = sub.add_parser("logs", help=LOGS_HELP, description=LOGS_DESCRIPTION, epilog=LOGS_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stack_arguments(parser)
+    parser.add_argument("--local", nargs="?", const=Path("data/local"), type=Path, metavar="DIR",
+                        help="a local run's work directory instead of a stack (default when given alone: data/local)")
     when = parser.add_argument_group("time range (UTC unless an offset is given)")
     first = when.add_mutually_exclusive_group()
-    first.add_argument("--since", type=duration, default=duration(LOGS_SINCE), metavar="DURATION",
+    first.add_argument("--since", type=duration, metavar="DURATION",
                        help=f"how far back from --end or now: 90s, 15m, 2h, 1d (default: {LOGS_SINCE})")
     first.add_argument("--start", type=moment, metavar="TIME",
                        help="first log time, ISO 8601: 2026-11-28T10:00, 2026-11-28T10:00Z, ...+01:00")
@@ -173,6 +180,7 @@ def time_range(since: timedelta, start: datetime | None, end: datetime | None, n
 def _check_logs_options(args: argparse.Namespace, start: datetime, end: datetime) -> None:
     """Combinations argparse cannot express: a usage error (exit 2), before anything touches AWS."""
     problems = [
+        (args.local is not None and args.url, "--url links to CloudWatch: it cannot be combined with --local"),
         (args.follow and args.end is not None, "--follow reads up to now: it cannot be combined with --end"),
         (args.url and args.follow, "--url prints a link: it cannot be combined with --follow"),
         (args.url and args.json, "--url prints a link: it cannot be combined with --json"),
@@ -188,8 +196,18 @@ def cmd_logs(args: argparse.Namespace, now: datetime | None = None, **seams) -> 
     """``seams`` (sleep, max_polls, page_size, stdout, stderr) go to operate.log_viewer.run, for tests."""
     from fraudstream.operate import deployed, log_viewer
 
-    start, end = time_range(args.since, args.start, args.end, now or datetime.now(timezone.utc))
+    ranged = args.since or args.start or args.end
+    start, end = time_range(args.since or duration(LOGS_SINCE), args.start, args.end, now or datetime.now(timezone.utc))
     _check_logs_options(args, start, end)
+    if args.local is not None:
+        from fraudstream.local.pipeline import run_info
+
+        if not args.local.is_dir():
+            raise InputError(f"{args.local}: no such directory (a local run's work directory, such as data/local)")
+        log = args.local / run_info(args.local)["verdict_log"]
+        return log_viewer.run_local(log, start if ranged else None, end if ranged else None, follow_log=args.follow,
+                                    fraud_only=args.fraud_only, as_json=args.json, interval=args.interval,
+                                    **{k: v for k, v in seams.items() if k != "page_size"})
     deployment = deployed.find(args.stack, args.region)
     return log_viewer.run(deployment, start, None if args.follow else end, fraud_only=args.fraud_only,
                           as_json=args.json, url=args.url, interval=args.interval, **seams)

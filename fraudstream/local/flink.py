@@ -113,7 +113,7 @@ class FlinkJob:
         group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC,
                                      time_mode=self.time_mode, kafka_security="plaintext", auto_offset_reset="earliest",
                                      max_out_of_orderness_seconds=f"{self.max_out_of_orderness_s:g}",
-                                     checkpoints_dir=str(self.directory / "checkpoints"),
+                                     checkpoints_dir=str(self.directory / "checkpoints"), tmp_dir=str(self.directory / "tmp"),
                                      **({"archive_path": self.archive_dir.resolve().as_uri(),
                                          "archive_rollover_seconds": ARCHIVE_ROLLOVER_SECONDS} if self.archive_dir else {}))
         path = self.directory / "application_properties.json"

@@ -32,6 +32,7 @@ from kafka import KafkaProducer
 
 from fraudstream import archive
 from fraudstream import contract as c
+from fraudstream.checks import InputError
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
 from fraudstream.local.lambda_runtime import environment, invoker, load_handler
@@ -62,19 +63,38 @@ class PipelineBusy(RuntimeError):
     """Another pipeline runs on this work directory."""
 
 
-class VerdictCollector(logging.Handler):
-    """Receives the predict handler's log records and passes on the verdicts (the records that carry one)."""
+def run_info(workdir: Path) -> dict:
+    """What a local run recorded in its work directory (RUN_FILE: model, inputs, logs); InputError without one."""
+    run_file = Path(workdir) / RUN_FILE
+    if not run_file.is_file():
+        raise InputError(f"{workdir}: no {RUN_FILE}; not the work directory of a local run (run `fraudstream replay` "
+                         "or `make demo`)")
+    return json.loads(run_file.read_text(encoding="utf-8"))
 
-    def __init__(self, on_verdict: Callable[[Verdict], None]) -> None:
+
+def carries_verdict(record: logging.LogRecord) -> bool:
+    """A predict handler's verdict record (the others: batch summaries, refused records, the aggregate handler's)."""
+    return hasattr(record, "verdict")
+
+
+class VerdictCollector(logging.Handler):
+    """Receives the handlers' log records: passes on the verdicts, and the reason each refused transaction got."""
+
+    def __init__(self, on_verdict: Callable[[Verdict], None],
+                 on_refusal: Callable[[Key, str], None] = lambda _key, _reason: None) -> None:
         super().__init__(level=logging.INFO)
-        self.on_verdict = on_verdict
+        self.on_verdict, self.on_refusal = on_verdict, on_refusal
 
     def emit(self, record: logging.LogRecord) -> None:
-        if hasattr(record, "verdict"):
+        if carries_verdict(record):
             try:
                 self.on_verdict(Verdict.from_log(vars(record)))
             except UnreadableVerdict:
                 self.handleError(record)
+        elif record.levelno >= logging.WARNING and getattr(record, "topic", None) == c.TRANSACTIONS_TOPIC:
+            reason = getattr(record, "reason", None)
+            self.on_refusal((record.partition, record.offset),
+                            f"{record.getMessage()}: {reason}" if reason else record.getMessage())
 
 
 def handler_environment(store_path: Path, model_path: Path, feature_set: str,
@@ -136,7 +156,8 @@ class LocalPipeline:
                                              PREDICT_HANDLER: settings.PREDICT_TRIGGER}
         self.store_path = self.workdir / "online_store.sqlite"
         self.logs = self.workdir / "logs"
-        self.log_path = self.logs / "predict_from_features.jsonl"
+        self.verdict_log = self.logs / "verdicts.jsonl"  # the predict function's verdict records
+        self.handler_log = self.logs / "handlers.jsonl"  # the rest of both functions' records: summaries, refusals
         self.failure_dir = self.workdir / "failed"
         self.archive_dir = self.workdir / ARCHIVE_DIR if archive_transactions else None
         self.history = Path(history).resolve() if history else None  # transactions before the run (for consistency)
@@ -146,6 +167,7 @@ class LocalPipeline:
                               **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
         self.verdicts: dict[Key, Verdict] = {}
         self.arrival: dict[Key, float] = {}  # key -> time.monotonic() of its first verdict
+        self.refusals: dict[Key, str] = {}  # why the predict handler gave a transaction no verdict
         self.duplicates = 0  # verdicts for a transaction that already had one (the trigger is at-least-once)
         self.triggers: dict[str, Trigger] = {}
         self.errors: list[BaseException] = []
@@ -308,23 +330,38 @@ class LocalPipeline:
         feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
         env = handler_environment(self.store_path, self.model_path, feature_set, self.streaming_wait_ms)
         handlers = {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
-        # JSON log records go to a file (the local CloudWatch log group); verdicts also come here.
-        log_file = self._cleanup.enter_context(open(self.log_path, "a", encoding="utf-8"))
-        previous = logger.registered_handler.setStream(log_file)
+        # The JSON log records (the local CloudWatch log groups) go to two files: verdicts, and everything else.
+        handler_file = self._cleanup.enter_context(open(self.handler_log, "a", encoding="utf-8"))
+        previous = logger.registered_handler.setStream(handler_file)
         self._cleanup.callback(logger.registered_handler.setStream, previous)
-        collector = VerdictCollector(self._record_verdict)
-        logger.addHandler(collector)
-        self._cleanup.callback(logger.removeHandler, collector)
+        def others(record: logging.LogRecord) -> bool:
+            return not carries_verdict(record)
+
+        logger.registered_handler.addFilter(others)
+        self._cleanup.callback(logger.registered_handler.removeFilter, others)
+        verdict_file = logging.StreamHandler(self._cleanup.enter_context(open(self.verdict_log, "a", encoding="utf-8")))
+        verdict_file.setFormatter(logger.registered_formatter)
+        verdict_file.addFilter(carries_verdict)
+        collector = VerdictCollector(self._record_verdict, self._record_refusal)
+        for handler in (verdict_file, collector):
+            logger.addHandler(handler)
+            self._cleanup.callback(logger.removeHandler, handler)
         return handlers
 
+    @property
+    def predict_settings(self) -> settings.PredictSettings:
+        """The settings the predict handler runs with (feature set and threshold from the model and environment)."""
+        return self._handlers[PREDICT_HANDLER].SETTINGS
+
     def _write_run_file(self) -> None:
-        predict_settings = self._handlers[PREDICT_HANDLER].SETTINGS
+        predict_settings = self.predict_settings
         run = {"model": str(self.model_path), "feature_set": predict_settings.feature_set,
                "threshold": predict_settings.threshold, "time_mode": self.time_mode,
                "streaming_wait_ms": self.streaming_wait_ms, "batch_aggregates": self.batch_loads,
                "archive": ARCHIVE_DIR if self.archive_dir else None,
                "history": str(self.history) if self.history else None,
-               "verdict_log": str(self.log_path.relative_to(self.workdir))}
+               "verdict_log": str(self.verdict_log.relative_to(self.workdir)),
+               "handler_log": str(self.handler_log.relative_to(self.workdir))}
         (self.workdir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
     def _record_verdict(self, verdict: Verdict) -> None:
@@ -336,6 +373,10 @@ class LocalPipeline:
             self.verdicts[key] = verdict
             self.arrival[key] = time.monotonic()
         self.on_verdict(verdict)
+
+    def _record_refusal(self, key: Key, reason: str) -> None:
+        with self._lock:
+            self.refusals.setdefault(key, reason)
 
     def _run_trigger(self, trigger: Trigger) -> None:
         try:

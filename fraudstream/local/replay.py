@@ -24,6 +24,9 @@ class ReplayResult:
     latencies: list[float]  # send to verdict, seconds, sorted: the end-to-end lag (transactions are stamped when sent)
     complete: bool
     keys: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset) of each message
+    line_numbers: list[int] = field(default_factory=list)  # the scenario line of each message
+    refusals: dict[tuple[int, int], str] = field(default_factory=dict)  # key -> why the handler gave no verdict
+    interrupted: bool = False  # Ctrl-C: the lines after the last message were not sent
 
     @property
     def received(self) -> list[Verdict]:
@@ -49,25 +52,44 @@ class ReplayResult:
         if ages:
             lines.append(f"age of the 10-minute record used: p50 {percentile(ages, 50):.2f} s, "
                          f"p99 {percentile(ages, 99):.2f} s ({len(received) - len(ages)} verdicts had none)")
-        lines.append(f"10-minute count below the batch definition: {self.below_batch_count()} of {len(self.messages)} "
-                     "(the card's previous aggregate was not in the store yet)")
+        below = self.below_batch_count()
+        lines.append(f"10-minute count below the batch definition: {below} of {len(self.messages)}"
+                     + (" (the card's previous aggregate was not in the store yet)" if below else ""))
+        cards = {m[c.CC_NUM] for m in self.messages}
+        no_week = {m[c.CC_NUM] for m, v in zip(self.messages, self.verdicts) if v is not None and v.batch_record_age_s is None}
+        if no_week:
+            lines.append(f"warning: {len(no_week)} of {len(cards)} cards had no 1-week history in the batch aggregates "
+                         "loaded (the CardsMissingBatchGroup metric): their 1-week features hold only this run's "
+                         "transactions; pick cards from the data the aggregates came from")
+        for number, key, verdict in zip(self.line_numbers, self.keys, self.verdicts):
+            if verdict is None:
+                reason = self.refusals.get(key, "the predict handler logged no reason; see its log (logs/handlers.jsonl)")
+                lines.append(f"line {number}: no verdict: {reason}")
+        if self.interrupted:
+            lines.append("interrupted: the figures above cover the transactions sent before Ctrl-C")
         return lines
 
 
 def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> ReplayResult:
     """Send ``lines`` through a started pipeline (local/pipeline.py) and wait for their verdicts."""
-    sent_at, messages = {}, []  # key (partition, offset) -> send time, in send order
-    for line in lines:
-        if line.delay_s:
-            sleep(line.delay_s)
-        message = line.message(clock())
-        sent_at[pipeline.send(message)] = time.monotonic()
-        messages.append(message)
-    complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
+    sent_at, messages, numbers = {}, [], []  # key (partition, offset) -> send time, in send order
+    interrupted, complete = False, False
+    try:
+        for line in lines:
+            if line.delay_s:
+                sleep(line.delay_s)
+            message = line.message(clock())
+            sent_at[pipeline.send(message)] = time.monotonic()
+            messages.append(message)
+            numbers.append(line.line)
+        complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
+    except KeyboardInterrupt:  # report what was sent so far
+        interrupted = True
     verdicts = [pipeline.verdicts.get(key) for key in sent_at]
     latencies = sorted(pipeline.arrival[key] - sent_at[key] for key in sent_at if key in pipeline.arrival)
-    return ReplayResult(messages, verdicts, latencies, complete, list(sent_at))
+    return ReplayResult(messages, verdicts, latencies, complete, list(sent_at), numbers, dict(pipeline.refusals),
+                        interrupted)
 
 
 def percentile(ordered: list[float], q: float) -> float:

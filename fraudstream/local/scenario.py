@@ -114,11 +114,15 @@ def _scenario_line(line_number: int, raw: str) -> tuple[ScenarioLine, list[str]]
 
 
 def seed_scenario(transactions_path: str | os.PathLike, seed: int = 0) -> list[ScenarioLine]:
-    """The AWS sample's scenario on cards active in the hold-out period: one transaction on each of
+    """The AWS sample's scenario on cards active in the hold-out period (as `fraudstream train` derives it from the
+    data's days): one transaction on each of
     three cards (100-5000), then a ten-transaction attack on a fourth (1-50, 1-2 s apart)."""
     check_parquet(transactions_path, {c.CC_NUM: "integer", c.DATETIME: "timestamp"})
     table = pq.read_table(transactions_path, columns=[c.CC_NUM, c.DATETIME])
-    holdout_start = TrainConfig().holdout_start
+    if not table.num_rows:
+        raise InputError(f"{transactions_path}: no transactions")
+    span = pc.min_max(table[c.DATETIME]).as_py()
+    holdout_start = TrainConfig().for_data(span["min"].date(), span["max"].date()).holdout_start  # as `train` splits
     start = datetime.combine(holdout_start, datetime.min.time())  # the column is UTC without a zone
     holdout = table.filter(pc.greater_equal(table[c.DATETIME], pa.scalar(start, type=pa.timestamp("us"))))
     cards = np.unique(holdout[c.CC_NUM].to_numpy())

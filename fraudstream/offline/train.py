@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -48,8 +49,9 @@ class Split:
         return self.columns[c.FRAUD_LABEL]
 
 
-def load_splits(features_path: str | os.PathLike, config: TrainConfig) -> tuple[Split, Split, Split]:
-    """Train, validation and hold-out rows, in a fixed order so a run is reproducible.
+def load_splits(features_path: str | os.PathLike, config: TrainConfig) -> tuple[TrainConfig, tuple[Split, Split, Split]]:
+    """The config with its split dates (those not given derived from the data's days), and the train, validation and
+    hold-out rows, in a fixed order so a run is reproducible.
 
     Rows before train_start are dropped, rows from holdout_start on are the hold-out, and the
     rest is split at random (seeded) into train and validation.
@@ -58,6 +60,12 @@ def load_splits(features_path: str | os.PathLike, config: TrainConfig) -> tuple[
     columns = [c.CC_NUM, c.TRANS_TS, c.FRAUD_LABEL, *c.ALL_FEATURES]
     con = duckdb.connect()
     path = str(features_path).replace("'", "''")
+    first, last = con.execute(f"SELECT min({c.TRANS_TS}), max({c.TRANS_TS}) FROM read_parquet('{path}')").fetchone()
+    if first is None:
+        raise InputError(f"{features_path}: no transactions")
+    first_day, last_day = (datetime.fromtimestamp(t, tz=timezone.utc).date() for t in (first, last))
+    config = config.for_data(first_day, last_day)
+    span = f"the data spans {first_day}..{last_day}"
     # features.parquet has no row order, and XGBoost's row sampling depends on it. Rows equal in
     # (time, card, amount, label) are equal in every loaded column, so this order is total enough,
     # and a numeric sort costs a second less than one on tid at seed scale.
@@ -76,10 +84,12 @@ def load_splits(features_path: str | os.PathLike, config: TrainConfig) -> tuple[
     )
     period = f"{config.train_start}..{config.holdout_start}"
     if not len(splits[0]) or not splits[0].labels.any():
-        raise InputError(f"{features_path}: no fraudulent transactions to train on in {period} (see --train-start, --holdout-start)")
+        raise InputError(f"{features_path}: no fraudulent transactions to train on in {period}; {span} "
+                         "(see --train-start, --holdout-start, or leave them out to split the data's own days)")
     if not len(splits[2]):
-        raise InputError(f"{features_path}: no transactions on or after the hold-out start {config.holdout_start}")
-    return splits
+        raise InputError(f"{features_path}: no transactions on or after the hold-out start {config.holdout_start}; "
+                         f"{span}")
+    return config, splits
 
 
 class _ProgressBar(xgb.callback.TrainingCallback):
@@ -123,7 +133,7 @@ def run(features_path: str | os.PathLike, out_dir: str | os.PathLike, config: Tr
     step = progress or (lambda _msg: None)
     out = Path(out_dir)
     step(f"loading {features_path}")
-    train, validation, holdout = load_splits(features_path, config)
+    config, (train, validation, holdout) = load_splits(features_path, config)
     step(f"split: {len(train):,} train, {len(validation):,} validation, {len(holdout):,} hold-out rows")
     feature_sets = list(dict.fromkeys([BASELINE_FEATURE_SET, config.feature_set]))
     boosters, scores, reports, validation_reports = {}, {}, {}, {}

@@ -6,10 +6,11 @@ processing job (training/processing_job.py) splits its training CSV with the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 
 from fraudstream import contract as c
+from fraudstream.offline.generate_config import GeneratorConfig
 
 # From the AWS sample's training notebook.
 SEED_HYPERPARAMETERS = {
@@ -35,11 +36,30 @@ FEATURES_SCHEMA = {
 }
 
 
+# The split when no date is given, from the data's first and last day: the first two weeks only warm up the 1-week
+# window (a quarter of the days on data shorter than eight weeks), the last 11% of the days are the hold-out.
+WARM_UP_DAYS = 14
+HOLDOUT_SHARE = 0.11
+
+
+def derived_split(first_day: date, last_day: date) -> tuple[date, date]:
+    """(train_start, holdout_start) for data from ``first_day`` to ``last_day``, both included."""
+    days = (last_day - first_day).days + 1
+    if days < 2:  # one day cannot be split: all of it is hold-out (training on it fails, naming the data's span)
+        return first_day - timedelta(days=1), first_day
+    holdout_days = max(1, round(days * HOLDOUT_SHARE))
+    return first_day + timedelta(days=min(WARM_UP_DAYS, days // 4)), last_day + timedelta(days=1 - holdout_days)
+
+
+# `fraudstream generate`'s default period (2022-01-01 to 2022-05-31) gives 2022-01-15 and 2022-05-15.
+DEFAULT_SPLIT = derived_split(GeneratorConfig().start.date(), GeneratorConfig().end.date() - timedelta(days=1))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     feature_set: str = c.DEFAULT_FEATURE_SET
-    train_start: date = date(2022, 1, 15)  # the first two weeks only warm up the 1-week window
-    holdout_start: date = date(2022, 5, 15)
+    train_start: date | None = None  # None: from the data (derived_split)
+    holdout_start: date | None = None
     validation_fraction: float = 0.3
     threshold: float = c.DEFAULT_THRESHOLD
     rounds: int = SEED_ROUNDS
@@ -48,7 +68,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         c.feature_names(self.feature_set)  # unknown set: clear error
-        if self.holdout_start <= self.train_start:
+        if self.train_start is not None and self.holdout_start is not None and self.holdout_start <= self.train_start:
             raise ValueError(f"--holdout-start ({self.holdout_start}) must be after --train-start ({self.train_start})")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"--validation-fraction must be in (0, 1), got {self.validation_fraction}")
@@ -56,6 +76,12 @@ class TrainConfig:
             raise ValueError(f"--threshold must be in (0, 1), got {self.threshold}")
         if self.rounds < 1:
             raise ValueError(f"--rounds must be at least 1, got {self.rounds}")
+
+
+    def for_data(self, first_day: date, last_day: date) -> TrainConfig:
+        """This config with the dates it leaves open derived from the data's first and last day."""
+        train_start, holdout_start = derived_split(first_day, last_day)
+        return replace(self, train_start=self.train_start or train_start, holdout_start=self.holdout_start or holdout_start)
 
 
 def utc_epoch(day: date) -> float:

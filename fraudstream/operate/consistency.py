@@ -461,13 +461,10 @@ def batch_records_of(paths: Iterable[Path]) -> dict[int, list[dict[str, Any]]]:
 def local(workdir: Path, *, history: Path | None = None, model: Path | None = None) -> Report:
     """The report of a local pipeline's work directory (what `fraudstream replay` leaves there)."""
     from fraudstream.checks import InputError
-    from fraudstream.local.pipeline import RUN_FILE
+    from fraudstream.local import pipeline
     from fraudstream.online.scorers import InProcessScorer
 
-    run_file = workdir / RUN_FILE
-    if not run_file.is_file():
-        raise InputError(f"{workdir}: no {RUN_FILE}; not the work directory of a local run (run `fraudstream replay`)")
-    run_info = json.loads(run_file.read_text(encoding="utf-8"))
+    run_info = pipeline.run_info(workdir)
     log = workdir / run_info["verdict_log"]
     records = read_log_lines(log) if log.is_file() else []
     report_problems: list[str] = []

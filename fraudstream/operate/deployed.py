@@ -93,6 +93,15 @@ def session_for(region: str | None, session: boto3.session.Session | None = None
     return session
 
 
+def environment(region: str | None = None, session: boto3.session.Session | None = None) -> str:
+    """aws://ACCOUNT/REGION of the credentials (one STS call): what `make deploy` and `make bootstrap` check before
+    synthesis, so missing credentials, region or network are one line, not a failure minutes into a deploy."""
+    session = session_for(region, session)
+    with aws_errors():
+        account = session.client("sts").get_caller_identity()["Account"]
+    return f"aws://{account}/{session.region_name}"
+
+
 def describe(cloudformation, stack: str) -> dict | None:
     """The stack's CloudFormation description, or None when there is no such stack."""
     try:
@@ -120,3 +129,26 @@ def find(stack: str, region: str | None = None, session: boto3.session.Session |
                               f"fix the cause and deploy again")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     return Deployment(stack=stack, session=session, outputs=outputs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fraudstream.operate.deployed environment [--region R]`: print aws://ACCOUNT/REGION, or one error line."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m fraudstream.operate.deployed",
+                                     description="the AWS environment of your credentials, checked (the Makefile's "
+                                     "deploy and bootstrap run it first)")
+    parser.add_argument("command", choices=["environment"])
+    parser.add_argument("--region", help="default: AWS_REGION, AWS_DEFAULT_REGION or your AWS profile's")
+    args = parser.parse_args(argv)
+    try:
+        print(environment(args.region))
+    except DeploymentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

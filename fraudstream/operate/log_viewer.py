@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -195,11 +196,14 @@ class Printer:
         self.shown += 1
         self.fraud += row.verdict.fraud
 
-    def summary(self, group: str, start: datetime, end: datetime | None) -> str:
+    def summary(self, group: str, start: datetime | None, end: datetime | None) -> str:
+        """What was shown and skipped; ``start`` None: the whole log (a local run's)."""
         until = f"to {end.strftime(TIME_FORMAT)}" if end else "until stopped"
         text = _count(self.shown, "FRAUD verdict" if self.fraud_only else "prediction")
         text += "" if self.fraud_only else f" ({self.fraud:,} FRAUD)"
-        text += f" in {group} from {start.strftime(TIME_FORMAT)} {until} UTC"
+        text += f" in {group}"
+        if start is not None:
+            text += f" from {start.strftime(TIME_FORMAT)} {until} UTC"
         skipped = []
         if self.not_predictions:
             skipped.append(_count(self.not_predictions, "other log line"))
@@ -232,6 +236,36 @@ def read_events(client, group: str, start_ms: int, end_ms: int | None = None, pa
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise DeploymentError(f"log group {group} not found: redeploy the stack (make deploy)") from None
             raise
+
+
+# Powertools' record time: "2026-12-02 15:55:46,447+0000".
+POWERTOOLS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f%z"
+
+
+def local_events(path: Path, start_ms: int | None = None, end_ms: int | None = None) -> Iterator[dict[str, Any]]:
+    """The lines of a local run's verdict log as CloudWatch events (message, timestamp when logged, eventId the
+    line number), those logged in [start_ms, end_ms] when given; a line whose time cannot be read is kept only
+    without a range (the viewer then counts it as malformed or shows it by its transaction time)."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", errors="replace") as log:
+        for number, line in enumerate(log, start=1):
+            if not line.strip():
+                continue
+            logged = _logged_ms(line)
+            if (start_ms is not None or end_ms is not None) and (
+                    logged is None or (start_ms is not None and logged < start_ms)
+                    or (end_ms is not None and logged > end_ms)):
+                continue
+            yield {"message": line, "timestamp": logged if logged is not None else 0, "eventId": str(number)}
+
+
+def _logged_ms(line: str) -> int | None:
+    try:
+        record = json.loads(line)
+        return to_ms(datetime.strptime(record["timestamp"], POWERTOOLS_TIME_FORMAT))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def follow(fetch: Callable[[int], Iterable[Mapping[str, Any]]], show: Callable[[Mapping[str, Any]], None], start_ms: int,
@@ -285,19 +319,46 @@ def run(deployment: Deployment, start: datetime, end: datetime | None, *, fraud_
         print(console_url(deployment.region, group, start, end, pattern), file=stdout)
         return 0
     client = aws.new_client("logs", session=deployment.session)
-    printer = Printer(stdout, as_json=as_json, fraud_only=fraud_only, flush=end is None)
+    return _show(lambda since, until: read_events(client, group, since, until, pattern, page_size), group, start, end,
+                 fraud_only=fraud_only, as_json=as_json, interval=interval, sleep=sleep, max_polls=max_polls,
+                 stdout=stdout, stderr=stderr)
+
+
+def run_local(log: Path, start: datetime | None, end: datetime | None, *, follow_log: bool = False,
+              fraud_only: bool = False, as_json: bool = False, interval: float = 5.0,
+              sleep: Callable[[float], None] = time.sleep, max_polls: int | None = None, stdout: TextIO | None = None,
+              stderr: TextIO | None = None) -> int:
+    """`fraudstream logs --local`: the verdicts of a local run's log (fraudstream/local/pipeline.py writes it), all of
+    them or those logged in [start, end]; with ``follow_log``, then the new ones until Ctrl-C."""
+    fetch = lambda since, until: local_events(log, since, until)  # noqa: E731
+    if follow_log:
+        start = start or datetime.fromtimestamp(0, tz=timezone.utc)
+    return _show(fetch, str(log), start, None if follow_log else end, fraud_only=fraud_only, as_json=as_json,
+                 interval=interval, sleep=sleep, max_polls=max_polls, stdout=stdout or sys.stdout,
+                 stderr=stderr or sys.stderr, whole=start is None and end is None)
+
+
+def _show(fetch: Callable[[int | None, int | None], Iterable[Mapping[str, Any]]], group: str, start: datetime | None,
+          end: datetime | None, *, fraud_only: bool, as_json: bool, interval: float, sleep: Callable[[float], None],
+          max_polls: int | None, stdout: TextIO, stderr: TextIO, whole: bool = False) -> int:
+    """Print the events of ``fetch(since_ms, until_ms)`` in [start, end], or from start on until Ctrl-C when end is
+    None; ``whole``: every event, no range."""
+    printer = Printer(stdout, as_json=as_json, fraud_only=fraud_only, flush=end is None and not whole)
     try:
-        if end is None:
+        if whole:
+            for event in fetch(None, None):
+                printer.show(event)
+            print(printer.summary(group, None, None), file=stderr)
+        elif end is None:
             print(f"following {group} from {start.strftime(TIME_FORMAT)} UTC, every {interval:g} s "
                   "(Ctrl-C to stop)", file=stderr, flush=True)
             try:
-                follow(lambda since: read_events(client, group, since, None, pattern, page_size), printer.show,
-                       to_ms(start), interval, sleep, max_polls)
+                follow(lambda since: fetch(since, None), printer.show, to_ms(start), interval, sleep, max_polls)
             except KeyboardInterrupt:
                 pass  # the way to end --follow: a normal stop, exit 0
             print(printer.summary(group, start, None), file=stderr)
         else:
-            for event in read_events(client, group, to_ms(start), to_ms(end), pattern, page_size):
+            for event in fetch(to_ms(start), to_ms(end)):
                 printer.show(event)
             print(printer.summary(group, start, end), file=stderr)
     except BrokenPipeError:

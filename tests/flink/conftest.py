@@ -43,7 +43,8 @@ class Topics:
     def properties(self, tmp_path: Path, **extra: str) -> Path:
         group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.aggregates,
                                          consumer_group=new_topic_name("flink"), kafka_security="plaintext",
-                                         auto_offset_reset="earliest", **extra)
+                                         auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
+                                         **extra)
         path = tmp_path / f"properties-{self.transactions}.json"
         path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
                                     {"PropertyGroupId": FLINK.PROPERTY_GROUP, "PropertyMap": group}]))

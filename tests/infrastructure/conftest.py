@@ -11,12 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from fraudstream.paths import REPO
+from tests.support.flink_package import stand_in_package
 from tests.support.models import write_model
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -43,12 +43,6 @@ CONTEXT = {
 FEATURE_SET = "v1"  # not the default, so the test sees it come from the artifact
 
 
-def write_flink_stand_in(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("main.py", "raise SystemExit('test stand-in for the Flink package')\n")
-    return path
-
-
 def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -60,7 +54,7 @@ def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess:
 def artifacts(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("artifacts")
     return {"modelArtifact": str(write_model(root / "model.tar.gz", FEATURE_SET, rows=40, rounds=2)),
-            "flinkPackage": str(write_flink_stand_in(root / "flink-app.zip"))}
+            "flinkPackage": str(stand_in_package(root, name="flink-app.zip"))}
 
 
 @pytest.fixture(scope="session")

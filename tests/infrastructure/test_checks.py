@@ -59,6 +59,23 @@ def test_a_file_that_is_not_a_model_is_refused(artifacts, tmp_path):
     assert result.returncode == 2 and "is not a model.tar.gz" in result.stderr
 
 
+def test_a_flink_package_without_its_entry_point_or_jar_is_refused_at_synth(artifacts, tmp_path):
+    import zipfile
+
+    from fraudstream.packaging.flink_app import DEPS_JAR, ENTRY_POINT
+
+    for left_out in (ENTRY_POINT, DEPS_JAR):
+        broken = tmp_path / f"without-{left_out.replace('/', '_')}.zip"
+        with zipfile.ZipFile(artifacts["flinkPackage"]) as good, zipfile.ZipFile(broken, "w") as bad:
+            for item in good.infolist():
+                if item.filename != left_out:
+                    bad.writestr(item, good.read(item))
+        result = run_app({**artifacts, "flinkPackage": str(broken)}, tmp_path / "out")
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: flinkPackage: {broken}: lacks {left_out}") and "make flink-package" in line
+
+
 def test_context_values_from_the_cli_are_strings_and_are_converted():
     context = {"brokerCount": "4", "fraudThreshold": "0.3", "flinkTimeMode": "event", "archiveTransactions": "false"}
     config = PipelineConfig.from_context(context.get)

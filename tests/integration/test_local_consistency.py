@@ -65,5 +65,5 @@ def test_a_run_in_event_time_with_a_refresh_mid_run_has_nothing_unexplained(tmp_
     run = json.loads((workdir / "run.json").read_text())
     assert run["batch_aggregates"] == ["batch_aggregates-1.parquet", "batch_aggregates-2.parquet"]
     # The six markers (two steps, three partitions) were refused by the predict function as invalid records
-    lines = [json.loads(line) for line in (workdir / "logs" / "predict_from_features.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (workdir / "logs" / "handlers.jsonl").read_text().splitlines()]
     assert sum(r.get("message") == "invalid record skipped" for r in lines) == 6

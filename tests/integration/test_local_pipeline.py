@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,16 +38,29 @@ def _replay(data: Path, scenario: Path, *extra: str, check: bool = True) -> subp
                 str(data / "batch_aggregates.parquet"), "--workdir", str(data / "local"), *extra, check=check)
 
 
+def _flink_scratch() -> set[str]:
+    """What a Flink mini-cluster leaves in the system temporary directory when it is stopped (RPC jar, blobs)."""
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir()
+            if p.name.startswith(("flink-rpc", "flink-web", "minicluster_", "blobStore"))}
+
+
 def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
     _run("scenario", "--transactions", str(trained / "transactions.parquet"), "--out", str(trained / "seed.jsonl"))
+    scratch = _flink_scratch()
     result = _replay(trained, trained / "seed.jsonl", "--check-seed-outcome")
+    assert _flink_scratch() <= scratch  # Flink's working files stay in the work directory, removed with each run
+    assert f"model: {trained / 'model.tar.gz'} (feature set v2, FRAUD above " in result.stdout
+    # The cards come from the data the aggregates were computed from: every one has its 1-week history.
+    assert "CardsMissingBatchGroup" not in result.stdout
+    shown = _run("logs", "--local", str(trained / "local"), "--json")
+    assert len(shown.stdout.splitlines()) == 13 and "13 predictions" in shown.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("Prediction:")]
     assert len(lines) == 13
     assert all("NOT FRAUD" in line for line in lines[:3])
     assert "expected outcome met" in result.stdout
     assert "13 transactions sent, 13 verdicts" in result.stdout
     # The verdicts are also in the local log group, as structured records, card numbers masked.
-    log = (trained / "local" / "logs" / "predict_from_features.jsonl").read_text()
+    log = (trained / "local" / "logs" / "verdicts.jsonl").read_text()
     records = [json.loads(line) for line in log.splitlines()]
     assert sum(r["message"].startswith("Prediction:") for r in records) == 13
     cards = {json.loads(line)["cc_num"] for line in (trained / "seed.jsonl").read_text().splitlines()}

@@ -66,8 +66,10 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     assert (verdict.features[c.NUM_TRANS_LAST_10M], verdict.features[c.AVG_AMT_LAST_10M]) == (3, 20.0)
     assert verdict.features[c.SECS_SINCE_PREV_TX] == 30.0
     assert shown == [verdict]
-    logged = [json.loads(line) for line in pipeline.log_path.read_text().splitlines()]
-    assert [(r["partition"], r["offset"]) for r in logged if "verdict" in r] == [key]
+    logged = [json.loads(line) for line in pipeline.verdict_log.read_text().splitlines()]
+    assert [(r["partition"], r["offset"]) for r in logged] == [key]  # the verdict log holds verdicts only
+    others = [json.loads(line) for line in pipeline.handler_log.read_text().splitlines()]
+    assert "transactions processed" in {r["message"] for r in others} and not any("verdict" in r for r in others)
     # And the process is as it was: the logger writes where it did, the pipeline's variables are gone
     assert logger.registered_handler.stream is stream_before
     assert not any(isinstance(h, local_pipeline.VerdictCollector) for h in logger.handlers)

@@ -15,11 +15,13 @@ class EchoPipeline:
     """Answers every transaction with a verdict whose count is the number of the card's transactions so far,
     except the ones listed in ``late`` (counted one short) and ``lost`` (no verdict)."""
 
-    def __init__(self, late=(), lost=()):
-        self.late, self.lost = set(late), set(lost)
+    def __init__(self, late=(), lost=(), refusals=None, interrupt_at=None, week=True):
+        self.late, self.lost, self.refusals, self.interrupt_at, self.week = set(late), set(lost), refusals or {}, interrupt_at, week
         self.sent, self.verdicts, self.arrival, self.by_card = 0, {}, {}, {}
 
     def send(self, message):
+        if self.sent == self.interrupt_at:
+            raise KeyboardInterrupt
         offset, self.sent = self.sent, self.sent + 1
         card = message[c.CC_NUM]
         self.by_card[card] = self.by_card.get(card, 0) + 1
@@ -28,7 +30,8 @@ class EchoPipeline:
             score = 0.9 if count >= 3 else 0.1
             self.verdicts[offset] = Verdict(card=c.mask_card(card), amount=message[c.AMOUNT], score=score,
                                             verdict=c.verdict(score, 0.25), features={c.NUM_TRANS_LAST_10M: count,
-                                                                                       c.AVG_AMT_LAST_10M: 1.0})
+                                                                                       c.AVG_AMT_LAST_10M: 1.0},
+                                            batch_record_age_s=3600.0 if self.week else None)
             self.arrival[offset] = 0.0
         return offset
 
@@ -58,7 +61,37 @@ def test_the_report_counts_verdicts_fraud_and_counts_below_the_batch_definition(
     summary = result.summary_lines()
     assert summary[0] == "5 transactions sent, 5 verdicts (2 FRAUD)"  # counts 3 and 3 (one late)
     assert result.below_batch_count() == 1
-    assert "10-minute count below the batch definition: 1 of 5" in summary[-1]
+    assert ("10-minute count below the batch definition: 1 of 5 (the card's previous aggregate was not in the store "
+            "yet)") in summary
+    assert not any(line.startswith("warning") for line in summary)  # every card had its 1-week record
+
+
+def test_no_count_below_the_batch_definition_reads_as_none_below():
+    summary = run(lines([CARD, CARD]), EchoPipeline(), sleep=lambda s: None).summary_lines()
+    assert "10-minute count below the batch definition: 0 of 2" in summary
+
+
+def test_cards_without_a_1_week_record_in_the_loaded_aggregates_are_warned_about():
+    summary = run(lines([CARD, CARD, OTHER]), EchoPipeline(week=False), sleep=lambda s: None).summary_lines()
+    assert any(line.startswith("warning: 2 of 2 cards had no 1-week history in the batch aggregates loaded "
+                               "(the CardsMissingBatchGroup metric)") for line in summary)
+
+
+def test_a_transaction_without_verdict_is_named_by_its_line_with_the_handler_s_reason():
+    refusals = {1: "invalid record skipped: amount is out of range [0, 1e+07]"}
+    result = run(lines([CARD, OTHER, CARD, OTHER]), EchoPipeline(lost={1, 3}, refusals=refusals), verdict_timeout=0,
+                 sleep=lambda s: None)
+    summary = result.summary_lines()
+    assert "line 2: no verdict: invalid record skipped: amount is out of range [0, 1e+07]" in summary
+    assert any(line.startswith("line 4: no verdict: the predict handler logged no reason") for line in summary)
+
+
+def test_ctrl_c_while_sending_still_reports_what_was_sent():
+    result = run(lines([CARD, OTHER, CARD, OTHER]), EchoPipeline(interrupt_at=2), sleep=lambda s: None)
+    assert result.interrupted and not result.complete
+    summary = result.summary_lines()
+    assert summary[0] == "2 transactions sent, 2 verdicts (0 FRAUD)"
+    assert summary[-1].startswith("interrupted: the figures above cover the transactions sent before Ctrl-C")
 
 
 def test_a_missing_verdict_leaves_a_gap_in_its_place_and_the_replay_incomplete():

@@ -35,8 +35,9 @@ def trained(features_file, tmp_path_factory):
 
 
 def test_the_split_follows_the_seed_periods_and_validation_share(features_file):
-    config = TrainConfig()
-    training, validation, holdout = train.load_splits(features_file, config)
+    config, (training, validation, holdout) = train.load_splits(features_file, TrainConfig())
+    # Derived from the data's days (2022-01-01..2022-05-31): the AWS sample's dates.
+    assert (config.train_start, config.holdout_start) == (date(2022, 1, 15), date(2022, 5, 15))
     start, holdout_start = utc_epoch(config.train_start), utc_epoch(config.holdout_start)
     assert training.columns[c.TRANS_TS].min() >= start and training.columns[c.TRANS_TS].max() < holdout_start
     assert validation.columns[c.TRANS_TS].max() < holdout_start
@@ -68,7 +69,7 @@ def test_the_report_shows_v1_beside_the_trained_set_on_the_same_hold_out(trained
 def test_the_artifact_reproduces_the_reported_hold_out_scores(trained, features_file):
     out, metrics = trained
     booster = model.load_artifact(out / "model.tar.gz")
-    _, _, holdout = train.load_splits(features_file, TrainConfig())
+    _, (_, _, holdout) = train.load_splits(features_file, TrainConfig())
     scores = np.array(model.score_csv(booster, to_csv(holdout.matrix("v2"))))
     flagged = scores > metrics["threshold"]
     cm = metrics["holdout"]["v2"]["confusion_matrix"]
@@ -89,9 +90,35 @@ def test_feature_set_v1_reproduces_the_seeds_model_alone(features_file, tmp_path
 
 def test_a_period_without_data_is_a_clear_error(features_file, tmp_path):
     config = TrainConfig(train_start=date(2023, 1, 1), holdout_start=date(2023, 2, 1))
-    with pytest.raises(InputError, match="no fraudulent transactions to train on in 2023-01-01..2023-02-01"):
+    with pytest.raises(InputError, match=r"no fraudulent transactions to train on in 2023-01-01..2023-02-01; the data "
+                                         r"spans 2022-01-0\d..2022-05-3\d"):
         train.run(features_file, tmp_path, config)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_split_of_data_from_another_period_is_derived_from_its_days():
+    from fraudstream.offline.train_config import DEFAULT_SPLIT, derived_split
+
+    assert DEFAULT_SPLIT == (date(2022, 1, 15), date(2022, 5, 15))  # generate's default period
+    assert derived_split(date(2024, 3, 1), date(2024, 8, 31)) == (date(2024, 3, 15), date(2024, 8, 12))
+    assert derived_split(date(2024, 3, 1), date(2024, 3, 10)) == (date(2024, 3, 3), date(2024, 3, 10))  # short data
+    given = TrainConfig(holdout_start=date(2024, 6, 1)).for_data(date(2024, 3, 1), date(2024, 8, 31))
+    assert (given.train_start, given.holdout_start) == (date(2024, 3, 15), date(2024, 6, 1))  # a given date stays
+
+
+def test_training_on_data_outside_2022_needs_no_dates(tmp_path):
+    from datetime import datetime, timezone
+
+    from fraudstream.files import write_parquet
+    from fraudstream.offline.generate import GeneratorConfig, generate
+
+    config = GeneratorConfig(cards=20, transactions=20_000, fraud_ratio=0.01, seed=5,
+                             start=datetime(2024, 3, 1, tzinfo=timezone.utc), end=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    write_parquet(generate(config), tmp_path / "tx.parquet")
+    features_path = features.run(tmp_path / "tx.parquet", tmp_path)["features"]
+    metrics = train.run(features_path, tmp_path / "model", TrainConfig(rounds=3))
+    assert (metrics["split"]["train_start"], metrics["split"]["holdout_start"]) == ("2024-03-15", "2024-04-24")
+    assert metrics["split"]["rows"]["holdout"] > 0
 
 
 def test_a_transactions_file_is_not_a_features_file(small_transactions_file, tmp_path):
@@ -106,7 +133,7 @@ def test_a_transactions_file_is_not_a_features_file(small_transactions_file, tmp
         ({"threshold": 1.5}, "--threshold"),
         ({"rounds": 0}, "--rounds"),
         ({"validation_fraction": 1.0}, "--validation-fraction"),
-        ({"holdout_start": date(2022, 1, 1)}, "--holdout-start"),
+        ({"train_start": date(2022, 1, 15), "holdout_start": date(2022, 1, 1)}, "--holdout-start"),
     ],
 )
 def test_nonsense_training_parameters_are_refused(kwargs, message):

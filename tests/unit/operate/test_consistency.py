@@ -191,7 +191,7 @@ def test_the_flink_average_is_the_cent_sum_over_the_count_to_six_decimals():
 
 def write_workdir(path: Path, records: list[dict], archived: list[ArchivedTransaction], model: Path) -> Path:
     (path / "logs").mkdir(parents=True)
-    (path / "logs" / "predict_from_features.jsonl").write_text(
+    (path / "logs" / "verdicts.jsonl").write_text(
         "\n".join(json.dumps(r) for r in records) + "\nnot json, but mentions \"verdict\"\n")
     day = path / ARCHIVE_DIR / "dt=2026-01-01"
     day.mkdir(parents=True)
@@ -206,7 +206,7 @@ def write_workdir(path: Path, records: list[dict], archived: list[ArchivedTransa
     (path / RUN_FILE).write_text(json.dumps({
         "model": str(model), "feature_set": "v2", "threshold": 0.5, "time_mode": "event", "streaming_wait_ms": 0,
         "batch_aggregates": [LOADED_BATCH_AGGREGATES.format(n=n) for n in (1, 2)], "archive": ARCHIVE_DIR, "history": str(history),
-        "verdict_log": "logs/predict_from_features.jsonl"}))
+        "verdict_log": "logs/verdicts.jsonl"}))
     return path
 
 
@@ -235,7 +235,7 @@ def test_local_json_carries_the_same_counts(run, tmp_path, capsys):
 def test_a_directory_that_is_not_a_run_is_one_error_line(tmp_path, capsys):
     assert main(["consistency", "--local", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (f"fraudstream consistency: error: {tmp_path}: no run.json; not the work "
-                                               "directory of a local run (run `fraudstream replay`)")
+                                               "directory of a local run (run `fraudstream replay` or `make demo`)")
 
 
 def test_stack_mode_needs_a_start(capsys):

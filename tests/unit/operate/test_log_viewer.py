@@ -433,3 +433,59 @@ def test_a_prediction_without_trans_ts_takes_the_log_time():
     del record[c.TRANS_TS]
     row = log_viewer.parse_event({"eventId": "9", "timestamp": log_viewer.to_ms(NOW), "message": json.dumps(record) + "\n"})
     assert (row.time, row.verdict.card, row.verdict.verdict, row.event_id) == (NOW, masked(1), "FRAUD", "9")
+
+
+# --- A local run's verdict log (--local) -------------------------------------------------------------
+
+
+def local_run(tmp_path, *lines: str):
+    """A local run's work directory as fraudstream/local/pipeline.py leaves it: run.json and the verdict log."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "verdicts.jsonl").write_text("".join(line + "\n" for line in lines))
+    (tmp_path / "run.json").write_text(json.dumps({"verdict_log": "logs/verdicts.jsonl"}))
+    return tmp_path
+
+
+def run_local_logs(workdir, *options: str, **seams) -> int:
+    args = cli.build_parser().parse_args(["logs", "--local", str(workdir), *options])
+    return cli_operate.cmd_logs(args, now=NOW, **seams)
+
+
+def test_local_shows_the_whole_run_as_the_same_table_whatever_its_age(tmp_path, capsys):
+    old = NOW - timedelta(days=30)  # older than the stack's default range: a local run is read whole
+    workdir = local_run(tmp_path, prediction_line(1, old), prediction_line(2, old, fraud=True), NOISE[3])
+    assert run_local_logs(workdir) == 0
+    captured = capsys.readouterr()
+    rows = table_rows(captured.out)
+    assert [(row[1], row[4]) for row in rows] == [(masked(1), c.NOT_FRAUD), (masked(2), c.FRAUD)]
+    assert captured.err.strip() == (f"2 predictions (1 FRAUD) in {workdir / 'logs' / 'verdicts.jsonl'}; "
+                                    "skipped 1 malformed line")
+
+
+def test_local_takes_the_same_filters_and_formats(tmp_path, capsys):
+    workdir = local_run(tmp_path, prediction_line(1, NOW - timedelta(hours=2), fraud=True),
+                        prediction_line(2, NOW - timedelta(minutes=5), fraud=True),
+                        prediction_line(3, NOW - timedelta(minutes=4)))
+    assert run_local_logs(workdir, "--since", "1h", "--fraud-only", "--json") == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [record["card"] for record in shown] == [masked(2)]  # logged in the last hour, FRAUD
+
+
+def test_local_follow_shows_lines_appended_between_polls_once(tmp_path, capsys):
+    workdir = local_run(tmp_path, prediction_line(1, NOW - timedelta(minutes=1)))
+    log = workdir / "logs" / "verdicts.jsonl"
+
+    def sleep(_seconds):
+        with open(log, "a") as file:
+            file.write(prediction_line(len(log.read_text().splitlines()) + 1, NOW) + "\n")
+
+    assert run_local_logs(workdir, "--follow", "--json", sleep=sleep, max_polls=3) == 0
+    assert [json.loads(line)["card"] for line in capsys.readouterr().out.splitlines()] == [masked(1), masked(2), masked(3)]
+
+
+def test_local_without_a_run_and_with_url_are_refused(tmp_path, capsys):
+    assert cli.main(["logs", "--local", str(tmp_path)]) == 1
+    assert "no run.json; not the work directory of a local run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_local_logs(local_run(tmp_path), "--url")
+    assert "--url links to CloudWatch: it cannot be combined with --local" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 
 from fraudstream.packaging import flink_app as fp
 from fraudstream.paths import FLINK_SQL
+from tests.support.flink_package import stand_in_jar, stand_in_package
 
 KAFKA_FACTORY = "org/apache/flink/streaming/connectors/kafka/table/KafkaDynamicTableFactory.class"
 IAM_HANDLER = "software/amazon/msk/auth/iam/IAMClientCallbackHandler.class"
@@ -97,62 +98,39 @@ def test_every_class_the_java_11_runtime_can_load_is_java_11_bytecode_or_older(j
     assert newer == {}
 
 
-def _zip(path, entries):
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return path
-
-
-def _fake_jar(path, leave_out=()):
-    entries = {name.replace(".", "/") + ".class": b"\xca\xfe\xba\xbe\x00\x00\x00\x37" for name in fp.REQUIRED_CLASSES}
-    for service, implementation in fp.REQUIRED_SERVICES:
-        entries[f"META-INF/services/{service}"] = f"{implementation}\n".encode()
-    return _zip(path, {name: data for name, data in entries.items() if name not in leave_out})
-
-
-def _fake_package(tmp_path, jar=None, leave_out=()):
-    entries = {"main.py": b"", "tables_kafka.sql": b"",
-               "application_properties.json": json.dumps(
-                   [{"PropertyGroupId": fp.RUN_OPTIONS_GROUP, "PropertyMap": fp.RUN_OPTIONS}]).encode(),
-               fp.DEPS_JAR: (jar or _fake_jar(tmp_path / "fake.jar")).read_bytes(),
-               **{name: b"" for name in fp.CONTRACT_FILES}}
-    return _zip(tmp_path / "app.zip", {name: data for name, data in entries.items() if name not in leave_out})
-
-
 def test_check_package_accepts_a_zip_with_everything_it_checks(tmp_path):
-    fp.check_package(_fake_package(tmp_path))
+    fp.check_package(stand_in_package(tmp_path))
 
 
 def test_check_package_refuses_a_zip_without_the_entry_point(tmp_path):
     with pytest.raises(fp.PackageError, match=r"app\.zip: lacks main\.py$"):
-        fp.check_package(_fake_package(tmp_path, leave_out={"main.py"}))
+        fp.check_package(stand_in_package(tmp_path, leave_out={"main.py"}))
 
 
 def test_check_package_refuses_a_zip_without_the_jar(tmp_path):
     with pytest.raises(fp.PackageError, match=r"lacks lib/fraudstream-flink-deps\.jar$"):
-        fp.check_package(_fake_package(tmp_path, leave_out={fp.DEPS_JAR}))
+        fp.check_package(stand_in_package(tmp_path, leave_out={fp.DEPS_JAR}))
 
 
 def test_check_package_refuses_a_zip_without_the_runtime_properties(tmp_path):
     with pytest.raises(fp.PackageError, match=r"lacks application_properties\.json$"):
-        fp.check_package(_fake_package(tmp_path, leave_out={"application_properties.json"}))
+        fp.check_package(stand_in_package(tmp_path, leave_out={"application_properties.json"}))
 
 
 def test_check_package_refuses_a_jar_without_the_iam_callback_handler(tmp_path):
-    jar = _fake_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
+    jar = stand_in_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
     with pytest.raises(fp.PackageError) as refused:
-        fp.check_package(_fake_package(tmp_path, jar=jar))
+        fp.check_package(stand_in_package(tmp_path, jar=jar))
     assert str(refused.value) == (f"{tmp_path / 'app.zip'}: lib/fraudstream-flink-deps.jar lacks "
                                   "software.amazon.msk.auth.iam.IAMClientCallbackHandler")
 
 
 def test_check_package_refuses_a_jar_whose_service_file_does_not_list_the_kafka_factory(tmp_path):
-    jar = _fake_jar(tmp_path / "no-service.jar",
+    jar = stand_in_jar(tmp_path / "no-service.jar",
                     leave_out={"META-INF/services/org.apache.flink.table.factories.Factory"})
     with pytest.raises(fp.PackageError, match="lacks org.apache.flink.streaming.connectors.kafka.table."
                                               "KafkaDynamicTableFactory in META-INF/services/"):
-        fp.check_package(_fake_package(tmp_path, jar=jar))
+        fp.check_package(stand_in_package(tmp_path, jar=jar))
 
 
 def test_check_package_refuses_a_file_that_is_not_a_zip(tmp_path):
@@ -162,7 +140,7 @@ def test_check_package_refuses_a_file_that_is_not_a_zip(tmp_path):
 
 
 def test_build_refuses_an_incomplete_jar_and_leaves_no_zip(tmp_path):
-    jar = _fake_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
+    jar = stand_in_jar(tmp_path / "no-iam.jar", leave_out={IAM_HANDLER})
     out = tmp_path / "out" / "flink-app.zip"
     with pytest.raises(fp.PackageError) as refused:
         fp.build(out, jar=jar)
