@@ -18,7 +18,7 @@ CDK := npx --no-install cdk --no-notices
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming benchmark-holdout flink-package lambda-assets lock clean synth bootstrap deploy destroy
+.PHONY: help install kafka-broker test test-fast demo benchmark benchmark-handlers benchmark-streaming benchmark-holdout figures flink-package lambda-assets lock clean synth bootstrap deploy destroy
 
 help: ## list the targets and the variables they take
 	@echo "targets:"
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-# Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (README: "Streaming aggregation").
+# Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (docs/streaming.md: "Streaming aggregation").
 $(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
 	$(PYTHON) -m venv $(FLINK_VENV)
 	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
@@ -86,6 +86,10 @@ benchmark-streaming: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## local pipeline t
 
 benchmark-holdout: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the hold-out period through the local pipeline: online vs offline metrics, consistency (needs make demo's data)
 	$(BIN)/python benchmarks/online_holdout.py --data $(DATA)
+
+ONLY ?= ## with make figures: the sections to measure again (demo batch handlers streaming holdout; default all)
+figures: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## measure every figure the docs cite into docs/figures.md (about 15 min; ONLY=handlers for one)
+	$(BIN)/python benchmarks/figures.py --data $(DATA) $(if $(ONLY),--only $(ONLY))
 
 flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service for Apache Flink (its jar built by Maven, flink_sql/pom.xml)
 

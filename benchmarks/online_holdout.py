@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ from fraudstream import contract as c
 from fraudstream.local.pipeline import AGGREGATE_HANDLER, PREDICT_HANDLER, LocalPipeline
 from fraudstream.offline import evaluate
 from fraudstream.offline.features import compute_batch_aggregates, connect
-from fraudstream.offline.train_config import TrainConfig, utc_epoch
+from fraudstream.offline.train_config import METRICS_FILE, utc_epoch
 from fraudstream.online import settings
 from fraudstream.online.features import feature_vector
 from fraudstream.online.scorers import InProcessScorer
@@ -138,8 +139,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data"),
                         help="a `make demo` data directory: transactions.parquet, features.parquet, model.tar.gz")
-    parser.add_argument("--holdout-start", type=date.fromisoformat, default=TrainConfig().holdout_start,
-                        help="first day of the hold-out period (default: training's)")
+    parser.add_argument("--holdout-start", type=date.fromisoformat,
+                        help="first day of the hold-out period (default: the one training used, from DATA/metrics.json)")
     parser.add_argument("--limit", type=int, help="only the first N hold-out transactions (a quick run)")
     parser.add_argument("--flood", action="store_true",
                         help="send every transaction at once instead of a step of event time at a time")
@@ -163,6 +164,11 @@ def main() -> int:
             raise SystemExit(f"{path}: no such file; run `make demo` first")
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     transactions, features, model = needed
+    if args.holdout_start is None:
+        metrics = args.data / METRICS_FILE
+        if not metrics.is_file():
+            raise SystemExit(f"{metrics}: no such file; run `make demo` first, or pass --holdout-start")
+        args.holdout_start = date.fromisoformat(json.loads(metrics.read_text())["split"]["holdout_start"])
     start = utc_epoch(args.holdout_start)
     rows = holdout_rows(features, start, args.limit)
     count = len(rows[c.TID])

@@ -1,11 +1,11 @@
 -- Per card, over the last 10 minutes: the transaction count and average amount, the event time
 -- of the newest transaction included (this one) and of the card's transaction before it.
 -- One aggregate row per transaction; its columns are the aggregate message the aggregate handler reads
--- (fraudstream/online/messages.py parse_aggregate; README: "The online path").
+-- (fraudstream/online/messages.py parse_aggregate; docs/online-path.md: "The online path").
 --
 -- The same query runs on Managed Service for Apache Flink (tables_msk.sql) and locally
 -- (tables_local.sql). `row_time` is the time attribute the table definitions provide: event
--- time with a watermark, or processing time (README: "Event time or processing time").
+-- time with a watermark, or processing time (docs/streaming.md: "Event time or processing time").
 --
 -- LAG is refused next to a window frame in Flink 1.20, so the previous transaction comes from
 -- a nested ROWS window of two rows: with two rows, the earlier event time is the previous one.

@@ -1,6 +1,6 @@
 """fraudstream: streaming fraud detection with aggregated features.
 
-One room per concern, dependencies one way (README: "Layout"; tests/unit/test_layout.py keeps them):
+One room per concern, dependencies one way (docs/development.md: "Layout"; tests/unit/test_layout.py keeps them):
 
 - root modules (`contract`, `stack_outputs`, `paths`, `checks`, `files`): names and rules that cross a
   boundary; they import no room.

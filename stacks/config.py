@@ -1,6 +1,6 @@
 """Every size and name of the stack, read from CDK context (cdk.json, or `-c key=value`).
 
-The defaults here are the documented ones (README: "Context keys"); cdk.json repeats only the
+The defaults here are the documented ones (docs/deploy-reference.md: "Context keys"); cdk.json repeats only the
 artifact paths so a user sees where they come from. A wrong type or value stops synthesis with
 one line naming the key.
 """
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    # Built artifacts (README: "Deploy to AWS").
+    # Built artifacts (README.md: "Deploy to AWS").
     model_artifact: str = "data/model.tar.gz"
     flink_package: str = "build/flink-app.zip"
     # Network.
@@ -56,7 +56,7 @@ class PipelineConfig:
     fraud_threshold: float = c.DEFAULT_THRESHOLD
     aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
     predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
-    # Memory sizes (README: "Handler speed"): each handler peaks at about 46 MB (benchmarks/handlers.py), so
+    # Memory sizes (docs/lambda.md: "Handler speed"): each handler peaks at about 46 MB (benchmarks/handlers.py), so
     # memory buys CPU: Lambda gives one full vCPU at 1,769 MB. Predict is CPU-bound (parse, features, a log
     # record per verdict) and gets one vCPU; aggregate mostly waits on its PutRecord calls.
     aggregate_memory_mb: int = 512
@@ -67,7 +67,7 @@ class PipelineConfig:
     # 110 (new accounts start at 10) must pass -c reserveConcurrency=false.
     reserve_concurrency: bool = True
     # Batch jobs and the nightly refresh.
-    archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; see README)
+    archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; docs/nightly-refresh.md)
     archive_retention_days: int = 8
     processing_instance_type: str = "ml.m5.xlarge"
     processing_instance_count: int = 2

@@ -86,7 +86,7 @@ class StackResources(Construct):
 
     def allow_bootstrap_brokers(self, cluster_arn: str) -> None:
         # GetBootstrapBrokers has no resource type in the Service Authorization Reference: IAM evaluates it
-        # against "*" only, so a statement naming the cluster would never match (README: Security).
+        # against "*" only, so a statement naming the cluster would never match (docs/deploy-reference.md: Security).
         self.role.add_to_policy(iam.PolicyStatement(actions=["kafka:GetBootstrapBrokers"], resources=["*"]))
 
     def empty_on_delete(self, bucket: s3.IBucket) -> CustomResource:
@@ -120,7 +120,7 @@ class StackResources(Construct):
 
         Whatever makes such interfaces (a trigger, a function in the VPC) should depend on it, and it on what
         they need while Lambda deletes them (the roles, the groups, the subnets)."""
-        # DescribeNetworkInterfaces has no resource-level permission (README: IAM).
+        # DescribeNetworkInterfaces has no resource-level permission (docs/deploy-reference.md: IAM).
         self.role.add_to_policy(iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]))
         return CustomResource(scope, id, service_token=self.service_token, resource_type=self.INTERFACES_RELEASED,
                               properties={"SecurityGroupIds": [g.security_group_id for g in security_groups]})

@@ -39,7 +39,7 @@ def vpc_access_statements(stack: Stack, vpc: ec2.IVpc, subnets: ec2.SubnetSelect
     ec2_arn = lambda kind, name: stack.format_arn(service="ec2", resource=kind, resource_name=name)  # noqa: E731
     describe = ["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"]
     return [
-        # EC2 Describe* calls have no resource-level permission (README: Security).
+        # EC2 Describe* calls have no resource-level permission (docs/deploy-reference.md: Security).
         iam.PolicyStatement(actions=describe + (["ec2:DescribeDhcpOptions"] if flink else []), resources=["*"]),
         iam.PolicyStatement(
             actions=["ec2:CreateNetworkInterface"],

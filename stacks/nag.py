@@ -35,7 +35,7 @@ def acknowledge_findings(stack: Stack) -> None:
         "so CloudFormation can delete it; the objects' names are not known in advance.")
 
     no_resource_level = ("Resource::*", "The only '*' resources are actions without resource-level permissions, each "
-                         "listed in the README (EC2 Describe*, ecr:GetAuthorizationToken, kafka:GetBootstrapBrokers, "
+                         "listed in docs/deploy-reference.md (EC2 Describe*, ecr:GetAuthorizationToken, kafka:GetBootstrapBrokers, "
                          "logs:DescribeLogGroups, cloudwatch:PutMetricData limited by namespace).")
     ack(stack.resources.role, f"AwsSolutions-IAM5[{no_resource_level[0]}]", no_resource_level[1])
     new_interfaces = ("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*",

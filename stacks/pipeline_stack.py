@@ -92,8 +92,8 @@ class FraudPipelineStack(Stack):
 
         S3 delivers access logs only to a bucket under SSE-S3 (not a KMS key); its own access is not logged
         (a log of the log bucket would need a third bucket, and so on). Emptied on delete like the others; S3
-        delivers access logs late (minutes to hours), so a log written after that can keep the bucket: README
-        "Security" says how `make destroy` deals with it."""
+        delivers access logs late (minutes to hours), so a log written after that can keep the bucket: docs/deploy-reference.md
+        ("Security") says how `make destroy` deals with it."""
         bucket = s3.Bucket(self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
                            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.DESTROY,
                            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,

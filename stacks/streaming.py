@@ -106,7 +106,7 @@ class StreamingAggregation(Construct):
                                                           f"{log_stream.log_stream_name}",
                                             arn_format=ArnFormat.COLON_RESOURCE_NAME)],
             ),
-            # CloudWatch has no resource-level permission for PutMetricData (README: IAM).
+            # CloudWatch has no resource-level permission for PutMetricData (docs/deploy-reference.md: IAM).
             iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
                                 conditions={"StringEquals": {"cloudwatch:namespace": "AWS/KinesisAnalytics"}}),
             # Kafka data plane, by name: read transactions, write aggregates, own consumer group.

@@ -51,7 +51,7 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
                     help="the broker's data, embedded store, failed batches and logs; one pipeline at a time "
                     "(default: data/local)")
     rp.add_argument("--time-mode", choices=time_modes, default=time_modes[0],
-                    help=f"time attribute of the Flink window (default: {time_modes[0]}; README explains)")
+                    help=f"what the 10-minute window counts by: processing = when Flink reads each transaction (no waiting, late ones counted when read), event = its trans_ts (waits for the partitions' watermark; what the batch SQL does) (default: {time_modes[0]}; docs/streaming.md compares them)")
     rp.add_argument("--timeout", type=positive_seconds(), default=60.0, metavar="S",
                     help="seconds to wait for the last verdicts (default: 60)")
     rp.add_argument("--streaming-wait-ms", type=int, choices=range(0, 10_001), default=0, metavar="MS",

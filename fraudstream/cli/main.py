@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     quiet = quiet_parent()
     batch.add_parsers(sub, quiet)
     local.add_parsers(sub, quiet)
-    # Commands against a deployed stack (README: "Operate it on AWS").
+    # Commands against a deployed stack (docs/operate.md: "Operate it on AWS").
     operate.add_parsers(sub, quiet)
     return parser
 

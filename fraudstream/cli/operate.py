@@ -1,5 +1,5 @@
 """The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features`, `cleanup`, `consistency`
-(README: "Operate it on AWS"; `consistency --local` reads a local run instead).
+(docs/operate.md: "Operate it on AWS"; `consistency --local` reads a local run instead).
 
 The parsers and their defaults live here; each command reads its input first (bad input fails before
 anything touches AWS), finds the stack, and calls one function of fraudstream/operate with typed values.

@@ -48,12 +48,12 @@ POLL_SECONDS = 0.05
 AGGREGATE_HANDLER, PREDICT_HANDLER = "aggregate_to_feature_store", "predict_from_features"
 # EMF metrics are for CloudWatch; locally they would flood stdout. Set while the pipeline runs.
 PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
-# Clients of kafka.t3.small MSK brokers should back off reconnects (README: Kafka clients); the same here.
+# Clients of kafka.t3.small MSK brokers should back off reconnects (docs/deploy-reference.md: brokerInstanceType); the same here.
 PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
 
 Key = tuple[int, int]  # (partition, offset) of a transaction on the transactions topic
-# What a run leaves in its work directory for `fraudstream consistency --local` (README: "Consistency").
+# What a run leaves in its work directory for `fraudstream consistency --local` (docs/online-path.md: "Consistency").
 RUN_FILE = "run.json"  # the model, feature set, threshold, time mode and inputs of the run
 LOADED_BATCH_AGGREGATES = "batch_aggregates-{n}.parquet"  # a copy of each set of 1-week records the run loaded
 ARCHIVE_DIR = "archive"  # every transaction Flink read, as on S3
@@ -149,7 +149,7 @@ class LocalPipeline:
                  triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
                  streaming_wait_ms: int = 0, archive_transactions: bool = True, history: Path | None = None,
                  max_out_of_orderness_s: float = 0):
-        self.streaming_wait_ms = streaming_wait_ms  # the predict handler's bounded wait (README: "Freshness")
+        self.streaming_wait_ms = streaming_wait_ms  # the predict handler's bounded wait (docs/online-path.md: "Freshness")
         self.workdir, self.model_path, self.time_mode = Path(workdir).resolve(), Path(model_path).resolve(), time_mode
         self.on_verdict, self.log = on_verdict, log
         self.trigger_settings = triggers or {AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,

@@ -2,7 +2,7 @@
 
 Each line waits its delay, is stamped with the time it is sent (as a card terminal would) and sent;
 then the replay waits for every verdict. The report compares each verdict's 10-minute count with what
-the batch definition gives for the transactions sent (README: "The local pipeline").
+the batch definition gives for the transactions sent (docs/local-pipeline.md: "The local pipeline").
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from fraudstream.online.settings import TriggerSettings
 LOG = logging.getLogger("fraudstream.local.trigger")
 POLL_MS = 100
 RETRY_PAUSE_S = (0.05, 2.0)  # first pause between attempts, and the most it doubles to
-# MSK brokers of kafka.t3.small accept few new connections a second; back off reconnects (README: Kafka clients).
+# MSK brokers of kafka.t3.small accept few new connections a second; back off reconnects (docs/deploy-reference.md: brokerInstanceType).
 CONSUMER_OPTIONS = {"reconnect_backoff_ms": 100, "reconnect_backoff_max_ms": 2000, "session_timeout_ms": 10_000,
                     "heartbeat_interval_ms": 2000, "request_timeout_ms": 30_000}
 

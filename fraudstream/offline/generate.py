@@ -1,6 +1,6 @@
 """Synthetic card transactions with fraud chain attacks, vectorised.
 
-Same generative process as the AWS sample's data notebook (README: "fraudstream generate"): unique 16-digit Visa-like
+Same generative process as the AWS sample's data notebook (docs/batch-pipeline.md: "fraudstream generate"): unique 16-digit Visa-like
 card numbers, timestamps uniform over 2022-01-01..2022-06-01, amounts in five buckets with
 fixed shares, and 0.25% of transactions fraudulent, in chains of 3-10 transactions on one card
 30-120 s apart. As in the seed, a chain starts at a random transaction and takes over the

@@ -3,7 +3,7 @@
 Adaptive retries back off on throttling (Feature Store and endpoint quotas are per account);
 timeouts are short because a Lambda waiting on a hung connection holds its whole batch. The
 handlers' clients come from botocore alone: boto3 (and the s3transfer it imports) would add
-about 0.1 s to every cold start for nothing they use (README: "Handler speed").
+about 0.1 s to every cold start for nothing they use (docs/lambda.md: "Handler speed").
 """
 
 from __future__ import annotations

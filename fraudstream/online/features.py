@@ -2,7 +2,7 @@
 
 For a transaction of card c at time t, the predict handler must produce what the batch SQL
 (fraudstream/offline/sql/batch_features.sql) computes for it, window including the transaction
-itself (README: "The online definition (training/serving parity)"):
+itself (docs/online-path.md: "The online definition (training/serving parity)"):
 
 - 10 minutes: the cc-agg-fg record if its trans_time >= t - 600 s, else nothing; then fold in the
   current transaction and the card's earlier transactions of the batch newer than the record.
@@ -35,7 +35,7 @@ def card_features(
     the card's later transactions of the batch that the record already holds are taken out of it: a batch
     delivered again after Flink aggregated it gets the counts and averages of its first delivery. Stored
     records are scalars, so a transaction that left a window between a record's time and this one cannot be
-    subtracted (README: "The online definition"). One pass with binary searches: n log n in the card's
+    subtracted (docs/online-path.md: "The online definition"). One pass with binary searches: n log n in the card's
     transactions, whatever the batch size.
     """
     times = [ts for ts, _ in transactions]

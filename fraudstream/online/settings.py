@@ -1,6 +1,6 @@
 """Handler configuration from environment variables, validated at cold start.
 
-The same variables select the backends on AWS and locally (README: "Configuration").
+The same variables select the backends on AWS and locally (docs/online-path.md: "Configuration").
 The CDK app sets them on the functions (stacks/handlers.py) and checks them with these functions.
 """
 
@@ -64,7 +64,7 @@ class PredictSettings:
     feature_set: str = c.DEFAULT_FEATURE_SET
     model_feature_set: str | None = None
     threshold: float = c.DEFAULT_THRESHOLD
-    # How long a batch may wait for the 10-minute records of its own transactions (0: not at all; README:
+    # How long a batch may wait for the 10-minute records of its own transactions (0: not at all; docs/online-path.md:
     # "Freshness"): the race between Flink's aggregate and the transaction's verdict, closed at a price.
     streaming_wait_s: float = 0.0
 

@@ -3,7 +3,7 @@
 POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE override the defaults below. The Logger
 serializes with orjson through its json_serializer/json_deserializer options: the predict handler
 logs one record per transaction, and the json module made that record cost more than the prediction
-(README: "Handler speed").
+(docs/lambda.md: "Handler speed").
 """
 
 from __future__ import annotations

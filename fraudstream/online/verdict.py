@@ -64,7 +64,7 @@ class Verdict:
         )
 
     def log_fields(self) -> dict[str, Any]:
-        """The fields logged beside the message (README: "The online path")."""
+        """The fields logged beside the message (docs/online-path.md: "The online path")."""
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset, "card": self.card,
                 "tid": self.tid, c.TRANS_TS: self.trans_ts, c.AMOUNT: self.amount, "score": self.score,
                 "verdict": self.verdict, "features": self.features,

@@ -1,7 +1,7 @@
 """What `make destroy` runs when a stack deletion stopped half way: empty what blocks it, delete again.
 
 CloudFormation leaves a stack DELETE_FAILED when a resource would not go. The stack empties its
-buckets and waits for Lambda's network interfaces itself (README "Security"); what can still be left is
+buckets and waits for Lambda's network interfaces itself (docs/deploy-reference.md "Security"); what can still be left is
 a bucket that received objects after it was emptied (S3 delivers access logs late) or an interface that
 outlived the wait. This empties each such bucket, every version of every object, and deletes the stack
 again, which resumes where it stopped; a second deletion also waits again for the interfaces.

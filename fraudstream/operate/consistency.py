@@ -10,7 +10,7 @@ from) and the transactions Flink archived (fraudstream/archive.py). For each ver
   rounded to 6 decimals, as Flink's DECIMAL(38, 6) stores it), the 1-week record as of the last batch run
   (the loaded one locally, else the batch SQL at the logged age), the batch's own transactions folded in.
 Each feature value is then exact (equal to the batch definition, relative 1e-9), explained (different,
-but equal to the online definition on those records: the README's known approximation, "Consistency"),
+but equal to the online definition on those records: the known approximation of docs/online-path.md, "Consistency"),
 unverifiable (different, and the history the check needs is not there), or unexplained. With the model,
 the scores of the batch definition's vectors are compared with the logged ones, and verdict flips counted.
 

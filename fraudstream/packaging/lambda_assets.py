@@ -1,6 +1,6 @@
 """Build the two Lambda code assets: each handler, the whole `online` room and the root modules it imports.
 
-What ships is computed, not listed: `online` is everything a Lambda runs (README: "Layout"), and the
+What ships is computed, not listed: `online` is everything a Lambda runs (docs/development.md: "Layout"), and the
 root modules come from reading its imports (packaging/modules.py). The in-process scorer's lazy import
 of the model artifact format (xgboost) is not followed: on AWS the model is the endpoint. boto3 comes
 with the Lambda runtime.

@@ -97,7 +97,7 @@ def test_the_10_minute_columns_equal_the_batch_features_for_every_transaction(ev
             flink[(m[c.CC_NUM], m[c.TRANS_TS])].append((m[c.NUM_TRANS_LAST_10M], m[c.AVG_AMT_LAST_10M], m[c.PREV_TRANS_TS]))
     assert len(batch) >= 10_000
     peers = _peer_counts(batch)
-    assert len(peers) <= 0.001 * len(batch)  # same card, same second: rare, and left out (README)
+    assert len(peers) <= 0.001 * len(batch)  # same card, same second: rare, and left out (docs/streaming.md)
     mismatches = 0
     peer_times = defaultdict(list)
     for card, ts in peers:
@@ -105,7 +105,7 @@ def test_the_10_minute_columns_equal_the_batch_features_for_every_transaction(ev
     for row in batch:
         key = (row[c.CC_NUM], row[c.TRANS_TS])
         if any(0 <= row[c.TRANS_TS] - ts <= c.WINDOW_10M_SECONDS for ts in peer_times[row[c.CC_NUM]]):
-            flink.pop(key, None)  # a window holding same-second peers: left out (README)
+            flink.pop(key, None)  # a window holding same-second peers: left out (docs/streaming.md)
             continue
         count, average, prev = flink[key].pop()
         gap = row[c.SECS_SINCE_PREV_TX]

@@ -4,7 +4,7 @@ The calls come from the components' own tests (marked aws_component; tests/suppo
 them), run here in a child pytest so this module needs nothing run before it. Each call is mapped to its
 IAM actions and resources and looked up in the synthesized template's policies for the role the component
 runs as. The operating commands (simulate, logs, load-batch-features, the SageMaker jobs' launchers) run
-with the operator's own credentials, not a role of the stack: README "Security" lists what they need.
+with the operator's own credentials, not a role of the stack: docs/deploy-reference.md "Security" lists what they need.
 """
 
 from __future__ import annotations

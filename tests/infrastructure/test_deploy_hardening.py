@@ -109,7 +109,7 @@ def test_msk_clients_back_off_between_reconnects():
     assert int(iam["properties.reconnect.backoff.max.ms"]) == c.MSK_RECONNECT_BACKOFF_MAX_MS > c.MSK_RECONNECT_BACKOFF_MS
 
 
-# --- Security posture (README "Security") -------------------------------------------------------------
+# --- Security posture (docs/deploy-reference.md "Security") -------------------------------------------------------------
 
 def stack_key(resources: dict) -> str:
     [key] = of_type(resources, "AWS::KMS::Key")

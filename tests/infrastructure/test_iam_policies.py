@@ -1,7 +1,7 @@
 """Least privilege, checked on every IAM policy in the synthesized template.
 
 No wildcard in any action. A bare "*" resource only for actions AWS offers no resource-level
-permission for; the README lists each one (section "IAM"). Kafka data actions name the topic or
+permission for; docs/deploy-reference.md lists each one (section "IAM"). Kafka data actions name the topic or
 consumer group they are for.
 """
 

@@ -1,6 +1,6 @@
 """One room per concern, dependencies one way: every import of the product, read with `ast`, follows the rules.
 
-The rules (README: "Layout"): root modules import no room; `offline` and `online` import only root
+The rules (docs/development.md: "Layout"): root modules import no room; `offline` and `online` import only root
 modules and never each other; `packaging` only root modules; `local` may use offline, online and
 packaging; `operate` may use offline, online and local; `cli` may use everything and nothing imports
 it. Outside the package: the Lambda handlers import online, the processing job offline and online,

@@ -91,3 +91,14 @@ def test_the_sample_scenario_is_three_one_offs_then_a_ten_transaction_attack_and
 ])
 def test_the_expected_outcome_of_the_sample_scenario(verdicts, ok):
     assert seed_outcome(verdicts)[0] is ok
+
+
+def test_the_readme_s_sample_scenario_is_a_valid_scenario(tmp_path):
+    from fraudstream.paths import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("cat > my.jsonl <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    path = tmp_path / "my.jsonl"
+    path.write_text(block + "\n")
+    lines, problems = read_scenario(path)
+    assert problems == [] and len(lines) == 3 and [line.delay_s for line in lines] == [0.0, 2.0, 1.5]

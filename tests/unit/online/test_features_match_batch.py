@@ -3,7 +3,7 @@
 A generated history is replayed through aggregate messages -> store -> predict features, with the
 streaming record (1) already including the current transaction, (2) stopping at the card's
 previous one, (3) lagging further with the missing transactions in the same batch. Every value
-of both feature sets must equal the batch SQL's, except where the known approximation (README: "The online definition")
+of both feature sets must equal the batch SQL's, except where the known approximation (docs/online-path.md: "The online definition")
 can apply; the test derives those places from the full history and asserts nothing else differs.
 """
 

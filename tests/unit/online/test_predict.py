@@ -184,7 +184,7 @@ def test_a_batch_delivered_again_after_flink_aggregated_it_gets_the_same_verdict
     for name in (c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.NUM_TRANS_LAST_1W, c.AVG_AMT_LAST_1W):
         assert [v.features[name] for v in again] == pytest.approx([v.features[name] for v in first]), name
     # The card alone in its batch gets every feature the same; a card's first of several may see a later gap
-    # (the stored record no longer holds the transaction before the batch: README "redelivery")
+    # (the stored record no longer holds the transaction before the batch: docs/online-path.md "redelivery")
     assert again[3].features == first[3].features
     assert [v.features[c.SECS_SINCE_PREV_TX] for v in again[1:3]] == [v.features[c.SECS_SINCE_PREV_TX] for v in first[1:3]]
 

@@ -2,7 +2,7 @@
 
 The run: five cards scored batch by batch by the real predict logic (fraudstream/online/predict.py) over a
 store that a stand-in for Flink and the aggregate handler fills between batches, as the pipeline does. Each
-card plays one case of the README's "Consistency" section; one stored record is corrupted on purpose.
+card plays one case of the "Consistency" section of docs/online-path.md; one stored record is corrupted on purpose.
 """
 
 from __future__ import annotations
