@@ -38,6 +38,14 @@ MAX_RESTARTS = 3
 ARCHIVE_ROLLOVER_SECONDS = "1"  # a transaction is in a committed archive file about 2 s after Flink read it
 
 
+def jvm_environment(tmp: Path) -> dict[str, str]:
+    """This process's environment, with the JVM PyFlink starts writing its temporary files under ``tmp``: the table
+    planner unpacks a 41 MB jar into java.io.tmpdir and, when the job is stopped, leaves it there."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    jvm_args = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp.resolve()}".strip()
+    return {**os.environ, "JVM_ARGS": jvm_args}
+
+
 class FlinkJob:
     def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str, time_mode: str,
                  log: Callable[[str], None] = lambda _m: None, application_zip: Path = APPLICATION_ZIP,
@@ -64,7 +72,8 @@ class FlinkJob:
         self._unpack()
         properties = self._write_properties()
         self.process = Supervised("flink", [str(FLINK_PYTHON), str(self.app_dir / "main.py"), "--local",
-                                            "--properties", str(properties)], self.log_path, cwd=self.app_dir)
+                                            "--properties", str(properties)], self.log_path,
+                                  env=jvm_environment(self.directory / "tmp"), cwd=self.app_dir)
         self._launch(timeout)
         self._supervisor = threading.Thread(target=self._supervise, args=(timeout,), name="flink-supervisor", daemon=True)
         self._supervisor.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.local.flink import APPLICATION_ZIP
+from fraudstream.local.flink import APPLICATION_ZIP, jvm_environment
 from fraudstream.local.processes import Supervised
 from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point
 from fraudstream.paths import FLINK_PYTHON
@@ -63,12 +63,13 @@ def command(app: Path, properties: Path) -> list[str]:
 def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the job over what the topic holds now (bounded) and wait for it to finish."""
     result = subprocess.run(command(app, properties), capture_output=True, text=True, timeout=timeout, check=False,
-                            cwd=app)
+                            env=jvm_environment(properties.parent / "flink-tmp"), cwd=app)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
 def start_unbounded(app: Path, properties: Path, log: Path) -> Supervised:
-    job = Supervised("flink-test", command(app, properties), log, cwd=app)
+    job = Supervised("flink-test", command(app, properties), log, env=jvm_environment(properties.parent / "flink-tmp"),
+                     cwd=app)
     job.start()
     return job

@@ -39,9 +39,9 @@ def _replay(data: Path, scenario: Path, *extra: str, check: bool = True) -> subp
 
 
 def _flink_scratch() -> set[str]:
-    """What a Flink mini-cluster leaves in the system temporary directory when it is stopped (RPC jar, blobs)."""
+    """What a Flink mini-cluster leaves in the system temporary directory when it is stopped (RPC and planner jars, blobs)."""
     return {p.name for p in Path(tempfile.gettempdir()).iterdir()
-            if p.name.startswith(("flink-rpc", "flink-web", "minicluster_", "blobStore"))}
+            if p.name.startswith(("flink-rpc", "flink-web", "flink-table-planner", "minicluster_", "blobStore"))}
 
 
 def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
