@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from fraudstream.files import atomic_path
+from fraudstream.paths import REPO
+
 PYTHON = sys.executable
 OUT = REPO / "docs" / "figures.md"
 HEADER = """# Measured figures
@@ -85,9 +87,8 @@ def sections(text: str) -> dict[str, str]:
 
 def write(out: Path, found: dict[str, str]) -> None:
     body = "\n".join(found[m.name] for m in MEASUREMENTS if m.name in found)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(HEADER + "\n" + body, encoding="utf-8")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(HEADER + "\n" + body, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="default: docs/figures.md")
     args = parser.parse_args(argv)
     found = sections(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.only or list(BY_NAME):
         try:
             found[name] = measure(BY_NAME[name], args.data)

@@ -248,14 +248,14 @@ def local_events(path: Path, start_ms: int | None = None, end_ms: int | None = N
     without a range (the viewer then counts it as malformed or shows it by its transaction time)."""
     if not path.is_file():
         return
+    ranged = start_ms is not None or end_ms is not None
     with open(path, encoding="utf-8", errors="replace") as log:
         for number, line in enumerate(log, start=1):
             if not line.strip():
                 continue
-            logged = _logged_ms(line)
-            if (start_ms is not None or end_ms is not None) and (
-                    logged is None or (start_ms is not None and logged < start_ms)
-                    or (end_ms is not None and logged > end_ms)):
+            logged = _logged_ms(line) if ranged else None  # the whole log: no line is parsed twice
+            if ranged and (logged is None or (start_ms is not None and logged < start_ms)
+                           or (end_ms is not None and logged > end_ms)):
                 continue
             yield {"message": line, "timestamp": logged if logged is not None else 0, "eventId": str(number)}
 
