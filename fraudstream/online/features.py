@@ -15,6 +15,7 @@ itself (docs/online-path.md: "The online definition (training/serving parity)"):
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -39,34 +40,16 @@ def card_features(
     transactions, whatever the batch size.
     """
     times = [ts for ts, _ in transactions]
-    if any(later < earlier for earlier, later in zip(times, times[1:])):
+    if times != sorted(times):
         raise ValueError("a card's transactions must come in event-time order")
-    running = [0.0]
-    for _, amount in transactions:
-        running.append(running[-1] + amount)
-
-    def window(i: int, record, count_name: str, average_name: str, seconds: float, stale_after: float):
-        t = times[i]
-        count, total, since = 0, 0.0, -math.inf
-        if record is not None and record[c.TRANS_TIME] >= t - stale_after:
-            count, since = int(record[count_name]), float(record[c.TRANS_TIME])
-            total = float(record[average_name]) * count
-            # Later transactions of this batch (strictly newer than this one) that the record already holds.
-            lo, hi = max(bisect.bisect_right(times, t), i + 1), bisect.bisect_right(times, since)
-            if hi > lo and count - (hi - lo) >= 1:
-                count, total = count - (hi - lo), total - (running[hi] - running[lo])
-        # This transaction and the batch's earlier ones newer than the record and inside the window.
-        lo = max(bisect.bisect_right(times, since), bisect.bisect_left(times, t - seconds))
-        if lo <= i:
-            count, total = count + (i + 1 - lo), total + (running[i + 1] - running[lo])
-        return count, total / count
-
+    running = list(itertools.accumulate((amount for _, amount in transactions), initial=0.0))  # prefix sums
     rows = []
     for i, (trans_ts, amount) in enumerate(transactions):
-        n_10m, avg_10m = window(i, streaming, c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.WINDOW_10M_SECONDS,
-                                c.WINDOW_10M_SECONDS)
+        n_10m, avg_10m = _window(times, running, i, streaming, c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M,
+                                 c.WINDOW_10M_SECONDS, c.WINDOW_10M_SECONDS)
         # The batch record stands for the card's weekly profile, kept fresh nightly: no staleness cut.
-        n_1w, avg_1w = window(i, batch, c.NUM_TRANS_LAST_1W, c.AVG_AMT_LAST_1W, c.WINDOW_1W_SECONDS, math.inf)
+        n_1w, avg_1w = _window(times, running, i, batch, c.NUM_TRANS_LAST_1W, c.AVG_AMT_LAST_1W,
+                               c.WINDOW_1W_SECONDS, math.inf)
         previous = [times[i - 1]] if i else []
         if streaming is not None:
             record_ts, record_prev = streaming[c.TRANS_TIME], streaming.get(c.PREV_TRANS_TIME)
@@ -87,6 +70,26 @@ def card_features(
             c.SECS_SINCE_PREV_TX: float(min(gap, c.SECS_SINCE_PREV_TX_CAP)),
         }))
     return rows
+
+
+def _window(times: Sequence[float], running: Sequence[float], i: int, record: Mapping[str, Any] | None,
+            count_name: str, average_name: str, seconds: float, stale_after: float) -> tuple[int, float]:
+    """(count, average) of one window at transaction ``i``: the record's figures (unless older than
+    ``stale_after``) plus the batch's transactions it lacks; ``running`` holds the amounts' prefix sums."""
+    t = times[i]
+    count, total, since = 0, 0.0, -math.inf
+    if record is not None and record[c.TRANS_TIME] >= t - stale_after:
+        count, since = int(record[count_name]), float(record[c.TRANS_TIME])
+        total = float(record[average_name]) * count
+        # Later transactions of this batch (strictly newer than this one) that the record already holds.
+        lo, hi = max(bisect.bisect_right(times, t), i + 1), bisect.bisect_right(times, since)
+        if hi > lo and count - (hi - lo) >= 1:
+            count, total = count - (hi - lo), total - (running[hi] - running[lo])
+    # This transaction and the batch's earlier ones newer than the record and inside the window.
+    lo = max(bisect.bisect_right(times, since), bisect.bisect_left(times, t - seconds))
+    if lo <= i:
+        count, total = count + (i + 1 - lo), total + (running[i + 1] - running[lo])
+    return count, total / count
 
 
 def online_features(

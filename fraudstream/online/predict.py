@@ -123,7 +123,7 @@ def predict(
     scores = check_scores(scorer.score([feature_vector(row.features, settings.feature_set) for row in rows]),
                           len(rows))
     elapsed = clock() - started
-    scored = sorted(zip(rows, scores, strict=True), key=lambda item: _record_order(item[0].transaction))
+    scored = sorted(zip(rows, scores, strict=True), key=lambda item: item[0].transaction.ref)  # (topic, partition, offset)
     spans = batch_spans(transactions)
     verdicts = [Verdict.of(row.transaction, row.features, score, settings.threshold, row.streaming_record_age_s,
                            row.batch_record_age_s, spans[(row.transaction.ref.topic, row.transaction.ref.partition)])
@@ -139,10 +139,6 @@ def batch_spans(transactions: Sequence[Transaction]) -> dict[tuple[str, int], tu
         first, last = spans.get(where, (tx.ref.offset, tx.ref.offset))
         spans[where] = (min(first, tx.ref.offset), max(last, tx.ref.offset))
     return spans
-
-
-def _record_order(tx: Transaction) -> tuple[str, int, int]:
-    return tx.ref.topic, tx.ref.partition, tx.ref.offset
 
 
 def handle_predict_event(

@@ -8,8 +8,7 @@ handler, both through `Verdict.from_log`, so the three agree on one shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fraudstream import contract as c
 from fraudstream.checks import CheckError, finite_number
@@ -20,8 +19,10 @@ class UnreadableVerdict(ValueError):
     """A log record that carries a verdict but cannot be read as one (the reason names the field)."""
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """One per transaction, made and logged on the predict handler's hot path: a NamedTuple (immutable, and
+    built in a third of a frozen dataclass's time)."""
+
     card: str  # masked: first six and last four digits
     amount: float
     score: float
