@@ -27,17 +27,20 @@ help: ## list the targets and the variables they take
 	@grep -E '^[A-Z]+ \?= [^#]*## ' $(MAKEFILE_LIST) | sed -E 's/^([A-Z]+) \?= ([^#]*)## (.*)/\1|\2|\3/' \
 		| awk -F'|' '{printf "  %-25s %s\n", $$1 "=" $$2, $$3}'
 
+# --compile-bytecode: every module compiled once at install, not at each start of every process (with
+# PYTHONDONTWRITEBYTECODE set, as on many CI machines, nothing is ever cached otherwise): xgboost's import
+# chain alone (scikit-learn, scipy, pandas) takes about twice as long from source (docs/lambda.md).
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
 # Apache Flink 1.20 pins old numpy/pyarrow/beam: it gets its own environment (docs/streaming.md: "Streaming aggregation").
 $(FLINK_STAMP): flink_sql/requirements.lock $(STAMP)
 	$(PYTHON) -m venv $(FLINK_VENV)
-	$(BIN)/uv pip install --quiet --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(FLINK_VENV)/bin/python -r flink_sql/requirements.lock
 	touch $@
 
 # The local pipeline's Kafka broker (KRaft, one node): jars from Maven Central, checksums strict, cached in

@@ -9,9 +9,17 @@ size has about one vCPU). For batches of 1, 10 and 100 records on distinct cards
   features, model, one structured log record per verdict) with the embedded store and the in-process model;
   the events are built before the clock starts, as Lambda hands the handler a parsed event.
 - aggregate_tx_per_s: aggregates per second through the aggregate logic into the embedded store.
+Both are the median over rounds of 10 batches: a shared machine's pauses slow some rounds, not the code.
+Then baseline_tx_per_s: the same work at batch 100 without the handler's layers (base64 and JSON, the
+fold-in, the feature vector, the model, the verdict message as a string; no checks, no store, no log
+record, no metrics): what this machine allows, so figures from different machines compare as a ratio.
 Then per handler, from its built asset in a fresh process with the AWS backends
 (benchmarks/handler_process.py): cold_start_s (import and backends, median of 3 starts), peak_rss_mb
-over batches of 100, and asset_bytes (the zipped code asset, Powertools layer excluded).
+over batches of 100, and asset_bytes (the zipped code asset, Powertools layer excluded). Each start finds
+compiled what a Lambda function finds compiled (Python's own modules and botocore, which the runtime
+ships compiled) and compiles the rest, as on Lambda, where the function's code and its layer are
+read-only and carry no bytecode. Last, local_scorer_import_s: what the in-process model (local runs) adds to a
+start, with this environment's bytecode.
 
 Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3] [--profile]
 """
@@ -19,7 +27,9 @@ Usage: python benchmarks/handlers.py [--model data/model.tar.gz] [--seconds 3] [
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
+import importlib.metadata
 import io
 import json
 import os
@@ -32,6 +42,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import orjson
+
 os.environ["OMP_NUM_THREADS"] = "1"  # before xgboost loads: one thread, as on one vCPU
 CPU = min(os.sched_getaffinity(0))
 os.sched_setaffinity(0, {CPU})
@@ -42,7 +54,7 @@ for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
 from fraudstream import contract as c  # noqa: E402
 from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
 from fraudstream.online import aggregate, aws, predict  # noqa: E402
-from fraudstream.online.features import card_features  # noqa: E402
+from fraudstream.online.features import card_features, feature_vector  # noqa: E402
 from fraudstream.online.messages import RecordRef, parse_transaction  # noqa: E402
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
 from fraudstream.online.settings import aggregate_settings, predict_settings  # noqa: E402
@@ -96,18 +108,39 @@ def count_aws_calls(size: int) -> int:
     return len(calls)
 
 
-def handled_per_s(handle, build, size: int, seconds: float) -> float:
+def handled_per_s(handle, build, size: int, seconds: float, batches_per_round: int = 10) -> float:
     """Records per second through ``handle`` over events of ``size`` records from ``build`` (fresh cards each
-    batch), for ``seconds`` and at least 3 batches; only the handling is timed, not building the events."""
-    done, batches, busy = 0, 0, 0.0
-    while busy < seconds or batches < 3:
-        each = build(size, 4 * 10**15 + batches * size)
+    batch): the median over rounds of ``batches_per_round`` batches, for ``seconds`` and at least 5 rounds.
+    Only the handling is timed, not building the events."""
+    rates, busy, batches = [], 0.0, 0
+    while busy < seconds or len(rates) < 5:
+        events = [build(size, 4 * 10**15 + (batches + i) * size) for i in range(batches_per_round)]
+        batches += batches_per_round
         started = time.perf_counter()
-        handle(each)
-        busy += time.perf_counter() - started
-        metrics.clear_metrics()
-        done, batches = done + size, batches + 1
-    return done / busy
+        for each in events:
+            handle(each)
+            metrics.clear_metrics()
+        elapsed = time.perf_counter() - started
+        busy += elapsed
+        rates.append(size * batches_per_round / elapsed)
+    return statistics.median(rates)
+
+
+def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> float:
+    """Transactions per second through the predict work alone: each value decoded, its card's features folded
+    in, one model call per batch, the verdict message as a string; no checks, store, log record or metrics."""
+    scorer = InProcessScorer(model_path)
+    feature_set = scorer.feature_set or c.DEFAULT_FEATURE_SET
+
+    def handle(each: dict) -> None:
+        messages = [orjson.loads(base64.b64decode(record["value"])) for chunk in each["records"].values()
+                    for record in chunk]
+        features = [card_features([(m[c.TRANS_TS], m[c.AMOUNT])], None, None)[0] for m in messages]
+        scores = scorer.score([feature_vector(f, feature_set) for f in features])
+        for m, f, score in zip(messages, features, scores, strict=True):
+            Verdict(c.mask_card(m[c.CC_NUM]), m[c.AMOUNT], score, c.verdict(score, c.DEFAULT_THRESHOLD), f).message()
+
+    return handled_per_s(handle, event, size, seconds)
 
 
 def throughput(size: int, model_path: Path, seconds: float) -> float:
@@ -174,24 +207,63 @@ def zipped_bytes(directory: Path) -> int:
     return buffer.tell()
 
 
+def layer_sources() -> set[Path]:
+    """The Python files of the distributions the Powertools layer carries (lambda_assets: the layer's contents)."""
+    found = set()
+    for name in lambda_assets.LAYER_DISTRIBUTIONS + lambda_assets.COMPILED_DISTRIBUTIONS:
+        dist = importlib.metadata.distribution(name)
+        found.update(Path(dist.locate_file(f)).resolve() for f in dist.files or () if f.suffix == ".py")
+    return found
+
+
+def forget_function_bytecode(cache: Path, asset: Path) -> None:
+    """Remove from a bytecode cache (PYTHONPYCACHEPREFIX layout: <cache>/<source dir>/<module>.<tag>.pyc) what a
+    Lambda function would not find compiled: its own code and its layer's."""
+    layer, asset = layer_sources(), asset.resolve()
+    for pyc in cache.rglob("*.pyc"):
+        source = Path("/", pyc.parent.relative_to(cache), pyc.name.split(".")[0] + ".py")
+        if source.is_relative_to(asset) or source in layer:
+            pyc.unlink()
+
+
 def fresh_process(asset: Path, starts: int = 3, batches: int = 30) -> dict:
     """Cold start (median over ``starts`` fresh processes) and peak memory of a handler with the AWS backends,
-    over ``batches`` batches of 100 built here as for the in-process figures."""
+    over ``batches`` batches of 100 built here as for the in-process figures.
+
+    A first start, not counted, compiles everything it imports into a bytecode cache of its own; then the
+    handler's code and the layer's are taken out of it, and the counted starts write nothing, so each of
+    them compiles those again, as every Lambda cold start does."""
     env = {**os.environ, "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud", "FEATURE_SET": c.DEFAULT_FEATURE_SET,
            "FEATURE_STORE_BACKEND": "sagemaker"}
     env.pop("PYTHONPATH", None)
     build = aggregate_event if asset.name.startswith("aggregate") else event
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        events = Path(tmp) / "events.json"
+        events, cache = Path(tmp) / "events.json", Path(tmp) / "bytecode"
         events.write_text(json.dumps([build(100, 4 * 10**15 + i * 100) for i in range(batches)]))
-        for _ in range(starts + 1):  # the first start compiles the asset's bytecode; it is not counted
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+        for start in range(starts + 1):
+            if start == 0:
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+            else:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
             out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "handler_process.py"), str(asset), str(events),
                                   "--repo", str(REPO)], env=env, cwd=asset.parent, capture_output=True, text=True, check=True)
             runs.append(json.loads(out.stdout.splitlines()[-1]))
+            if start == 0:
+                forget_function_bytecode(cache, asset)
     runs = runs[1:]
     return {"cold_start_s": statistics.median(r["cold_start_s"] for r in runs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "heavy_modules": runs[0]["heavy_modules"]}
+
+
+def local_scorer_import_s(starts: int = 3) -> float:
+    """Seconds a fresh process takes to import the in-process scorer's model format (xgboost, and with it
+    scikit-learn, scipy and pandas, which xgboost's package imports whenever they are installed); median."""
+    probe = ("import time; started = time.perf_counter(); import fraudstream.offline.model_artifact; "
+             "print(time.perf_counter() - started)")
+    return statistics.median(float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                                  check=True).stdout) for _ in range(starts))
 
 
 def single_card_batch_seconds(size: int, model_path: Path) -> float:
@@ -225,6 +297,7 @@ def main() -> None:
             metrics.clear_metrics()
             print(f"batch={size} api_calls={calls} tx_per_s={throughput(size, model_path, args.seconds):.0f} "
                   f"aggregate_tx_per_s={aggregate_throughput(size, args.seconds):.0f}", flush=True)
+        print(f"baseline_tx_per_s={baseline_per_s(model_path, args.seconds):.0f}", flush=True)
         floor = log_record_us()
         print(f"log_record_us={floor['orjson']:.1f} json_module_log_record_us={floor['json_module']:.1f}", flush=True)
         for size in (2_000, 10_000):
@@ -236,6 +309,7 @@ def main() -> None:
             print(f"handler={name} asset_bytes={zipped_bytes(assets[name])}", flush=True)
             print(f"handler={name} peak_rss_mb={started['peak_rss_mb']:.0f} heavy_modules_loaded={len(started['heavy_modules'])}",
                   flush=True)
+        print(f"local_scorer_import_s={local_scorer_import_s():.2f}", flush=True)
         if args.profile:
             print(profile_predict(model_path), flush=True)
 
