@@ -10,7 +10,8 @@ size has about one vCPU). For batches of 1, 10 and 100 records on distinct cards
   the events are built before the clock starts, as Lambda hands the handler a parsed event.
 - aggregate_tx_per_s: aggregates per second through the aggregate logic into the embedded store.
 Both are the fastest of rounds of 10 batches, as timeit reports the fastest run: slower rounds come from
-other work on the machine (on a shared virtual machine, other tenants), not from the code.
+other work on the machine (on a shared virtual machine, other tenants), not from the code; the median
+round follows each (median_*), for what a busy machine gives.
 Then baseline_tx_per_s: the same work at batch 100 without the handler's layers (base64 and JSON, the
 fold-in, the feature vector, the model, the verdict message as a string; no checks, no store, no log
 record, no metrics): what this machine allows, so figures from different machines compare as a ratio.
@@ -109,10 +110,11 @@ def count_aws_calls(size: int) -> int:
     return len(calls)
 
 
-def handled_per_s(handle, build, size: int, seconds: float, batches_per_round: int = 10) -> float:
+def handled_per_s(handle, build, size: int, seconds: float, batches_per_round: int = 10) -> tuple[float, float]:
     """Records per second through ``handle`` over events of ``size`` records from ``build`` (fresh cards each
-    batch): the fastest of rounds of ``batches_per_round`` batches, for ``seconds`` and at least 5 rounds.
-    Only the handling is timed, not building the events."""
+    batch): (fastest, median) of rounds of ``batches_per_round`` batches, for ``seconds`` and at least 5 rounds.
+    Only the handling is timed (with the metrics cleared after each batch, as the handlers' decorator flushes
+    them), not building the events."""
     rates, busy, batches = [], 0.0, 0
     while busy < seconds or len(rates) < 5:
         events = [build(size, 4 * 10**15 + (batches + i) * size) for i in range(batches_per_round)]
@@ -124,10 +126,10 @@ def handled_per_s(handle, build, size: int, seconds: float, batches_per_round: i
         elapsed = time.perf_counter() - started
         busy += elapsed
         rates.append(size * batches_per_round / elapsed)
-    return max(rates)
+    return max(rates), statistics.median(rates)
 
 
-def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> float:
+def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> tuple[float, float]:
     """Transactions per second through the predict work alone: each value decoded, its card's features folded
     in, one model call per batch, the verdict message as a string; no checks, store, log record or metrics."""
     scorer = InProcessScorer(model_path)
@@ -144,7 +146,7 @@ def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> float:
     return handled_per_s(handle, event, size, seconds)
 
 
-def throughput(size: int, model_path: Path, seconds: float) -> float:
+def throughput(size: int, model_path: Path, seconds: float) -> tuple[float, float]:
     """Transactions per second through the predict logic with the embedded store and in-process model."""
     with tempfile.TemporaryDirectory() as tmp:
         store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
@@ -153,7 +155,7 @@ def throughput(size: int, model_path: Path, seconds: float) -> float:
         return handled_per_s(lambda each: predict.handle_predict_event(each, store, scorer, settings), event, size, seconds)
 
 
-def aggregate_throughput(size: int, seconds: float) -> float:
+def aggregate_throughput(size: int, seconds: float) -> tuple[float, float]:
     """Aggregates per second through the aggregate logic into the embedded store."""
     with tempfile.TemporaryDirectory() as tmp:
         store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
@@ -220,11 +222,14 @@ def layer_sources() -> set[Path]:
 def forget_function_bytecode(cache: Path, asset: Path) -> None:
     """Remove from a bytecode cache (PYTHONPYCACHEPREFIX layout: <cache>/<source dir>/<module>.<tag>.pyc) what a
     Lambda function would not find compiled: its own code and its layer's."""
-    layer, asset = layer_sources(), asset.resolve()
+    layer, asset, removed = layer_sources(), asset.resolve(), {"asset": 0, "layer": 0}
     for pyc in cache.rglob("*.pyc"):
-        source = Path("/", pyc.parent.relative_to(cache), pyc.name.split(".")[0] + ".py")
+        source = Path("/", pyc.parent.relative_to(cache), pyc.name.split(".")[0] + ".py").resolve()
         if source.is_relative_to(asset) or source in layer:
+            removed["asset" if source.is_relative_to(asset) else "layer"] += 1
             pyc.unlink()
+    if not all(removed.values()):  # the cache's layout is not the one expected: the figure would be wrong
+        raise RuntimeError(f"no bytecode of the function or its layer found in {cache}: {removed}")
 
 
 def fresh_process(asset: Path, starts: int = 3, batches: int = 30) -> dict:
@@ -296,9 +301,12 @@ def main() -> None:
         for size in BATCH_SIZES:
             calls = count_aws_calls(size)
             metrics.clear_metrics()
-            print(f"batch={size} api_calls={calls} tx_per_s={throughput(size, model_path, args.seconds):.0f} "
-                  f"aggregate_tx_per_s={aggregate_throughput(size, args.seconds):.0f}", flush=True)
-        print(f"baseline_tx_per_s={baseline_per_s(model_path, args.seconds):.0f}", flush=True)
+            (predict_fast, predict_median), (aggregate_fast, aggregate_median) = (
+                throughput(size, model_path, args.seconds), aggregate_throughput(size, args.seconds))
+            print(f"batch={size} api_calls={calls} tx_per_s={predict_fast:.0f} aggregate_tx_per_s={aggregate_fast:.0f} "
+                  f"median_tx_per_s={predict_median:.0f} median_aggregate_tx_per_s={aggregate_median:.0f}", flush=True)
+        fastest, median = baseline_per_s(model_path, args.seconds)
+        print(f"baseline_tx_per_s={fastest:.0f} median_baseline_tx_per_s={median:.0f}", flush=True)
         floor = log_record_us()
         print(f"log_record_us={floor['orjson']:.1f} json_module_log_record_us={floor['json_module']:.1f}", flush=True)
         for size in (2_000, 10_000):

@@ -50,15 +50,17 @@ def reserved_names_as_set() -> None:
     the formatter only ever tests membership, so every record is unchanged (tests/unit/online/test_telemetry.py
     compares ours with the tuple's, key for key). Anything but a tuple (a Powertools release that changed it)
     is left alone."""
-    if isinstance(powertools_formatter.RESERVED_LOG_ATTRS, tuple):
-        powertools_formatter.RESERVED_LOG_ATTRS = frozenset(powertools_formatter.RESERVED_LOG_ATTRS)
+    names = getattr(powertools_formatter, "RESERVED_LOG_ATTRS", None)
+    if isinstance(names, tuple):
+        powertools_formatter.RESERVED_LOG_ATTRS = frozenset(names)
 
 
 reserved_names_as_set()
 logger = Logger(service=SERVICE, json_serializer=to_json, json_deserializer=from_json)
-# No record shows a thread or process name (Powertools' keys do not include them), so the standard library
-# need not look them up for every record: its documented switches (the logging HOWTO, "Optimization").
-logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+# No record shows a thread, process or asyncio task name (Powertools' keys do not include them), so the standard
+# library need not look them up for every record: its documented switches (the logging HOWTO, "Optimization";
+# logAsyncioTasks exists from Python 3.12, as on Lambda's runtime, and is a plain attribute before).
+logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 # Metric names (the CDK dashboard and alarms read these).

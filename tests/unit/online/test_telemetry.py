@@ -69,7 +69,7 @@ def _powertools_own_reserved_names() -> tuple[str, ...]:
 
 def test_records_are_those_powertools_writes_with_its_reserved_names_in_a_tuple(monkeypatch):
     # Given the handlers' Logger, with the Lambda context keys the handler decorator adds
-    assert isinstance(powertools_formatter.RESERVED_LOG_ATTRS, frozenset), "the reserved names are a set again"
+    assert isinstance(powertools_formatter.RESERVED_LOG_ATTRS, frozenset), "Powertools no longer keeps its reserved names there"
     logger.append_keys(function_name="predict_from_features", cold_start=True)
     try:
         records = _verdict_log_records()

@@ -22,10 +22,9 @@ def test_each_asset_is_its_handler_the_online_room_and_the_root_modules_it_impor
     assert "files.py" not in files  # pyarrow: the online room does not need it
 
 
-# What the in-process model pulls in (xgboost imports scikit-learn, scipy and pandas when installed), and boto3:
-# none of it may load with the AWS backends, where each costs cold-start time for nothing.
-# Heavy or needless at a cold start: the scientific stack, boto3 (botocore clients suffice), and Powertools' event
-# classes (importing one loads them all, ~0.1 s; the handlers read the MSK event's documented shape themselves).
+# None of it may load with the AWS backends, where each costs cold-start time for nothing: what the in-process model
+# pulls in (xgboost imports scikit-learn, scipy and pandas when installed), boto3 (botocore clients suffice), and
+# Powertools' event classes (importing one loads them all, ~0.1 s; the handlers read the MSK event's shape themselves).
 NOT_AT_COLD_START = ("numpy", "xgboost", "sklearn", "scipy", "pandas", "pyarrow", "boto3", "s3transfer",
                      "aws_lambda_powertools.utilities.data_classes")
 
