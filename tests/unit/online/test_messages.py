@@ -145,3 +145,12 @@ def test_records_with_a_null_absent_or_present_key_and_byte_array_headers_parse(
     assert event["records"][f"{c.TRANSACTIONS_TOPIC}-0"][0]["headers"][0]["headerKey"][:2] == [104, 101]
     [tx], invalid = parse_event(event, parse_transaction)
     assert invalid == [] and tx.cc_num == CARD
+
+
+@pytest.mark.parametrize("records", [None, {}, []], ids=["null", "empty-object", "empty-list"])
+def test_an_event_without_records_parses_to_nothing(records):
+    # Given an MSK event whose "records" is null or empty (a key it may also lack)
+    for event in ({"eventSource": "aws:kafka", "records": records}, {"eventSource": "aws:kafka"}):
+        # Then there is nothing to parse and nothing to report
+        assert parse_event(event, parse_transaction) == ([], [])
+
