@@ -57,7 +57,7 @@ from fraudstream import contract as c  # noqa: E402
 from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
 from fraudstream.online import aggregate, aws, predict  # noqa: E402
 from fraudstream.online.features import card_features, feature_vector  # noqa: E402
-from fraudstream.online.messages import RecordRef, parse_transaction  # noqa: E402
+from fraudstream.online.messages import RecordRef, parse_transaction, records  # noqa: E402
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
 from fraudstream.online.settings import aggregate_settings, predict_settings  # noqa: E402
 from fraudstream.online.stores import (  # noqa: E402
@@ -136,8 +136,7 @@ def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> tuple[f
     feature_set = scorer.feature_set or c.DEFAULT_FEATURE_SET
 
     def handle(each: dict) -> None:
-        messages = [orjson.loads(base64.b64decode(record["value"])) for chunk in each["records"].values()
-                    for record in chunk]
+        messages = [orjson.loads(base64.b64decode(value)) for _, value in records(each)]
         features = [card_features([(m[c.TRANS_TS], m[c.AMOUNT])], None, None)[0] for m in messages]
         scores = scorer.score([feature_vector(f, feature_set) for f in features])
         for m, f, score in zip(messages, features, scores, strict=True):
@@ -243,22 +242,23 @@ def fresh_process(asset: Path, starts: int = 3, batches: int = 30) -> dict:
            "FEATURE_STORE_BACKEND": "sagemaker"}
     env.pop("PYTHONPATH", None)
     build = aggregate_event if asset.name.startswith("aggregate") else event
-    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         events, cache = Path(tmp) / "events.json", Path(tmp) / "bytecode"
         events.write_text(json.dumps([build(100, 4 * 10**15 + i * 100) for i in range(batches)]))
-        env["PYTHONPYCACHEPREFIX"] = str(cache)
-        for start in range(starts + 1):
-            if start == 0:
-                env.pop("PYTHONDONTWRITEBYTECODE", None)
-            else:
-                env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+        def start(write_bytecode: bool) -> dict:
+            run_env = {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
+            run_env["PYTHONPYCACHEPREFIX"] = str(cache)
+            if not write_bytecode:
+                run_env["PYTHONDONTWRITEBYTECODE"] = "1"
             out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "handler_process.py"), str(asset), str(events),
-                                  "--repo", str(REPO)], env=env, cwd=asset.parent, capture_output=True, text=True, check=True)
-            runs.append(json.loads(out.stdout.splitlines()[-1]))
-            if start == 0:
-                forget_function_bytecode(cache, asset)
-    runs = runs[1:]
+                                  "--repo", str(REPO)], env=run_env, cwd=asset.parent, capture_output=True, text=True,
+                                 check=True)
+            return json.loads(out.stdout.splitlines()[-1])
+
+        start(write_bytecode=True)
+        forget_function_bytecode(cache, asset)
+        runs = [start(write_bytecode=False) for _ in range(starts)]
     return {"cold_start_s": statistics.median(r["cold_start_s"] for r in runs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "heavy_modules": runs[0]["heavy_modules"]}
 

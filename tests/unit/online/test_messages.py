@@ -153,4 +153,3 @@ def test_an_event_without_records_parses_to_nothing(records):
     for event in ({"eventSource": "aws:kafka", "records": records}, {"eventSource": "aws:kafka"}):
         # Then there is nothing to parse and nothing to report
         assert parse_event(event, parse_transaction) == ([], [])
-
