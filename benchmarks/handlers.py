@@ -79,10 +79,11 @@ T0 = 1_700_000_000.0
 
 
 def event(size: int, first_card: int) -> dict:
-    """An MSK event of ``size`` transactions on distinct cards."""
+    """An MSK event of ``size`` transactions on distinct cards, each with a 16-hex-digit tid as the generator writes."""
     return msk_event(
-        msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.CC_NUM: first_card + i, c.AMOUNT: 10.0 + i,
-                                                           c.TRANS_TS: T0 + i, "merchant": "m", "zip_code": "0"}).encode())
+        msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.TID: f"{first_card + i:016x}", c.CC_NUM: first_card + i,
+                                                           c.AMOUNT: 10.0 + i, c.TRANS_TS: T0 + i, "merchant": "m",
+                                                           "zip_code": "0"}).encode())
         for i in range(size)
     )
 
@@ -183,7 +184,7 @@ def profile_predict(model_path: Path, batches: int = 100, top: int = 15) -> str:
 
 def log_record_us(records: int = 20_000) -> dict[str, float]:
     """Microseconds per verdict record through the handlers' Powertools Logger, and through a Logger with
-    Powertools' default serializer (the json module): the floor the logging puts under predict."""
+    Powertools' default formatter and serializer (the json module): what the log record puts under predict."""
     from aws_lambda_powertools import Logger
 
     tx = parse_transaction(RecordRef(c.TRANSACTIONS_TOPIC, 0, 0), {c.CC_NUM: 4 * 10**15, c.AMOUNT: 12.5, c.TRANS_TS: T0,

@@ -138,9 +138,17 @@ def parse_transaction(ref: RecordRef, message: dict) -> Transaction:
         cc_num=_card(message),
         amount=_number(message, c.AMOUNT, low=c.MIN_AMOUNT, high=c.MAX_AMOUNT),
         trans_ts=_event_time(message, c.TRANS_TS),
-        # Logged with the verdict: printable ASCII only, so no value can break the log line.
-        tid="".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in str(tid)[:64]) if tid is not None else None,
+        tid=None if tid is None else _printable(str(tid)[:64]),
     )
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character but printable ASCII replaced by "?": a tid is logged with its verdict, and no
+    value may break the log line. Checked whole first: real ids are printable, and the per-character pass cost
+    more than the rest of the parse."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in text)
 
 
 def parse_aggregate(ref: RecordRef, message: dict) -> Aggregate:

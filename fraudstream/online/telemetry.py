@@ -1,9 +1,9 @@
 """The one Logger and Metrics of the handlers (Powertools): JSON logs and CloudWatch EMF metrics.
 
-POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE override the defaults below. The Logger
-serializes with orjson through its json_serializer/json_deserializer options, and its formatter tests
-record keys against its reserved names held as a set (below): the predict handler logs one record per
-transaction, and that record cost more than the prediction (docs/lambda.md: "Handler speed").
+POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE override the defaults below. The Logger's
+formatter (JsonFormatter, below) writes Powertools' lines with orjson and builds the common record in one
+pass: the predict handler logs one record per transaction, and that record cost more than the prediction
+(docs/lambda.md: "Handler speed").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import formatter as powertools_formatter
+from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
 
 from fraudstream.online.messages import InvalidRecord
 
@@ -41,22 +41,48 @@ def from_json(message: str) -> Any:
     return orjson.loads(message) if message[:1] in _JSON_STARTS else message
 
 
-def reserved_names_as_set() -> None:
-    """Powertools' reserved log-record names as a frozenset of the same names.
-
-    Its formatter asks of every key of every record whether it is one of these names (`name in
-    RESERVED_LOG_ATTRS`), and keeps them in a tuple of 24: a verdict record's 13 fields, which are not among
-    them, each compare with all 24, about 30% of the record's cost. A set answers the same question at once;
-    the formatter only ever tests membership, so every record is unchanged (tests/unit/online/test_telemetry.py
-    compares ours with the tuple's, key for key). Anything but a tuple (a Powertools release that changed it)
-    is left alone."""
-    names = getattr(powertools_formatter, "RESERVED_LOG_ATTRS", None)
-    if isinstance(names, tuple):
-        powertools_formatter.RESERVED_LOG_ATTRS = frozenset(names)
+# The record attributes Powertools keeps out of a log line (or renders through its templates), as a set.
+_RESERVED = frozenset(RESERVED_LOG_ATTRS)
 
 
-reserved_names_as_set()
-logger = Logger(service=SERVICE, json_serializer=to_json, json_deserializer=from_json)
+class JsonFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with its common record built in one pass: the same keys, order, timestamp and
+    dropped None values, serialized with orjson.
+
+    The predict handler logs one record per transaction. Powertools' format searches its reserved names (a tuple
+    of 24) for every attribute of every record and copies the line three times on the way; here a plain
+    record (a text message that cannot be JSON, no %-arguments, no exception, no thread-local keys) is built
+    once, testing names against a set. Any other record is Powertools' own format. A custom formatter is the
+    extension Powertools documents ("Bring your own formatter"); tests/unit/online/test_telemetry.py requires
+    byte-equal lines from both paths for every kind of record the handlers write.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(json_serializer=to_json, json_deserializer=from_json, **options)
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: A003 (the logging API's name)
+        message = record.msg
+        if (record.args or record.exc_info or type(message) is not str or message[:1] in _JSON_STARTS
+                or self.thread_safe_get_current_keys()):
+            return super().format(record)
+        fields = record.__dict__.copy()
+        fields["asctime"] = self.formatTime(record)
+        log: dict[str, Any] = {}
+        for key, value in self.get_current_keys().items():  # the line's keys, in order: templates and constants
+            if value and key in _RESERVED:
+                if type(value) is not str:
+                    return super().format(record)  # Powertools refuses a template that is not text
+                value = value % fields
+            log[key] = value
+        for key, value in fields.items():  # then the record's extra fields
+            if key not in _RESERVED:
+                log[key] = value
+        log["message"] = message
+        log["xray_trace_id"] = self._get_latest_trace_id()
+        return self.serialize({key: value for key, value in log.items() if value is not None})
+
+
+logger = Logger(service=SERVICE, logger_formatter=JsonFormatter())
 # No record shows a thread, process or asyncio task name (Powertools' keys do not include them), so the standard
 # library need not look them up for every record: its documented switches (the logging HOWTO, "Optimization";
 # logAsyncioTasks exists from Python 3.12, as on Lambda's runtime, and is a plain attribute before).

@@ -47,6 +47,18 @@ def test_a_transaction_id_that_cannot_be_printed_is_made_printable():
     assert tx.tid == "a?b"
 
 
+@pytest.mark.parametrize("tid, logged", [
+    ("9f1c2d3e4a5b6c7d", "9f1c2d3e4a5b6c7d"),
+    ("line\nbreak", "line?break"),
+    ("caf\u00e9 \t", "caf? ?"),
+    (12345, "12345"),
+    ("x" * 100, "x" * 64),
+])
+def test_a_transaction_id_is_kept_as_printable_ascii_of_at_most_64_characters(tid, logged):
+    [tx], _ = parse_event(msk_event([transaction(CARD, TS, 1.0, tid=tid)]), parse_transaction)
+    assert tx.tid == logged
+
+
 def test_a_card_number_given_as_a_digit_string_is_accepted():
     [tx], _ = parse_event(msk_event([transaction(str(CARD), TS, 1.0)]), parse_transaction)
     assert tx.cc_num == CARD
