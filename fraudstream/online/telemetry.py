@@ -79,6 +79,8 @@ class JsonFormatter(LambdaPowertoolsFormatter):
                 log[key] = value
         log["message"] = message
         log["xray_trace_id"] = self._get_latest_trace_id()
+        if self.serialize_stacktrace:  # Powertools writes its stack trace there, None without an exception
+            log.pop("stack_trace", None)
         return self.serialize({key: value for key, value in log.items() if value is not None})
 
 

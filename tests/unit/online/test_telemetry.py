@@ -14,7 +14,7 @@ from fraudstream import contract as c
 from fraudstream.online.features import card_features
 from fraudstream.online.messages import RecordRef, parse_transaction
 from fraudstream.online.scorers import ModelOutputError
-from fraudstream.online.telemetry import logger
+from fraudstream.online.telemetry import JsonFormatter, logger
 from fraudstream.online.verdict import Verdict
 
 
@@ -55,31 +55,34 @@ def _verdict() -> Verdict:
     return Verdict.of(tx, card_features([(1.7e9, 12.5)], None, None)[0], 0.4, 0.25, None, 86_400.0, (40, 41))
 
 
-def _records() -> dict[str, logging.LogRecord]:
-    """Every kind of record the handlers write, and the edges of the formatter's one-pass path."""
+def _records() -> dict[str, tuple[logging.LogRecord, bool]]:
+    """Every kind of record the handlers write, and the edges of the formatter's one-pass path: (record, whether
+    the one-pass path takes it)."""
     verdict = _verdict()
     try:
         raise ModelOutputError("2 scores for 3 rows")
     except ModelOutputError:
         exception = sys.exc_info()
-    with_message = _record(logging.INFO, "formatted before")
-    with_message.message = "formatted before"  # as a standard Formatter leaves it on the record
+    with_message = _record(logging.INFO, "already formatted")
+    with_message.message = "already formatted"  # as a standard Formatter leaves it on the record
     return {
-        "verdict": _record(logging.INFO, verdict.message(), extra=verdict.log_fields()),
-        "invalid record": _record(logging.ERROR, "invalid record skipped",
-                                  extra={**RecordRef("t", 0, 5).as_log(), "reason": "value is not JSON"}),
-        "summary": _record(logging.INFO, "transactions processed", extra={"transactions": 3, "fraud": 1}),
-        "exception": _record(logging.ERROR, "model output refused", exc_info=exception, extra={"reason": "2 scores"}),
-        "arguments": _record(logging.WARNING, "%d records late", args=(3,)),
-        "json message": _record(logging.INFO, '{"cards": [1, 2]}'),
-        "dict message": _record(logging.INFO, {"cards": 2}),  # type: ignore[arg-type]
-        "empty message": _record(logging.INFO, ""),
-        "not json": _record(logging.INFO, "NaN"),
-        "extra over a key": _record(logging.INFO, "service renamed", extra={"service": "other", "sampling_rate": None,
-                                                                           "xray_trace_id": "mine"}),
-        "extra named like the exception": _record(logging.INFO, "carried", extra={"exception": "text"}),
-        "stack info": _record(logging.INFO, "with a stack", stack_info="Stack (most recent call last): ..."),
-        "message attribute": with_message,
+        "verdict": (_record(logging.INFO, verdict.message(), extra=verdict.log_fields()), True),
+        "invalid record": (_record(logging.ERROR, "invalid record skipped",
+                                   extra={**RecordRef("t", 0, 5).as_log(), "reason": "value is not JSON"}), True),
+        # A message that starts as JSON text may start (t, f, n: true, false, null): Powertools decodes it.
+        "summary": (_record(logging.INFO, "transactions processed", extra={"transactions": 3, "fraud": 1}), False),
+        "empty message": (_record(logging.INFO, ""), True),
+        "extra over a key": (_record(logging.INFO, "service renamed",
+                                     extra={"service": "other", "sampling_rate": None, "xray_trace_id": "mine"}), True),
+        "extra named like the exception": (_record(logging.INFO, "carried", extra={"exception": "text"}), True),
+        "extra named like the stack trace": (_record(logging.INFO, "carried", extra={"stack_trace": "frames"}), True),
+        "stack info": (_record(logging.INFO, "with a stack", stack_info="Stack (most recent call last): ..."), True),
+        "message attribute": (with_message, True),
+        "exception": (_record(logging.ERROR, "model output refused", exc_info=exception, extra={"reason": "2"}), False),
+        "arguments": (_record(logging.WARNING, "%d records late", args=(3,)), False),
+        "json message": (_record(logging.INFO, '{"cards": [1, 2]}'), False),
+        "dict message": (_record(logging.INFO, {"cards": 2}), False),  # type: ignore[arg-type]
+        "message that is not JSON but starts like it": (_record(logging.INFO, "true or false"), False),
     }
 
 
@@ -89,14 +92,21 @@ def test_each_record_is_the_line_powertools_own_format_writes(monkeypatch, kind)
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
     logger.append_keys(function_name="predict_from_features", cold_start=True)
     try:
-        record = _records()[kind]
+        record, one_pass = _records()[kind]
         formatter = logger.registered_formatter
-        # When it formats a record, and Powertools' own format (the superclass's) formats the same record
-        ours, powertools = formatter.format(record), LambdaPowertoolsFormatter.format(formatter, record)
+        # When Powertools' own format (the superclass's) formats a record, and then ours formats the same record
+        powertools = LambdaPowertoolsFormatter.format(formatter, record)
+        handed_over = []
+        own_format = LambdaPowertoolsFormatter.format
+        monkeypatch.setattr(LambdaPowertoolsFormatter, "format",
+                            lambda self, each: handed_over.append(each) or own_format(self, each))
+        ours = formatter.format(record)
     finally:
         logger.remove_keys(["function_name", "cold_start"])
-    # Then the lines are the same, byte for byte (keys in the same order)
+    # Then the lines are the same, byte for byte (keys in the same order), and only the records the one-pass
+    # path does not cover were handed to Powertools
     assert ours == powertools
+    assert (handed_over == []) is one_pass
     line = json.loads(ours)
     assert line["function_name"] == "predict_from_features" and line["location"] == "predict:10"
 
@@ -104,12 +114,19 @@ def test_each_record_is_the_line_powertools_own_format_writes(monkeypatch, kind)
 def test_thread_local_keys_are_written_as_powertools_writes_them():
     logger.thread_safe_append_keys(request="r-1")
     try:
-        record = _records()["verdict"]
+        record, _ = _records()["verdict"]
         formatter = logger.registered_formatter
         assert formatter.format(record) == LambdaPowertoolsFormatter.format(formatter, record)
         assert json.loads(formatter.format(record))["request"] == "r-1"
     finally:
         logger.thread_safe_clear_keys()
+
+
+def test_a_key_that_would_render_a_record_attribute_from_a_non_text_template_is_refused_as_powertools_refuses_it():
+    formatter = JsonFormatter()
+    formatter.append_keys(level=1)
+    with pytest.raises(ValueError, match="need to be type 'str'"):
+        formatter.format(_records()["verdict"][0])
 
 
 def test_a_verdict_record_is_built_in_one_pass_with_the_verdict_fields(monkeypatch):
@@ -119,7 +136,7 @@ def test_a_verdict_record_is_built_in_one_pass_with_the_verdict_fields(monkeypat
 
     monkeypatch.setattr(LambdaPowertoolsFormatter, "format", refuse)
     # When a verdict record is formatted
-    line = json.loads(logger.registered_formatter.format(_records()["verdict"]))
+    line = json.loads(logger.registered_formatter.format(_records()["verdict"][0]))
     # Then the one-pass path wrote it, with the verdict's fields and the seed's message
     assert line["verdict"] == c.FRAUD and line["offset"] == 41 and line["card"] == "400000******0007"
     assert line["batch_offsets"] == [40, 41] and "streaming_record_age_s" not in line
@@ -127,5 +144,5 @@ def test_a_verdict_record_is_built_in_one_pass_with_the_verdict_fields(monkeypat
 
 
 def test_an_exception_record_names_the_exception():
-    line = json.loads(logger.registered_formatter.format(_records()["exception"]))
+    line = json.loads(logger.registered_formatter.format(_records()["exception"][0]))
     assert line["exception_name"] == "ModelOutputError" and line["level"] == "ERROR"
