@@ -75,7 +75,7 @@ demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, 
 	$(BIN)/fraudstream train $(DATA)/features.parquet --out $(DATA)
 	$(BIN)/fraudstream scenario --transactions $(DATA)/transactions.parquet --out $(DATA)/seed_scenario.jsonl
 	$(BIN)/fraudstream replay $(DATA)/seed_scenario.jsonl --model $(DATA)/model.tar.gz \
-		--batch-aggregates $(DATA)/batch_aggregates.parquet --workdir $(DATA)/local --check-seed-outcome
+		--history $(DATA)/transactions.parquet --history-to-today --workdir $(DATA)/local --check-seed-outcome
 	$(BIN)/fraudstream consistency --local $(DATA)/local --png $(DATA)/local/consistency.png
 
 benchmark: $(STAMP) ## time generate, features and train at the AWS sample's scale (10,000 cards, 5.4 million transactions)
@@ -96,7 +96,7 @@ figures: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## measure every figure the doc
 
 flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service for Apache Flink (its jar built by Maven, flink_sql/pom.xml)
 
-build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py
+build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py fraudstream/contract.py
 	$(BIN)/python -m fraudstream.packaging.flink_app build --out $@
 
 synth: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## write the CloudFormation template to cdk.out/ (offline; needs make demo's model)

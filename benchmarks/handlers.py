@@ -56,8 +56,8 @@ for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
 from fraudstream import contract as c  # noqa: E402
 from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
 from fraudstream.online import aggregate, aws, predict  # noqa: E402
-from fraudstream.online.features import card_features, feature_vector  # noqa: E402
-from fraudstream.online.messages import RecordRef, parse_transaction, records  # noqa: E402
+from fraudstream.online.features import feature_vector, model_features  # noqa: E402
+from fraudstream.online.messages import RecordRef, parse_transaction_features, records  # noqa: E402
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
 from fraudstream.online.settings import aggregate_settings, predict_settings  # noqa: E402
 from fraudstream.online.stores import (  # noqa: E402
@@ -78,24 +78,21 @@ BATCH_SIZES = (1, 10, 100)
 T0 = 1_700_000_000.0
 
 
+def features_value(i: int, card: int) -> bytes:
+    """Flink's message for a card's second transaction in 10 minutes, with a 16-hex-digit tid as the generator writes."""
+    return json.dumps({c.CC_NUM: card, "merchant": "m", c.AMOUNT: 10.5, "zip_code": "0", c.TRANS_TS: T0 + i,
+                       c.TID: f"{card:016x}", c.EVENT_MS: c.event_ms(T0 + i), c.NUM_TRANS_LAST_10M: 2,
+                       c.AMT_SUM_LAST_10M: 25.0, c.PREV_EVENT_MS: c.event_ms(T0 + i - 30), c.NUM_TRANS_TODAY: 2,
+                       c.AMT_SUM_TODAY: 25.0, c.NUM_TRANS_YESTERDAY: 0, c.AMT_SUM_YESTERDAY: 0, c.LATE: False,
+                       c.TOPIC: c.TRANSACTIONS_TOPIC, c.PARTITION: 0, c.OFFSET: i}).encode()
+
+
 def event(size: int, first_card: int) -> dict:
-    """An MSK event of ``size`` transactions on distinct cards, each with a 16-hex-digit tid as the generator writes."""
-    return msk_event(
-        msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.TID: f"{first_card + i:016x}", c.CC_NUM: first_card + i,
-                                                           c.AMOUNT: 10.0 + i, c.TRANS_TS: T0 + i, "merchant": "m",
-                                                           "zip_code": "0"}).encode())
-        for i in range(size)
-    )
+    """An MSK event of ``size`` features messages (what both functions read) on distinct cards."""
+    return msk_event(msk_record(c.TRANSACTION_FEATURES_TOPIC, 0, i, features_value(i, first_card + i)) for i in range(size))
 
 
-def aggregate_event(size: int, first_card: int) -> dict:
-    """An MSK event of ``size`` aggregates (Flink's messages) on distinct cards."""
-    return msk_event(
-        msk_record(c.AGGREGATES_TOPIC, 0, i, json.dumps({c.CC_NUM: first_card + i, c.NUM_TRANS_LAST_10M: 2,
-                                                         c.AVG_AMT_LAST_10M: 12.5, c.TRANS_TS: T0 + i,
-                                                         c.PREV_TRANS_TS: T0 + i - 30}).encode())
-        for i in range(size)
-    )
+aggregate_event = event  # the aggregate function reads the same messages
 
 
 def count_aws_calls(size: int) -> int:
@@ -131,14 +128,18 @@ def handled_per_s(handle, build, size: int, seconds: float, batches_per_round: i
 
 
 def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> tuple[float, float]:
-    """Transactions per second through the predict work alone: each value decoded, its card's features folded
-    in, one model call per batch, the verdict message as a string; no checks, store, log record or metrics."""
+    """Transactions per second through the predict work alone: each value decoded, its features built from the
+    message, one model call per batch, the verdict message as a string; no checks, store, log record or metrics."""
     scorer = InProcessScorer(model_path)
     feature_set = scorer.feature_set or c.DEFAULT_FEATURE_SET
 
     def handle(each: dict) -> None:
         messages = [orjson.loads(base64.b64decode(value)) for _, value in records(each)]
-        features = [card_features([(m[c.TRANS_TS], m[c.AMOUNT])], None, None)[0] for m in messages]
+        features = [{c.AMOUNT: m[c.AMOUNT], c.NUM_TRANS_LAST_10M: m[c.NUM_TRANS_LAST_10M],
+                     c.AVG_AMT_LAST_10M: m[c.AMT_SUM_LAST_10M] / m[c.NUM_TRANS_LAST_10M],
+                     c.NUM_TRANS_LAST_1W: m[c.NUM_TRANS_TODAY], c.AVG_AMT_LAST_1W: m[c.AMT_SUM_TODAY] / m[c.NUM_TRANS_TODAY],
+                     c.SECS_SINCE_PREV_TX: (m[c.EVENT_MS] - m[c.PREV_EVENT_MS]) / 1000} for m in messages]
+        features = [c.add_ratio_features(f) for f in features]
         scores = scorer.score([feature_vector(f, feature_set) for f in features])
         for m, f, score in zip(messages, features, scores, strict=True):
             Verdict(c.mask_card(m[c.CC_NUM]), m[c.AMOUNT], score, c.verdict(score, c.DEFAULT_THRESHOLD), f).message()
@@ -187,9 +188,8 @@ def log_record_us(records: int = 20_000) -> dict[str, float]:
     Powertools' default formatter and serializer (the json module): what the log record puts under predict."""
     from aws_lambda_powertools import Logger
 
-    tx = parse_transaction(RecordRef(c.TRANSACTIONS_TOPIC, 0, 0), {c.CC_NUM: 4 * 10**15, c.AMOUNT: 12.5, c.TRANS_TS: T0,
-                                                                   c.TID: "t1"})
-    verdict = Verdict.of(tx, card_features([(T0, 12.5)], None, None)[0], 0.12, 0.5, 1.0, 2.0, (0, 99))
+    tx = parse_transaction_features(RecordRef(c.TRANSACTION_FEATURES_TOPIC, 0, 0), json.loads(features_value(0, 4 * 10**15)))
+    verdict = Verdict.of(tx, model_features(tx, None), 0.12, 0.5, 1.0)
     figures = {}
     for name, each in (("handlers", logger), ("json_module", Logger(service="benchmark-json"))):
         each.registered_handler.setStream(open(os.devnull, "w"))
@@ -274,14 +274,13 @@ def local_scorer_import_s(starts: int = 3) -> float:
 
 
 def single_card_batch_seconds(size: int, model_path: Path) -> float:
-    """Seconds for the predict logic over one batch of ``size`` transactions all on one card (the fold-in's worst case)."""
+    """Seconds for the predict logic over one batch of ``size`` transactions all on one card."""
     with tempfile.TemporaryDirectory() as tmp:
         store = EmbeddedOnlineStore(Path(tmp) / "store.sqlite")
         scorer = InProcessScorer(model_path)
         settings = predict_settings({"MODEL_BACKEND": "local", "MODEL_PATH": str(model_path), "FEATURE_SET": scorer.feature_set})
-        batch = msk_event(
-            msk_record(c.TRANSACTIONS_TOPIC, 0, i, json.dumps({c.CC_NUM: 4 * 10**15, c.AMOUNT: 10.0, c.TRANS_TS: T0 + i}).encode())
-            for i in range(size))
+        batch = msk_event(msk_record(c.TRANSACTION_FEATURES_TOPIC, 0, i, features_value(i, 4 * 10**15))
+                          for i in range(size))
         started = time.perf_counter()
         predict.handle_predict_event(batch, store, scorer, settings)
         metrics.clear_metrics()

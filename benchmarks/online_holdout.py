@@ -20,7 +20,7 @@ records are refreshed each midnight (--no-nightly: only those of the hold-out st
 One figure a line on stdout (name=offline/online), then the consistency table; progress on stderr.
 
 Usage: python benchmarks/online_holdout.py [--data data] [--flood] [--step-minutes M] [--no-nightly]
-       [--streaming-wait-ms MS] [--limit N] [--workdir DIR]
+       [--limit N] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from fraudstream import contract as c
-from fraudstream.local.pipeline import AGGREGATE_HANDLER, PREDICT_HANDLER, LocalPipeline
+from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline
 from fraudstream.offline import evaluate
 from fraudstream.offline.features import compute_batch_aggregates, connect
 from fraudstream.offline.train_config import METRICS_FILE, utc_epoch
@@ -90,8 +90,6 @@ def lockstep(pipeline, messages: list[dict], times: np.ndarray, start: float, ar
             sent += last - first
             if not pipeline.wait_for_verdicts(sent, args.timeout):
                 raise SystemExit(f"only {len(pipeline.verdicts):,} of {sent:,} verdicts within {args.timeout:g} s")
-            # The watermark trails by a step: only this marker lets Flink emit the step's aggregates.
-            pipeline.advance_event_time(boundary + step)
             deadline = time.monotonic() + args.timeout
             while pipeline.aggregates_consumed < sent and time.monotonic() < deadline:
                 pipeline.check()
@@ -154,7 +152,6 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1_000,
                         help="without --flood: the predict trigger's batch size, so that a step makes one batch "
                         "(default 1000; the stack's is 100)")
-    parser.add_argument("--streaming-wait-ms", type=int, default=0, help="the predict handler's bounded wait (default 0)")
     parser.add_argument("--workdir", type=Path, help="keep the run here (default: a temporary directory)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the verdicts (default 1800)")
     args = parser.parse_args()
@@ -181,12 +178,10 @@ def main() -> int:
         messages = [{c.CC_NUM: int(card), c.AMOUNT: float(amount), c.TRANS_TS: float(ts), c.TID: str(tid)}
                     for card, amount, ts, tid in zip(rows[c.CC_NUM], rows[c.AMOUNT], rows[c.TRANS_TS], rows[c.TID])]
         triggers = None if args.flood else {
-            AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
-            PREDICT_HANDLER: dataclasses.replace(settings.PREDICT_TRIGGER, batching_window_s=args.batching_window_s,
+            AGGREGATE_TRIGGER: settings.AGGREGATE_TRIGGER,
+            PREDICT_TRIGGER: dataclasses.replace(settings.PREDICT_TRIGGER, batching_window_s=args.batching_window_s,
                                                  batch_size=args.batch_size)}
-        with LocalPipeline(workdir, model, time_mode="event", log=log, history=transactions, triggers=triggers,
-                           streaming_wait_ms=args.streaming_wait_ms,
-                           max_out_of_orderness_s=0 if args.flood else args.step_minutes * 60) as pipeline:
+        with LocalPipeline(workdir, model, log=log, history=transactions, triggers=triggers) as pipeline:
             pipeline.start(aggregates)
             began = time.monotonic()
             if args.flood:
@@ -220,7 +215,7 @@ def main() -> int:
     mode = "flood" if args.flood else (f"lockstep step_minutes={args.step_minutes:g} nightly={args.nightly} "
                                        f"batching_window_s={args.batching_window_s:g} batch_size={args.batch_size}")
     print(f"holdout_transactions={count} verdicts={int(have.sum())} archive_missing={missing} mode={mode} "
-          f"streaming_wait_ms={args.streaming_wait_ms} feature_set={feature_set}")
+          f"feature_set={feature_set}")
     print(f"producer_tx_per_s={count / sent:.0f} verdict_tx_per_s={count / elapsed:.0f} elapsed_s={elapsed:.1f}")
     print("metric=offline/online (offline with the 1-week values as served)")
     for name, value in offline_figures.items():

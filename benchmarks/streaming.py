@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fraudstream import contract as c
-from fraudstream.local.pipeline import AGGREGATE_HANDLER, PREDICT_HANDLER, LocalPipeline
+from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline
 from fraudstream.online import settings
 
 
@@ -64,8 +64,8 @@ def main() -> None:
         raise SystemExit(f"{args.model}: no such file; run `make demo` (or fraudstream train) first")
     triggers = None
     if args.batch_size:
-        triggers = {AGGREGATE_HANDLER: dataclasses.replace(settings.AGGREGATE_TRIGGER, batch_size=args.batch_size),
-                    PREDICT_HANDLER: dataclasses.replace(settings.PREDICT_TRIGGER, batch_size=args.batch_size)}
+        triggers = {AGGREGATE_TRIGGER: dataclasses.replace(settings.AGGREGATE_TRIGGER, batch_size=args.batch_size),
+                    PREDICT_TRIGGER: dataclasses.replace(settings.PREDICT_TRIGGER, batch_size=args.batch_size)}
 
     rng = np.random.default_rng(1)
     cards = 4 * 10**15 + rng.choice(10**15, size=args.cards, replace=False)

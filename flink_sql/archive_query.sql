@@ -6,5 +6,6 @@ SELECT
     kafka_topic AS topic,
     kafka_partition AS `partition`,
     kafka_offset AS `offset`,
-    DATE_FORMAT(TO_TIMESTAMP_LTZ(CAST(trans_ts * 1000 AS BIGINT), 3), 'yyyy-MM-dd') AS dt
-FROM valid_transactions_to_archive
+    DATE_FORMAT(TO_TIMESTAMP_LTZ(event_ms, 3), 'yyyy-MM-dd') AS dt
+FROM parsed_to_archive
+WHERE invalid_reason IS NULL

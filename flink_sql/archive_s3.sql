@@ -4,7 +4,8 @@
 -- archive.rollover.seconds (15 minutes on AWS) and are committed at checkpoints.
 -- The archive reads the topic through its own source, as its own consumer group ({archive_group}): the
 -- job graph is then two pipelines, and Flink's region failover restarts only the one that failed, so
--- an archive that cannot write (S3 unreachable, access denied) never restarts the 10-minute aggregation.
+-- an archive that cannot write (S3 unreachable, access denied) never restarts the features.
+-- Every valid transaction is archived, late ones included; its day is the UTC day of its event_ms.
 CREATE TABLE transactions_to_archive WITH ('properties.group.id' = '{archive_group}') LIKE transactions;
 CREATE TABLE transactions_archive (
     cc_num BIGINT,

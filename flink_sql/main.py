@@ -1,29 +1,35 @@
-"""PyFlink entry point: the 10-minute aggregation, on Managed Service for Apache Flink or on this machine.
+"""PyFlink entry point: each transaction with its streaming features, on Managed Service for Apache Flink or here.
 
 One code path for both, as AWS's managed-Flink Python examples have it: read the runtime properties,
-render tables_kafka.sql from them, submit `INSERT INTO aggregates <aggregate_10m.sql>` (and, when an
-archive.path is set, the transactions archive, through its own source: a failing archive restarts only
-itself) as one job.
+render the SQL files of this directory from them and submit, as one job:
+
+- features_in_order.sql: every valid transaction with its card's 10-minute count and sum, previous
+  transaction and day totals, on event time, in order (docs/streaming.md: "Features in order");
+- late_features.sql: the valid transactions behind the watermark, scored on themselves and marked late;
+- invalid_transactions.sql: every refused record's place and reason;
+- ticks.sql (when ticks.keys is set): time ticks that keep event time moving on a quiet stream;
+- archive_s3.sql (when archive.path is set): every valid transaction, through its own source.
 
 - On the managed service (runtime FLINK-1_20) this file is the application's `python` entry and reads
   /etc/flink/application_properties.json; the jar is the application's (run options group).
 - With `--local --properties FILE` (the local pipeline, fraudstream/local/flink.py, runs it from the
   built application zip) the same job runs in a mini-cluster against the local Kafka broker; the jar
   next to this file (lib/fraudstream-flink-deps.jar) goes on `pipeline.jars`, checkpoints go to a
-  directory, and the job resumes from the latest one there.
+  directory, the job resumes from the latest one there, and READY_MARKER is printed once every task runs.
 
 Runtime properties, group `fraudstream` (the CDK app writes them with `runtime_properties`, through
 fraudstream/packaging/flink_app.py; application_properties.json has example values): bootstrap.servers,
-transactions.topic, aggregates.topic, consumer.group, time.mode (processing | event),
-max.out.of.orderness.seconds, kafka.security (iam | plaintext), auto.offset.reset (where a new consumer
-group starts: latest | earliest), optionally archive.path (every transaction is also written there as
-JSON lines, partitioned by UTC day, for the nightly batch job and `fraudstream consistency`) and
-archive.rollover.seconds, and locally checkpoints.dir,
-parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
+transactions.topic, features.topic, invalid.topic, consumer.group, max.out.of.orderness.seconds,
+kafka.security (iam | plaintext), auto.offset.reset (where a new consumer group starts: latest |
+earliest), ticks.keys (one Kafka key per partition of the transactions topic, comma-separated), optionally
+archive.path (every transaction is also written there as JSON lines, partitioned by UTC day, for the nightly
+batch job and `fraudstream consistency`) and archive.rollover.seconds, and locally checkpoints.dir,
+tmp.dir, parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
 At import only the standard library and fraudstream/contract.py (pure Python): the CDK app and the local
 pipeline read this file's names without PyFlink. The application zip carries contract.py beside this file,
-so the query's filter of valid transactions is rendered from the same rule the handlers apply.
+so the validity rule and the event time are rendered from the same definitions the handlers and the batch
+SQL use.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,18 +55,28 @@ from fraudstream import contract  # noqa: E402
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application zip puts the dependency jar
 PROPERTY_GROUP = "fraudstream"
-READY_MARKER = "aggregation job submitted"
+READY_MARKER = "features job running"
 LOCAL_CHECKPOINT_MS = 1000  # locally: how often the job checkpoints and commits its Kafka offsets
-TIME_MODES = ("processing", "event")
 SECURITY_MODES = ("iam", "plaintext")
+TICK_INTERVAL_MS = 100  # processing time between two ticks while transactions arrive (ticks.sql)
+# A row stamped further ahead of this machine's clock would move the watermark past every other row: it is
+# taken as late instead (docs/streaming.md: "Late transactions").
+FUTURE_TOLERANCE_MS = 300_000
+# Latency settings: how often the sources emit watermarks, and how long a network buffer may wait to fill
+# (Flink's defaults, 200 ms and 100 ms, would add their sum to each transaction's wait for its features).
+WATERMARK_INTERVAL = "50 ms"
+BUFFER_TIMEOUT = "10 ms"
+# Per (card, day) window state is kept this long after its last use (processing time): the day before is
+# the oldest any transaction reads.
+STATE_TTL = "8 d"
 # The keys of the property group, one name each.
 BOOTSTRAP_SERVERS = "bootstrap.servers"
 TRANSACTIONS_TOPIC = "transactions.topic"
-AGGREGATES_TOPIC = "aggregates.topic"
+FEATURES_TOPIC = "features.topic"
+INVALID_TOPIC = "invalid.topic"
 CONSUMER_GROUP = "consumer.group"
-TIME_MODE = "time.mode"
 MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
-IDLE_TIMEOUT = "idle.timeout.seconds"
+TICKS_KEYS = "ticks.keys"
 KAFKA_SECURITY = "kafka.security"
 AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
@@ -66,12 +85,10 @@ CHECKPOINTS_DIR = "checkpoints.dir"
 TMP_DIR = "tmp.dir"  # local only: the mini-cluster's working files (else /tmp, left behind when the job is stopped)
 PARALLELISM = "parallelism"
 BOUNDED = "bounded"
+REQUIRED = (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, FEATURES_TOPIC, INVALID_TOPIC)
 DEFAULTS = {
-    CONSUMER_GROUP: "fraudstream-aggregation",
-    TIME_MODE: "processing",
+    CONSUMER_GROUP: "fraudstream-features",
     MAX_OUT_OF_ORDERNESS: "0",
-    # Event time over several partitions: a partition quiet this long stops holding the watermark back.
-    IDLE_TIMEOUT: "5",
     KAFKA_SECURITY: "iam",
     AUTO_OFFSET_RESET: "latest",
     # Files roll every 15 minutes on S3 (few, large objects); the local pipeline rolls each second so that
@@ -92,8 +109,8 @@ SECURITY_OPTIONS = {
 }
 
 
-def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregates_topic: str,
-                       consumer_group: str = DEFAULTS[CONSUMER_GROUP], time_mode: str = DEFAULTS[TIME_MODE],
+def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
+                       ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
                        max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
                        archive_path: str | None = None, **extra: str) -> dict[str, str]:
     """The `fraudstream` property group for these settings (values may be CDK tokens); ``extra`` takes
@@ -101,14 +118,16 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregat
     properties = {
         BOOTSTRAP_SERVERS: bootstrap_servers,
         TRANSACTIONS_TOPIC: transactions_topic,
-        AGGREGATES_TOPIC: aggregates_topic,
+        FEATURES_TOPIC: features_topic,
+        INVALID_TOPIC: invalid_topic,
         CONSUMER_GROUP: consumer_group,
-        TIME_MODE: time_mode,
         MAX_OUT_OF_ORDERNESS: str(max_out_of_orderness_seconds),
     }
+    if ticks_keys:
+        properties[TICKS_KEYS] = ",".join(ticks_keys)
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
-    known = {key.replace(".", "_"): key for key in (IDLE_TIMEOUT, KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
+    known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
                                                     TMP_DIR, PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
     for name, value in extra.items():
         if name not in known:
@@ -117,17 +136,16 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, aggregat
     return properties
 
 
+def consumer_groups(group: str, archive: bool) -> list[str]:
+    """Every consumer group the job reads the transactions topic as: the features', the unparsed source's
+    (invalid records), and the archive's own when it archives (the stack grants each)."""
+    return [group, f"{group}-unparsed"] + ([f"{group}-archive"] if archive else [])
+
+
 def sql_file(name: str) -> str:
     """A SQL file of this directory without its comment lines."""
     text = (HERE / f"{name}.sql").read_text(encoding="utf-8")
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
-
-
-def time_attribute(mode: str, max_out_of_orderness_seconds: float = 0) -> str:
-    """The `row_time` column (and watermark) the query windows on."""
-    if mode not in TIME_MODES:
-        raise ValueError(f"time mode {mode!r}: expected one of {', '.join(TIME_MODES)}")
-    return sql_file(f"time_{mode}").format(max_out_of_orderness=interval(float(max_out_of_orderness_seconds)))
 
 
 def interval(seconds: float) -> str:
@@ -145,49 +163,91 @@ def statements(text: str) -> list[str]:
     return [part.strip() for part in re.split(r";[ \t]*(?:\n|$)", text) if part.strip()]
 
 
-def aggregate_query() -> str:
-    return sql_file("aggregate_10m")
-
-
 def _options(options: dict[str, str]) -> str:
     """Table options as lines to splice after another option (each line starts the next option)."""
     return "".join(f"\n    '{key}' = '{value}'," for key, value in options.items())
 
 
-def kafka_tables(properties: dict[str, str]) -> list[str]:
-    """The transactions source, the aggregates sink (for MSK or the local broker) and the view of valid transactions."""
+def _is_tick() -> str:
+    """A record is a tick when it carries tick_ms and none of a transaction's fields."""
+    return (f"{contract.TICK_MS} IS NOT NULL AND {contract.CC_NUM} IS NULL AND {contract.AMOUNT} IS NULL "
+            f"AND {contract.TRANS_TS} IS NULL")
+
+
+def row_ms() -> str:
+    """The source's event time in ms: a tick's or a transaction's, 0 when unusable or too far ahead of the clock."""
+    seconds = f"TRY_CAST({contract.TRANS_TS} AS DOUBLE)"
+    ahead = f"UNIX_TIMESTAMP() * 1000 + {FUTURE_TOLERANCE_MS}"
+    return (f"COALESCE(CASE WHEN {_is_tick()} AND TRY_CAST({contract.TICK_MS} AS BIGINT) <= {ahead} "
+            f"THEN TRY_CAST({contract.TICK_MS} AS BIGINT) END, "
+            f"CASE WHEN {seconds} BETWEEN {contract.MIN_EVENT_TIME!r} AND {contract.MAX_EVENT_TIME!r} "
+            f"AND {contract.event_ms_sql(seconds)} <= {ahead} THEN {contract.event_ms_sql(seconds)} END, 0)")
+
+
+def parsed_view(view: str, source: str) -> str:
+    [statement] = statements(sql_file("transactions_parsed").format(
+        view=view, source=source, invalid_reason=contract.invalid_reason_sql(), is_tick=_is_tick(),
+        event_ms=contract.event_ms_sql(f"TRY_CAST({contract.TRANS_TS} AS DOUBLE)")))
+    return statement
+
+
+def _checked(properties: dict[str, str]) -> dict[str, str]:
     props = {**DEFAULTS, **properties}
-    missing = [k for k in (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, AGGREGATES_TOPIC) if not props.get(k)]
+    missing = [k for k in REQUIRED if not props.get(k)]
     if missing:
         raise ValueError(f"runtime property group {PROPERTY_GROUP!r} lacks {', '.join(missing)}")
     if props[KAFKA_SECURITY] not in SECURITY_MODES:
         raise ValueError(f"{KAFKA_SECURITY}={props[KAFKA_SECURITY]!r}: expected one of {', '.join(SECURITY_MODES)}")
     if props[AUTO_OFFSET_RESET] not in ("latest", "earliest"):
         raise ValueError(f"{AUTO_OFFSET_RESET}={props[AUTO_OFFSET_RESET]!r}: expected latest or earliest")
+    return props
+
+
+def kafka_tables(properties: dict[str, str]) -> list[str]:
+    """The transactions sources, the features and invalid-transactions sinks (for MSK or the local broker) and
+    the parsed view."""
+    props = _checked(properties)
     bounded = {"scan.bounded.mode": "latest-offset"} if props.get(BOUNDED) == "true" else {}
-    view = valid_view("valid_transactions", "transactions")
+    groups = consumer_groups(props[CONSUMER_GROUP], archive=False)
     return statements(
         sql_file("tables_kafka").format(
-            time_attribute=time_attribute(props[TIME_MODE], float(props[MAX_OUT_OF_ORDERNESS])),
+            row_ms=row_ms(), future_tolerance_ms=FUTURE_TOLERANCE_MS,
+            watermark_delay=interval(float(props[MAX_OUT_OF_ORDERNESS]) + 0.001),
             bootstrap_servers=props[BOOTSTRAP_SERVERS],
             transactions_topic=props[TRANSACTIONS_TOPIC],
-            aggregates_topic=props[AGGREGATES_TOPIC],
-            consumer_group=props[CONSUMER_GROUP],
+            features_topic=props[FEATURES_TOPIC],
+            invalid_topic=props[INVALID_TOPIC],
+            consumer_group=groups[0],
+            unparsed_group=groups[1],
             auto_offset_reset=props[AUTO_OFFSET_RESET],
             security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]),
             bounded=_options(bounded),
         )
-    ) + statements(view)
+    ) + [parsed_view("parsed_transactions", "transactions")]
 
 
-def archive_consumer_group(group: str) -> str:
-    """The archive's own consumer group, beside the aggregation's ``group`` (the stack grants both)."""
-    return f"{group}-archive"
+def feature_queries() -> list[str]:
+    """The INSERTs of every transaction's features (on time and late) and of the invalid records' reports."""
+    parsed = {"parsed": "parsed_transactions"}
+    return [f"INSERT INTO transaction_features {sql_file('features_in_order').format(ms_per_day=contract.MS_PER_DAY, **parsed)}",
+            f"INSERT INTO transaction_features {sql_file('late_features').format(**parsed)}",
+            f"INSERT INTO invalid_transactions {sql_file('invalid_transactions').format(**parsed)}"]
 
 
-def valid_view(view: str, source: str) -> str:
-    return sql_file("valid_transactions").format(view=view, source=source,
-                                                 valid_transaction=contract.valid_transaction_sql())
+def ticks(properties: dict[str, str]) -> tuple[list[str], str | None]:
+    """The ticks' sink and INSERT when the properties name ticks.keys (else none: a bounded run ends with a
+    final watermark instead)."""
+    props = _checked(properties)
+    keys = [key for key in props.get(TICKS_KEYS, "").split(",") if key]
+    if not keys or props.get(BOUNDED) == "true":
+        return [], None
+    if any(not re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in keys):
+        raise ValueError(f"{TICKS_KEYS}={props[TICKS_KEYS]!r}: expected comma-separated keys of letters and digits")
+    sink, insert = statements(sql_file("ticks").format(
+        transactions_topic=props[TRANSACTIONS_TOPIC], bootstrap_servers=props[BOOTSTRAP_SERVERS],
+        security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]), parsed="parsed_transactions",
+        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", key_rows=", ".join(f"('{key}')" for key in keys)))
+    return [sink], insert
 
 
 def archive_tables(properties: dict[str, str]) -> list[str]:
@@ -200,9 +260,10 @@ def archive_tables(properties: dict[str, str]) -> list[str]:
     if not 0 < rollover <= 86_400:
         raise ValueError(f"{ARCHIVE_ROLLOVER}={props[ARCHIVE_ROLLOVER]!r}: expected seconds in (0, 86400]")
     # The sink checks its files for rollover at the same pace (Flink's default check is once a minute).
-    sink = sql_file("archive_s3").format(archive_path=path, archive_group=archive_consumer_group(props[CONSUMER_GROUP]),
+    sink = sql_file("archive_s3").format(archive_path=path,
+                                         archive_group=consumer_groups(props[CONSUMER_GROUP], archive=True)[-1],
                                          rollover=f"{rollover:g} s", check=f"{min(rollover, 60.0):g} s")
-    return statements(sink) + statements(valid_view("valid_transactions_to_archive", "transactions_to_archive"))
+    return statements(sink) + [parsed_view("parsed_to_archive", "transactions_to_archive")]
 
 
 def archive_query() -> str:
@@ -221,8 +282,15 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return max(done, key=lambda path: path.stat().st_mtime) if done else None
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def local_settings(properties: dict[str, str]) -> dict[str, str]:
-    """The mini-cluster's configuration: the jar, parallelism, checkpoints kept and resumed from."""
+    """The mini-cluster's configuration: the jar, parallelism, checkpoints kept and resumed from, a REST port
+    (run() asks it when every task runs)."""
     settings = {
         "pipeline.jars": LOCAL_JAR.as_uri(),
         "parallelism.default": properties.get(PARALLELISM, "1"),
@@ -231,6 +299,9 @@ def local_settings(properties: dict[str, str]) -> dict[str, str]:
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.checkpoints.num-retained": "2",
         "classloader.check-leaked-classloader": "false",
+        "rest.address": "127.0.0.1",
+        "rest.bind-address": "127.0.0.1",
+        "rest.port": str(free_port()),
     }
     tmp = properties.get(TMP_DIR)
     if tmp:
@@ -248,6 +319,12 @@ def local_settings(properties: dict[str, str]) -> dict[str, str]:
     return settings
 
 
+def job_settings() -> dict[str, str]:
+    """What every run sets, here and on the managed service: latency and state retention."""
+    return {"pipeline.auto-watermark-interval": WATERMARK_INTERVAL, "execution.buffer-timeout.interval": BUFFER_TIMEOUT,
+            "table.exec.state.ttl": STATE_TTL}
+
+
 def table_environment(settings: dict[str, str] | None = None):
     """A streaming table environment with ``settings``; none leaves parallelism to the cluster (on the
     managed service, the application's parallelism setting and autoscaling)."""
@@ -261,22 +338,41 @@ def table_environment(settings: dict[str, str] | None = None):
     return env
 
 
+def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
+    """Until every task of the job runs (execute() returns some seconds before: records sent in between
+    would wait), asked of the mini-cluster's REST API."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}", timeout=5) as response:
+                job = json.load(response)
+            statuses = {vertex["status"] for vertex in job["vertices"]}
+            if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # the ticks' VALUES source finishes
+                return
+            if job["state"] in ("FAILED", "CANCELED", "FINISHED"):
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # the REST endpoint is starting
+        time.sleep(0.2)
+
+
 def run(properties: dict[str, str], local: bool = False) -> None:
     """Submit the job; locally, wait for it (it runs until it is stopped, or to the end of a bounded input)."""
-    props = {**DEFAULTS, **properties}
-    settings = local_settings(props) if local else {}
-    if props[TIME_MODE] == "event":
-        settings["table.exec.source.idle-timeout"] = f"{int(float(props[IDLE_TIMEOUT]) * 1000)}ms"
+    props = _checked(properties)
+    settings = {**job_settings(), **(local_settings(props) if local else {})}
     env = table_environment(settings)
+    tick_tables, tick_insert = ticks(props)
     archive = archive_tables(props)
-    for ddl in kafka_tables(props) + archive:
+    for ddl in kafka_tables(props) + tick_tables + archive:
         env.execute_sql(ddl)
-    statement_set = env.create_statement_set()  # one job, two pipelines (archive_s3.sql says why)
-    statement_set.add_insert_sql(f"INSERT INTO aggregates {aggregate_query()}")
+    statement_set = env.create_statement_set()  # one job (archive_s3.sql says why the archive has its own source)
+    for insert in feature_queries() + ([tick_insert] if tick_insert else []):
+        statement_set.add_insert_sql(insert)
     if archive:
         statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")
     result = statement_set.execute()
     if local:
+        wait_until_running(settings["rest.port"], str(result.get_job_client().get_job_id()))
         resumed = settings.get("execution.savepoint.path")
         print(READY_MARKER + (f" (resumed from {resumed})" if resumed else ""), flush=True)
         result.wait()

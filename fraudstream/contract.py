@@ -7,12 +7,17 @@ This module is pure Python (no numpy import) so that it can ship inside a Lambda
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 # --- Topics -----------------------------------------------------------------------------------
-TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card number
-AGGREGATES_TOPIC = "cc-aggregates"  # one aggregate message per transaction, from Flink
+TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card number (and Flink's time ticks)
+# Flink's output: each valid transaction with its own streaming features, key = card number. Both handlers
+# read it; the predict function scores each message as it is (docs/online-path.md: "The online path").
+TRANSACTION_FEATURES_TOPIC = "cc-transaction-features"
+# Flink's report of every record it refuses (place and reason, never the content); the predict function logs it.
+INVALID_TRANSACTIONS_TOPIC = "cc-invalid-transactions"
 TOPIC_PARTITIONS = 3  # partitions per topic (the stack's default topicPartitions, the local broker's)
 # Every client we configure for Amazon MSK backs off between reconnects: kafka.t3.small brokers accept
 # about 4 new IAM connections per broker per second (MSK quota page), and MSK's advice is a backoff of
@@ -27,9 +32,9 @@ CC_NUM = "cc_num"
 AMOUNT = "amount"
 FRAUD_LABEL = "fraud_label"
 TRANS_TS = "trans_ts"  # event time, epoch seconds
-PREV_TRANS_TS = "prev_trans_ts"  # aggregate messages: the card's transaction before, or null
 MERCHANT = "merchant"
 ZIP_CODE = "zip_code"
+TICK_MS = "tick_ms"  # a time tick Flink writes to the transactions topic (flink_sql/ticks.sql); never a transaction
 
 TRANSACTION_COLUMNS = (TID, DATETIME, CC_NUM, AMOUNT, FRAUD_LABEL)
 
@@ -54,6 +59,47 @@ AGGREGATE_COLUMNS = (
     SECS_SINCE_PREV_TX,
 )
 
+# --- Event time and order -------------------------------------------------------------------
+# Every reader takes a transaction's event time in whole milliseconds, rounded half up: Flink's time
+# attribute has millisecond precision, and the batch SQL, the handlers and Flink compute the same integer.
+# A card's transactions are taken in order of (event_ms, then place: the topic's partition and offset
+# online, the tid in training); each one's windows hold it and the ones before it in that order, so
+# transactions of one millisecond count one after another, never as peers.
+MS_PER_DAY = 86_400_000
+
+
+def event_ms(trans_ts: float) -> int:
+    """``trans_ts`` (epoch seconds) as the event time every reader orders and windows by."""
+    return math.floor(trans_ts * 1000 + 0.5)
+
+
+def event_ms_sql(seconds: str) -> str:
+    """event_ms as a SQL expression on a DOUBLE of epoch seconds (Flink, DuckDB and Spark alike)."""
+    return f"CAST(FLOOR({seconds} * 1000 + 0.5) AS BIGINT)"
+
+
+def secs_since_prev(event: int, previous: int | None) -> float:
+    """secs_since_prev_tx from two event times in milliseconds (the cap when there is no previous one)."""
+    return float(SECS_SINCE_PREV_TX_CAP) if previous is None else min((event - previous) / 1000, float(SECS_SINCE_PREV_TX_CAP))
+
+
+# --- Transaction features: Flink's message on TRANSACTION_FEATURES_TOPIC ---------------------------
+# Sums travel as exact decimals (amounts are taken to the cent) and averages are computed by the reader
+# as float(sum) / count, exactly as the batch SQL computes them: CAST(sum AS DOUBLE) / count.
+EVENT_MS = "event_ms"
+PREV_EVENT_MS = "prev_event_ms"  # the card's transaction before this one, in order; null for its first
+AMT_SUM_LAST_10M = "amt_sum_last_10m"
+NUM_TRANS_TODAY = "num_trans_today"  # the card's transactions of this UTC day up to this one, included
+AMT_SUM_TODAY = "amt_sum_today"
+NUM_TRANS_YESTERDAY = "num_trans_yesterday"  # the card's transactions of the UTC day before (0 if none)
+AMT_SUM_YESTERDAY = "amt_sum_yesterday"
+LATE = "late"  # behind Flink's watermark when read: scored on itself alone (docs/streaming.md: "Late transactions")
+TOPIC, PARTITION, OFFSET = "topic", "partition", "offset"  # where the transaction sat on the transactions topic
+REASON = "reason"  # the invalid-transactions message: topic, partition, offset, reason
+FEATURE_MESSAGE_FIELDS = (CC_NUM, MERCHANT, AMOUNT, ZIP_CODE, TRANS_TS, TID, EVENT_MS, NUM_TRANS_LAST_10M,
+                          AMT_SUM_LAST_10M, PREV_EVENT_MS, NUM_TRANS_TODAY, AMT_SUM_TODAY, NUM_TRANS_YESTERDAY,
+                          AMT_SUM_YESTERDAY, LATE, TOPIC, PARTITION, OFFSET)
+
 # --- Feature groups -------------------------------------------------------------------------
 TRANS_TIME = "trans_time"  # event time feature of both groups, epoch seconds
 PREV_TRANS_TIME = "prev_trans_time"
@@ -63,6 +109,16 @@ RECORD_IDENTIFIER = CC_NUM
 EVENT_TIME_FEATURE = TRANS_TIME
 INTEGRAL, FRACTIONAL = "Integral", "Fractional"  # SageMaker Feature Store feature types
 # (feature name, type) in schema order; the CDK app creates the groups from these.
+# The 1-week record (cc-agg-batch-fg) the nightly job writes for each card, as of its cutoff (00:00 UTC of the
+# day it runs for): the card's transaction count and exact sum of each of the WEEK_TILES days before the cutoff
+# (day k = the k-th day before), and its last transaction before the cutoff. With Flink's running totals of
+# the transaction's day (and of the day before), they give the week the model is trained on exactly, whether
+# the nightly run is early, on time or a day late (fraudstream/online/features.py).
+LAST_TRANS_TIME = "last_trans_time"
+WEEK_TILES = 8
+DAY_COUNTS = tuple(f"num_trans_day_{k}" for k in range(1, WEEK_TILES + 1))
+DAY_SUMS = tuple(f"amt_sum_day_{k}" for k in range(1, WEEK_TILES + 1))
+SECONDS_PER_DAY = 86_400
 FEATURE_GROUP_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
     STREAMING_FEATURE_GROUP: (
         (CC_NUM, INTEGRAL),
@@ -73,9 +129,10 @@ FEATURE_GROUP_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     BATCH_FEATURE_GROUP: (
         (CC_NUM, INTEGRAL),
-        (NUM_TRANS_LAST_1W, INTEGRAL),
-        (AVG_AMT_LAST_1W, FRACTIONAL),
-        (TRANS_TIME, FRACTIONAL),
+        (TRANS_TIME, FRACTIONAL),  # the cutoff
+        (LAST_TRANS_TIME, FRACTIONAL),
+        *((name, INTEGRAL) for name in DAY_COUNTS),
+        *((name, FRACTIONAL) for name in DAY_SUMS),
     ),
 }
 # Content of cc-agg-batch-fg, in schema order (batch_aggregates.parquet has these columns).
@@ -194,13 +251,28 @@ CARD_PATTERN = "[0-9]{1," + str(MAX_CARD_DIGITS) + "}"
 NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 
 
-def valid_transaction_sql() -> str:
-    """The rule as a Flink SQL condition on the source's text columns (flink_sql/valid_transactions.sql):
-    the same syntax (anchored patterns) and ranges; NULL, from a missing field, fails it."""
+def _field_rules() -> list[tuple[str, str]]:
+    """(Flink SQL condition on the source's text column, reason when it fails) for each required field."""
     def number(column: str, low: float, high: float) -> str:
         return (f"REGEXP({column}, '^{NUMBER_PATTERN}$') "
                 f"AND TRY_CAST({column} AS DOUBLE) BETWEEN {low!r} AND {high!r}")
 
-    return " AND ".join([f"REGEXP({CC_NUM}, '^{CARD_PATTERN}$') "
-                         f"AND TRY_CAST({CC_NUM} AS BIGINT) BETWEEN {MIN_CARD_NUMBER} AND {MAX_CARD_NUMBER}",
-                         number(AMOUNT, MIN_AMOUNT, MAX_AMOUNT), number(TRANS_TS, MIN_EVENT_TIME, MAX_EVENT_TIME)])
+    return [
+        (f"REGEXP({CC_NUM}, '^{CARD_PATTERN}$') AND TRY_CAST({CC_NUM} AS BIGINT) BETWEEN {MIN_CARD_NUMBER} AND "
+         f"{MAX_CARD_NUMBER}", f"{CC_NUM} is missing or not a card number"),
+        (number(AMOUNT, MIN_AMOUNT, MAX_AMOUNT), f"{AMOUNT} is missing or not a number from {MIN_AMOUNT:.0f} to {MAX_AMOUNT:.0f}"),
+        (number(TRANS_TS, MIN_EVENT_TIME, MAX_EVENT_TIME), f"{TRANS_TS} is missing or not an event time "
+                                                           "(epoch seconds) from 2000 to 2100"),
+    ]
+
+
+def valid_transaction_sql() -> str:
+    """The rule as a Flink SQL condition on the source's text columns (flink_sql/transactions_parsed.sql):
+    the same syntax (anchored patterns) and ranges; NULL, from a missing field, fails it."""
+    return " AND ".join(f"({condition})" for condition, _ in _field_rules())
+
+
+def invalid_reason_sql() -> str:
+    """Why a transaction fails the rule, as a Flink SQL CASE on the same columns (NULL when it passes)."""
+    cases = " ".join(f"WHEN ({condition}) IS NOT TRUE THEN '{reason}'" for condition, reason in _field_rules())
+    return f"CASE {cases} END"

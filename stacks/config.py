@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
-from fraudstream.online.settings import AGGREGATE_TRIGGER, MAX_STREAMING_WAIT_MS, PREDICT_TRIGGER
+from fraudstream.online.settings import AGGREGATE_TRIGGER, INVALID_TRIGGER, PREDICT_TRIGGER
 from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
 
@@ -39,7 +39,6 @@ class PipelineConfig:
     topic_replication_factor: int = 2
     # Streaming aggregation.
     flink_parallelism: int = 1
-    flink_time_mode: str = FLINK.DEFAULTS[FLINK.TIME_MODE]
     flink_consumer_group: str = FLINK.DEFAULTS[FLINK.CONSUMER_GROUP]
     # Feature store.
     streaming_feature_group: str = c.STREAMING_FEATURE_GROUP
@@ -56,12 +55,12 @@ class PipelineConfig:
     fraud_threshold: float = c.DEFAULT_THRESHOLD
     aggregate_consumer_group: str = AGGREGATE_TRIGGER.consumer_group
     predict_consumer_group: str = PREDICT_TRIGGER.consumer_group
+    invalid_consumer_group: str = INVALID_TRIGGER.consumer_group
     # Memory sizes (docs/lambda.md: "Handler speed"): each handler peaks at about 46 MB (benchmarks/handlers.py), so
     # memory buys CPU: Lambda gives one full vCPU at 1,769 MB. Predict is CPU-bound (parse, features, a log
     # record per verdict) and gets one vCPU; aggregate mostly waits on its PutRecord calls.
     aggregate_memory_mb: int = 512
     predict_memory_mb: int = 1769
-    streaming_wait_ms: int = 0  # the predict function's bounded wait for its transactions' aggregates
     # Reserve concurrency for every function (handlers: one per topic partition, the trigger's most; the
     # custom-resource functions: 2). Lambda keeps 100 unreserved, so an account whose quota is below about
     # 110 (new accounts start at 10) must pass -c reserveConcurrency=false.
@@ -106,7 +105,6 @@ class PipelineConfig:
               f"1 to brokerCount={self.broker_count}")
         check(self.topic_partitions >= 1, "topic_partitions", "1 or more")
         check(self.broker_volume_gib >= 1, "broker_volume_gib", "1 or more")
-        check(self.flink_time_mode in FLINK.TIME_MODES, "flink_time_mode", " or ".join(FLINK.TIME_MODES))
         check(self.flink_parallelism >= 1, "flink_parallelism", "1 or more")
         check(self.endpoint_instance_count >= 1, "endpoint_instance_count", "1 or more")
         for field in ("aggregate_batch_size", "predict_batch_size"):
@@ -117,8 +115,6 @@ class PipelineConfig:
         check(0 <= self.fraud_threshold <= 1, "fraud_threshold", "a number in [0, 1]")
         for name in ("aggregate_memory_mb", "predict_memory_mb"):
             check(128 <= getattr(self, name) <= 10_240, name, "128 to 10240")
-        check(0 <= self.streaming_wait_ms <= MAX_STREAMING_WAIT_MS, "streaming_wait_ms",
-              f"0 to {MAX_STREAMING_WAIT_MS} milliseconds")
         check(self.failed_records_expiry_days >= 1, "failed_records_expiry_days", "1 or more")
         check(self.archive_retention_days >= 8, "archive_retention_days", "8 or more (the job needs one week)")
         check(self.processing_instance_count >= 1, "processing_instance_count", "1 or more")

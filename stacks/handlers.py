@@ -113,10 +113,10 @@ class Handlers(Construct):
     def _build_aggregate_function(self, assets: dict[str, Path], runtime: lambda_.Runtime, config: PipelineConfig,
                                   retention: logs.RetentionDays,
                                   environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
-        """The function that writes Flink's 10-minute aggregates into the streaming feature group."""
+        """The function that keeps each card's current 10-minute record in the streaming feature group."""
         return self._build_function(
             "AggregateToFeatureStore", assets["aggregate_to_feature_store"], runtime, config, config.aggregate_memory_mb, retention,
-            description="cc-aggregates -> the 10-minute feature group",
+            description=f"{c.TRANSACTION_FEATURES_TOPIC} -> the 10-minute feature group",
             environment=environment,
         )
 
@@ -126,7 +126,7 @@ class Handlers(Construct):
         """The function that scores each transaction; it must read the feature set the model was trained on."""
         return self._build_function(
             "PredictFromFeatures", assets["predict_from_features"], runtime, config, config.predict_memory_mb, retention,
-            description="cc-transactions -> both feature groups -> endpoint -> FRAUD / NOT FRAUD log line",
+            description=f"{c.TRANSACTION_FEATURES_TOPIC} + 1-week group -> endpoint -> FRAUD / NOT FRAUD log line",
             environment={
                 **environment,
                 env.ENV_MODEL_BACKEND: "endpoint",
@@ -134,7 +134,6 @@ class Handlers(Construct):
                 env.ENV_FEATURE_SET: feature_set,
                 env.ENV_MODEL_FEATURE_SET: feature_set,
                 env.ENV_THRESHOLD: str(config.fraud_threshold),
-                env.ENV_STREAMING_WAIT_MS: str(config.streaming_wait_ms),
             },
         )
 
@@ -171,12 +170,15 @@ class Handlers(Construct):
         return function, logs_
 
     def _triggers(self, config: PipelineConfig) -> tuple[Trigger, ...]:
-        """Each function's topic, consumer group and batching, from the context."""
+        """Each trigger's function, topic, consumer group and batching, from the context: both functions read
+        Flink's transaction features; the predict function also reads Flink's invalid-transaction reports."""
         return (
-            (self.aggregate, c.AGGREGATES_TOPIC, config.aggregate_consumer_group, config.aggregate_batch_size,
+            (self.aggregate, c.TRANSACTION_FEATURES_TOPIC, config.aggregate_consumer_group, config.aggregate_batch_size,
              config.aggregate_batching_window_seconds),
-            (self.predict, c.TRANSACTIONS_TOPIC, config.predict_consumer_group, config.predict_batch_size,
+            (self.predict, c.TRANSACTION_FEATURES_TOPIC, config.predict_consumer_group, config.predict_batch_size,
              config.predict_batching_window_seconds),
+            (self.predict, c.INVALID_TRANSACTIONS_TOPIC, config.invalid_consumer_group, env.INVALID_TRIGGER.batch_size,
+             int(env.INVALID_TRIGGER.batching_window_s)),
         )
 
     def _build_triggers(self, triggers: tuple[Trigger, ...], config: PipelineConfig, kafka: Kafka,
@@ -185,9 +187,10 @@ class Handlers(Construct):
         start = getattr(lambda_.StartingPosition, config.starting_position)
         mappings = {}
         for function, topic, group, batch_size, window in triggers:
+            name = f"{function.node.id}Trigger" if topic != c.INVALID_TRANSACTIONS_TOPIC else f"{function.node.id}InvalidTrigger"
             mapping = lambda_.EventSourceMapping(
                 self,
-                f"{function.node.id}Trigger",
+                name,
                 target=function,
                 event_source_arn=kafka.cluster_arn,
                 kafka_topic=topic,
@@ -202,7 +205,7 @@ class Handlers(Construct):
             # On delete, the trigger goes first, then the bucket is emptied, then deleted.
             mapping.node.add_dependency(kafka.topics[topic], self.roles[function.node.id], emptied,
                                         self.interfaces_released)
-            mappings[function.node.id] = mapping
+            mappings[name] = mapping
         return mappings
 
     def _build_trigger_grants(self, triggers: tuple[Trigger, ...], kafka: Kafka, vpc: ec2.IVpc,
@@ -242,9 +245,8 @@ class Handlers(Construct):
         aggregate_role, predict_role = self.roles[self.aggregate.node.id], self.roles[self.predict.node.id]
         aggregate_role.add_to_policy(iam.PolicyStatement(
             actions=["sagemaker:PutRecord"], resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP)]))
+        # The predict function reads only the 1-week group: each message carries its own 10-minute values.
         predict_role.add_to_policy(iam.PolicyStatement(
-            actions=["sagemaker:GetRecord", "sagemaker:BatchGetRecord"],
-            resources=[feature_store.arn(c.STREAMING_FEATURE_GROUP), feature_store.arn(c.BATCH_FEATURE_GROUP)],
-        ))
+            actions=["sagemaker:BatchGetRecord"], resources=[feature_store.arn(c.BATCH_FEATURE_GROUP)]))
         predict_role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.endpoint_arn]))

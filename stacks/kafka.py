@@ -116,9 +116,9 @@ class Kafka(Construct):
         return cluster
 
     def _build_topics(self, config: PipelineConfig) -> dict[str, msk.CfnTopic]:
-        """Both topics as CloudFormation resources, so nobody needs a Kafka CLI to create them."""
+        """The topics as CloudFormation resources, so nobody needs a Kafka CLI to create them."""
         topics = {}
-        for name in (c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC):
+        for name in (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC):
             topic = msk.CfnTopic(
                 self,
                 f"Topic-{name}",

@@ -157,8 +157,9 @@ class Observability(Construct):
                            left=[handler_metric(name, statistic) for name in (telemetry.END_TO_END_LAG,
                                                                                telemetry.AGGREGATE_LAG)
                                  for statistic in ("p50", "p99")]),
-            cw.GraphWidget(title="Age of the 10-minute record a verdict used, p50 / p99 (s)",
-                           left=[handler_metric(telemetry.STREAMING_RECORD_AGE, s) for s in ("p50", "p99")]),
+            cw.GraphWidget(title="Late transactions (behind Flink's watermark) and refused records",
+                           left=[handler_metric(telemetry.LATE_TRANSACTIONS, "Sum"),
+                                 handler_metric(telemetry.INVALID_RECORDS, "Sum")]),
         )
         dashboard.add_widgets(
             cw.GraphWidget(title="Flink uptime and downtime (ms)",

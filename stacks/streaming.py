@@ -69,9 +69,10 @@ class StreamingAggregation(Construct):
                 entry.PROPERTY_GROUP: entry.runtime_properties(
                     bootstrap_servers=kafka.bootstrap_brokers,
                     transactions_topic=c.TRANSACTIONS_TOPIC,
-                    aggregates_topic=c.AGGREGATES_TOPIC,
+                    features_topic=c.TRANSACTION_FEATURES_TOPIC,
+                    invalid_topic=c.INVALID_TRANSACTIONS_TOPIC,
+                    ticks_keys=flink_app.tick_keys(config.topic_partitions),
                     consumer_group=config.flink_consumer_group,
-                    time_mode=config.flink_time_mode,
                     archive_path=batch.flink_archive_uri if config.archive_transactions else None,
                 ),
             },
@@ -109,14 +110,16 @@ class StreamingAggregation(Construct):
             # CloudWatch has no resource-level permission for PutMetricData (docs/deploy-reference.md: IAM).
             iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
                                 conditions={"StringEquals": {"cloudwatch:namespace": "AWS/KinesisAnalytics"}}),
-            # Kafka data plane, by name: read transactions, write aggregates, own consumer group.
+            # Kafka data plane, by name: read transactions (and write its time ticks there: flink_sql/ticks.sql),
+            # write the features and the invalid-transaction reports, its own consumer groups.
             iam.PolicyStatement(actions=["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
                                          "kafka-cluster:WriteDataIdempotently"],
                                 resources=[kafka.cluster_arn]),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
                                 resources=[kafka.arns.topic(c.TRANSACTIONS_TOPIC)]),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
-                                resources=[kafka.arns.topic(c.AGGREGATES_TOPIC)]),
+                                resources=[kafka.arns.topic(name) for name in (
+                                    c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC)]),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
                                 resources=[kafka.arns.group(group) for group in self.consumer_groups(config)]),
         ]
@@ -126,9 +129,8 @@ class StreamingAggregation(Construct):
 
     @staticmethod
     def consumer_groups(config: PipelineConfig) -> list[str]:
-        """The job's consumer groups: the aggregation's, and the archive's own when it archives."""
-        group = config.flink_consumer_group
-        return [group, flink_app.entry_point().archive_consumer_group(group)] if config.archive_transactions else [group]
+        """The job's consumer groups: the features', the unparsed records', and the archive's own when it archives."""
+        return flink_app.entry_point().consumer_groups(config.flink_consumer_group, config.archive_transactions)
 
     def _build_run(self, resources: StackResources, kafka: Kafka, batch: BatchJobs) -> CustomResource:
         """Start the application on deploy, so the deploy ends with the job RUNNING; stop it before deletion."""

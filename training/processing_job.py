@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 
 from fraudstream import contract as c
 from fraudstream.offline import spark as spark_sql
@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--holdout-start", type=date.fromisoformat, default=holdout_start)
     parser.add_argument("--validation-fraction", type=float, default=split.validation_fraction)
     parser.add_argument("--seed", type=int, default=split.seed)
+    parser.add_argument("--cutoff-date", type=date.fromisoformat,
+                        help="the 1-week records' cutoff (YYYY-MM-DD, UTC): day tiles cover the days before it (default: "
+                        "with --format json, the day the job runs, so that today's partial archive is left out; "
+                        "with parquet, the day after the newest transaction)")
     parser.add_argument("--feature-group", help="also load the 1-week aggregates into this feature group")
     parser.add_argument("--region", help="region of the feature group (default: the job's)")
     parser.add_argument("--concurrency", type=int, default=16, help="PutRecord calls in flight when loading")
@@ -104,12 +108,19 @@ def build_store(region: str | None) -> FeatureStoreOnlineStore:
     return FeatureStoreOnlineStore(aws.new_client("sagemaker-featurestore-runtime", config=config, region_name=region))
 
 
+def cutoff_day(args: argparse.Namespace, today: date | None = None) -> int | None:
+    """The cutoff as days since 1970-01-01 UTC: the one asked for, else the nightly run's day (archive input),
+    else None (the day after the newest transaction)."""
+    chosen = args.cutoff_date or (today or datetime.now(timezone.utc).date() if args.format == "json" else None)
+    return None if chosen is None else (chosen - date(1970, 1, 1)).days
+
+
 def run(args: argparse.Namespace, spark, store=None) -> dict:
     # No _SUCCESS files: the XGBoost container reads every file of a channel, markers included.
     spark.sparkContext._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
     transactions = read_transactions(spark, args.transactions, args.format)
     features = spark_sql.compute_features(spark, transactions).cache()
-    aggregates = spark_sql.compute_batch_aggregates(spark, features).cache()
+    aggregates = spark_sql.compute_batch_aggregates(spark, features, cutoff_day(args)).cache()
     features.write.mode("overwrite").parquet(f"{args.output}/features")
     aggregates.write.mode("overwrite").parquet(f"{args.output}/batch_aggregates")
     summary = {"transactions": features.count(), "cards": aggregates.count()}

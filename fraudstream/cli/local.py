@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from fraudstream.checks import InputError
 from fraudstream.cli.args import positive_seconds
 from fraudstream.cli.progress import Progress
-from fraudstream.packaging.flink_app import entry_point
 
 ARCHIVE_WAIT_S = 30.0  # after the last verdict, for Flink to commit the archive (about 2 s locally)
 
@@ -29,7 +29,6 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     sc.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     sc.set_defaults(func=cmd_scenario)
 
-    time_modes = entry_point().TIME_MODES
     rp = sub.add_parser(
         "replay",
         parents=[quiet],
@@ -47,17 +46,17 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     rp.add_argument("--history", type=Path, metavar="TX.parquet",
                     help="the transactions the 1-week aggregates came from, remembered for `fraudstream consistency` "
                     "(default: transactions.parquet beside --batch-aggregates, when there)")
+    rp.add_argument("--history-to-today", action="store_true",
+                    help="move --history by whole days to end at today's 00:00 UTC and load the 1-week records a "
+                    "nightly run at midnight would have written from it, instead of --batch-aggregates: the "
+                    "scenario's cards then have real 1-week history at the time it is sent (what make demo does)")
     rp.add_argument("--workdir", type=Path, default=Path("data/local"),
                     help="the broker's data, embedded store, failed batches and logs; one pipeline at a time "
                     "(default: data/local)")
-    rp.add_argument("--time-mode", choices=time_modes, default=time_modes[0],
-                    help=f"what the 10-minute window counts by: processing = when Flink reads each transaction (no waiting, late ones counted when read), event = its trans_ts (waits for the partitions' watermark; what the batch SQL does) (default: {time_modes[0]}; docs/streaming.md compares them)")
     rp.add_argument("--timeout", type=positive_seconds(), default=60.0, metavar="S",
                     help="seconds to wait for the last verdicts (default: 60)")
-    rp.add_argument("--streaming-wait-ms", type=int, choices=range(0, 10_001), default=0, metavar="MS",
-                    help="how long a batch of transactions may wait for the 10-minute aggregates of its own "
-                    "transactions to reach the store (0-10000; default: 0, no wait; the stack's context key "
-                    "streamingWaitMs)")
+    rp.add_argument("--no-delay", action="store_true",
+                    help="send every transaction at once, ignoring the lines' delay_s: the scenario as one burst")
     rp.add_argument("--check-seed-outcome", action="store_true",
                     help="also check the outcome the AWS sample's scenario expects (the three one-offs NOT FRAUD, the attack "
                     "flagged by its third transaction and FRAUD from then on), and exit 1 if it is not met")
@@ -82,8 +81,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if not lines:
         raise InputError(f"{args.file}: no valid transaction to replay")
+    if args.history_to_today and args.history is None:
+        raise InputError("--history-to-today needs --history TX.parquet (the transactions to move)")
     for path, what in ((args.model, "run `fraudstream train` (or `make demo`)"),
-                       (args.batch_aggregates, "run `fraudstream features` (or `make demo`)")):
+                       (args.history if args.history_to_today else args.batch_aggregates,
+                        "run `fraudstream features` (or `make demo`)")):
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file; {what}")
     from fraudstream.offline import model_artifact
@@ -93,11 +95,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.history is not None and not history.is_file():
         raise InputError(f"--history {history}: no such file")
     progress = Progress(args.quiet)
-    pipeline = LocalPipeline(args.workdir, args.model, time_mode=args.time_mode, streaming_wait_ms=args.streaming_wait_ms,
+    batch_aggregates = args.batch_aggregates
+    if args.history_to_today:
+        from fraudstream.local.history import present_history
+
+        moved = present_history(history, Path(args.workdir) / "history", progress=progress)
+        history, batch_aggregates = moved["history"], moved["batch_aggregates"]
+    if args.no_delay:
+        lines = [replace(line, delay_s=0.0) for line in lines]
+    pipeline = LocalPipeline(args.workdir, args.model,
                              on_verdict=lambda v: print(v.message(), flush=True), log=progress,
                              history=history if history.is_file() else None)
     with pipeline:
-        pipeline.start(args.batch_aggregates)
+        pipeline.start(batch_aggregates)
         used = pipeline.predict_settings
         progress(f"replaying {len(lines)} transactions from {args.file}")
         result = replay.run(lines, pipeline, verdict_timeout=args.timeout)
@@ -107,7 +117,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
               f"(`fraudstream consistency --local {args.workdir}` names them)", file=sys.stderr)
     print()
     print(f"model: {args.model} (feature set {used.feature_set}, FRAUD above {used.threshold:g}); "
-          f"1-week aggregates: {args.batch_aggregates}")
+          f"1-week records: {batch_aggregates}")
     print("\n".join(result.summary_lines()))
     print(f"verdicts: {pipeline.verdict_log} (fraudstream logs --local {args.workdir}); other handler records: "
           f"{pipeline.handler_log}")

@@ -279,14 +279,14 @@ CONSISTENCY_DESCRIPTION = (
     "Training/serving parity, measured: read the verdicts the predict handler logged (each carries its "
     "features and score) and the transactions Flink archived, recompute every verdict's features with the "
     "batch SQL training used (the history before them included) and report, per feature, how many values "
-    "are exact (relative 1e-9), explained (different, but what the online definition gives from the stored "
-    "records the handler read, rebuilt from the archive: a 10-minute record older than the transaction, the "
-    "1-week record as of the last batch run), unverifiable (the history the check needs is missing) and "
-    "unexplained; then, with the model, the score difference and the verdicts that would flip. "
+    "are exact (relative 1e-9), unverifiable (different, and the history the check needs is missing) and "
+    "unexplained (different: a defect, or a late transaction, named as such); then, with the model, the score "
+    "difference and the verdicts that would flip. "
     "--local reads a local run's work directory (what `fraudstream replay` leaves: verdict log, archive, "
-    "loaded 1-week records, model); --stack reads the predict function's log group over --start/--end and "
+    "history, model); --stack reads the predict function's log group over --start/--end and "
     "the archive in the stack's data bucket. Missing log fields, transactions absent from the archive and "
-    "an empty window are counted and named. Exits 1 when any value is unexplained, so it can guard a deployment."
+    "an empty window are counted and named. Exits 1 when any value is unexplained or any verdict would flip, so "
+    "it can guard a deployment."
 )
 
 
@@ -344,4 +344,4 @@ def cmd_consistency(args: argparse.Namespace, now: datetime | None = None, stdou
         consistency.write_png(report, args.png)
         if not args.json:
             print(f"mismatch rates drawn in {args.png}", file=stdout)
-    return 1 if report.unexplained_values else 0
+    return 0 if report.consistent else 1

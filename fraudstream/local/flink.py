@@ -28,7 +28,7 @@ from kafka.errors import KafkaError
 
 from fraudstream import contract as c
 from fraudstream.local.processes import Supervised
-from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point, tick_keys
 from fraudstream.paths import BUILD, FLINK_PYTHON
 
 APPLICATION_ZIP = BUILD / "flink-app.zip"
@@ -47,13 +47,13 @@ def jvm_environment(tmp: Path) -> dict[str, str]:
 
 
 class FlinkJob:
-    def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str, time_mode: str,
+    def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str,
                  log: Callable[[str], None] = lambda _m: None, application_zip: Path = APPLICATION_ZIP,
                  max_restarts: int = MAX_RESTARTS, hung_seconds: float = HUNG_SECONDS,
                  archive_dir: Path | None = None, max_out_of_orderness_s: float = 0) -> None:
         self.max_out_of_orderness_s = max_out_of_orderness_s  # event time: how far the watermark trails
         self.archive_dir = archive_dir  # where the job archives every transaction, as on S3 (None: no archive)
-        self.directory, self.log_path, self.bootstrap_servers, self.time_mode = directory, log_path, bootstrap_servers, time_mode
+        self.directory, self.log_path, self.bootstrap_servers = directory, log_path, bootstrap_servers
         self.log, self.application_zip, self.max_restarts, self.hung_seconds = log, application_zip, max_restarts, hung_seconds
         self.flink = entry_point()
         self.consumer_group = self.flink.DEFAULTS[self.flink.CONSUMER_GROUP]
@@ -119,8 +119,9 @@ class FlinkJob:
     def _write_properties(self) -> Path:
         """The runtime properties of this machine, in the managed service's format."""
         f = self.flink
-        group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC,
-                                     time_mode=self.time_mode, kafka_security="plaintext", auto_offset_reset="earliest",
+        group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
+                                     c.INVALID_TRANSACTIONS_TOPIC, ticks_keys=tick_keys(c.TOPIC_PARTITIONS),
+                                     kafka_security="plaintext", auto_offset_reset="earliest",
                                      max_out_of_orderness_seconds=f"{self.max_out_of_orderness_s:g}",
                                      checkpoints_dir=str(self.directory / "checkpoints"), tmp_dir=str(self.directory / "tmp"),
                                      **({"archive_path": self.archive_dir.resolve().as_uri(),
@@ -134,7 +135,7 @@ class FlinkJob:
     def _launch(self, timeout: float) -> None:
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.process.start()
-        self.log(f"starting Flink (local mini-cluster, {self.time_mode} time, from {self.application_zip.name}); "
+        self.log(f"starting Flink (local mini-cluster, from {self.application_zip.name}); "
                  f"log: {self.log_path}")
         deadline = time.monotonic() + timeout
         while True:

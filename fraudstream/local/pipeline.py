@@ -1,10 +1,11 @@
 """The whole online path on one machine: a real Kafka broker, real Flink, the two Lambda handlers.
 
-    producer --> cc-transactions --(Flink, the application zip, plaintext Kafka tables)--> cc-aggregates
-                      |                                                                          |
-                 trigger (consumer group)                                           trigger (consumer group)
-                      v                                                                          v
-          predict_from_features handler  <-- embedded store (SQLite) <--  aggregate_to_feature_store handler
+    producer --> cc-transactions --(Flink, the application zip)--> cc-transaction-features --> trigger --> aggregate
+                                                           |                         |                    handler
+                                                           v                         v                       |
+                                              cc-invalid-transactions --trigger--> predict handler <-- 1-week  v
+                                                                                   (verdicts)     records  embedded
+                                                                                                           store
 
 The broker (local/broker.py) runs in the work directory with the stack's partition count; the handlers are
 the Lambda modules themselves (local/lambda_runtime.py) configured by the same environment variables as
@@ -46,6 +47,11 @@ from fraudstream.online.verdict import UnreadableVerdict, Verdict
 
 POLL_SECONDS = 0.05
 AGGREGATE_HANDLER, PREDICT_HANDLER = "aggregate_to_feature_store", "predict_from_features"
+# The MSK triggers, as the stack has them (stacks/handlers.py): name -> the handler it feeds, and its settings.
+AGGREGATE_TRIGGER, PREDICT_TRIGGER, INVALID_TRIGGER = "aggregate", "predict", "invalid"
+TRIGGERS = {AGGREGATE_TRIGGER: AGGREGATE_HANDLER, PREDICT_TRIGGER: PREDICT_HANDLER, INVALID_TRIGGER: PREDICT_HANDLER}
+DEFAULT_TRIGGERS = {AGGREGATE_TRIGGER: settings.AGGREGATE_TRIGGER, PREDICT_TRIGGER: settings.PREDICT_TRIGGER,
+                    INVALID_TRIGGER: settings.INVALID_TRIGGER}
 # EMF metrics are for CloudWatch; locally they would flood stdout. Set while the pipeline runs.
 PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 # Clients of kafka.t3.small MSK brokers should back off reconnects (docs/deploy-reference.md: brokerInstanceType); the same here.
@@ -54,7 +60,7 @@ PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_bac
 
 Key = tuple[int, int]  # (partition, offset) of a transaction on the transactions topic
 # What a run leaves in its work directory for `fraudstream consistency --local` (docs/online-path.md: "Consistency").
-RUN_FILE = "run.json"  # the model, feature set, threshold, time mode and inputs of the run
+RUN_FILE = "run.json"  # the model, feature set, threshold and inputs of the run
 LOADED_BATCH_AGGREGATES = "batch_aggregates-{n}.parquet"  # a copy of each set of 1-week records the run loaded
 ARCHIVE_DIR = "archive"  # every transaction Flink read, as on S3
 
@@ -91,17 +97,15 @@ class VerdictCollector(logging.Handler):
                 self.on_verdict(Verdict.from_log(vars(record)))
             except UnreadableVerdict:
                 self.handleError(record)
-        elif record.levelno >= logging.WARNING and getattr(record, "topic", None) == c.TRANSACTIONS_TOPIC:
+        elif record.levelno >= logging.ERROR and getattr(record, "topic", None) == c.TRANSACTIONS_TOPIC:
             reason = getattr(record, "reason", None)
             self.on_refusal((record.partition, record.offset),
                             f"{record.getMessage()}: {reason}" if reason else record.getMessage())
 
 
-def handler_environment(store_path: Path, model_path: Path, feature_set: str,
-                        streaming_wait_ms: int = 0) -> dict[str, str]:
+def handler_environment(store_path: Path, model_path: Path, feature_set: str) -> dict[str, str]:
     """The handlers' environment variables on this machine: embedded store, in-process model."""
     return {
-        settings.ENV_STREAMING_WAIT_MS: str(streaming_wait_ms),
         settings.ENV_STORE_BACKEND: "embedded",
         settings.ENV_EMBEDDED_STORE_PATH: str(store_path),
         settings.ENV_MODEL_BACKEND: "local",
@@ -144,16 +148,14 @@ def workdir_lock(workdir: Path):
 class LocalPipeline:
     """Start with start(), send transactions with send(), stop with stop() (also on Ctrl-C)."""
 
-    def __init__(self, workdir: Path, model_path: Path, time_mode: str = "processing",
+    def __init__(self, workdir: Path, model_path: Path,
                  on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
                  triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
-                 streaming_wait_ms: int = 0, archive_transactions: bool = True, history: Path | None = None,
-                 max_out_of_orderness_s: float = 0):
-        self.streaming_wait_ms = streaming_wait_ms  # the predict handler's bounded wait (docs/online-path.md: "Freshness")
-        self.workdir, self.model_path, self.time_mode = Path(workdir).resolve(), Path(model_path).resolve(), time_mode
+                 archive_transactions: bool = True, history: Path | None = None, max_out_of_orderness_s: float = 0):
+        self.workdir, self.model_path = Path(workdir).resolve(), Path(model_path).resolve()
         self.on_verdict, self.log = on_verdict, log
-        self.trigger_settings = triggers or {AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
-                                             PREDICT_HANDLER: settings.PREDICT_TRIGGER}
+        # Trigger name -> its settings; TRIGGERS says which handler each feeds (``triggers`` replaces some).
+        self.trigger_settings = {**DEFAULT_TRIGGERS, **(triggers or {})}
         self.store_path = self.workdir / "online_store.sqlite"
         self.logs = self.workdir / "logs"
         self.verdict_log = self.logs / "verdicts.jsonl"  # the predict function's verdict records
@@ -162,7 +164,7 @@ class LocalPipeline:
         self.archive_dir = self.workdir / ARCHIVE_DIR if archive_transactions else None
         self.history = Path(history).resolve() if history else None  # transactions before the run (for consistency)
         self.broker = KafkaBroker(self.workdir / "kafka", self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
-        self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, time_mode, log,
+        self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, log,
                               archive_dir=self.archive_dir, max_out_of_orderness_s=max_out_of_orderness_s,
                               **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
         self.verdicts: dict[Key, Verdict] = {}
@@ -175,6 +177,7 @@ class LocalPipeline:
         self._lock = threading.Lock()
         self._cleanup = contextlib.ExitStack()
         self._producer: KafkaProducer | None = None
+        self._raw_producer: KafkaProducer | None = None
         self._handlers: dict[str, ModuleType] = {}
         self._archived_files: dict[Path, set[Key]] = {}  # committed archive files read, and what they hold
         self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (RUN_FILE lists them)
@@ -202,14 +205,14 @@ class LocalPipeline:
         if batch_aggregates is not None:
             self.load_batch(batch_aggregates)
         self.broker.start()
-        self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC])
+        self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC])
         self._producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local",
                                        key_serializer=lambda card: str(card).encode(),
                                        value_serializer=lambda m: json.dumps(m, separators=(",", ":")).encode(),
                                        **PRODUCER_OPTIONS)
-        for name, handler in self._handlers.items():
-            trigger = Trigger(name, invoker(handler), self.trigger_settings[name], self.broker.bootstrap,
-                              self.failure_dir)
+        for name, trigger_settings in self.trigger_settings.items():
+            trigger = Trigger(TRIGGERS[name], invoker(self._handlers[TRIGGERS[name]]), trigger_settings,
+                              self.broker.bootstrap, self.failure_dir)
             self.triggers[name] = trigger
             thread = threading.Thread(target=self._run_trigger, args=(trigger,), name=f"trigger-{name}", daemon=True)
             thread.start()
@@ -236,6 +239,14 @@ class LocalPipeline:
     def send(self, message: dict, timeout: float = 30) -> Key:
         """Send one transaction message, keyed by its card; returns its (partition, offset) once delivered."""
         metadata = self._producer.send(c.TRANSACTIONS_TOPIC, key=message[c.CC_NUM], value=message).get(timeout=timeout)
+        return metadata.partition, metadata.offset
+
+    def send_raw(self, value: bytes | None, key: bytes = b"0", timeout: float = 30) -> Key:
+        """Send a record as it is (any bytes, or none): how tests and benchmarks send what nobody can score."""
+        if self._raw_producer is None:
+            self._raw_producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local-raw",
+                                               **PRODUCER_OPTIONS)
+        metadata = self._raw_producer.send(c.TRANSACTIONS_TOPIC, key=key, value=value).get(timeout=timeout)
         return metadata.partition, metadata.offset
 
     def send_many(self, messages: list[dict], timeout: float = 120) -> list[Key]:
@@ -272,17 +283,6 @@ class LocalPipeline:
         self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
         return count
 
-    def advance_event_time(self, trans_ts: float, timeout: float = 30) -> None:
-        """An event-time marker on every partition of the transactions topic: a transaction every reader refuses
-        (card 0: not aggregated, scored or archived; the predict handler logs it as invalid) stamped ``trans_ts``.
-        In event time Flink then emits everything older at once, instead of after the idle timeout."""
-        marker = {c.CC_NUM: 0, c.AMOUNT: 0.0, c.TRANS_TS: trans_ts}
-        futures = [self._producer.send(c.TRANSACTIONS_TOPIC, key=0, value=marker, partition=partition)
-                   for partition in range(c.TOPIC_PARTITIONS)]
-        self._producer.flush(timeout=timeout)
-        for future in futures:
-            future.get(timeout=timeout)
-
     def archived(self) -> set[Key]:
         """(partition, offset) of the transactions in committed archive files. A committed file never changes,
         so each is read once."""
@@ -305,7 +305,8 @@ class LocalPipeline:
 
     @property
     def aggregates_consumed(self) -> int:
-        trigger = self.triggers.get(AGGREGATE_HANDLER)
+        """Features messages the aggregate handler has taken (one per transaction Flink emitted)."""
+        trigger = self.triggers.get(AGGREGATE_TRIGGER)
         return trigger.records if trigger else 0
 
     # --- internals ------------------------------------------------------------------------------
@@ -328,7 +329,7 @@ class LocalPipeline:
 
     def _load_handlers(self) -> dict[str, ModuleType]:
         feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
-        env = handler_environment(self.store_path, self.model_path, feature_set, self.streaming_wait_ms)
+        env = handler_environment(self.store_path, self.model_path, feature_set)
         handlers = {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
         # The JSON log records (the local CloudWatch log groups) go to two files: verdicts, and everything else.
         handler_file = self._cleanup.enter_context(open(self.handler_log, "a", encoding="utf-8"))
@@ -356,8 +357,7 @@ class LocalPipeline:
     def _write_run_file(self) -> None:
         predict_settings = self.predict_settings
         run = {"model": str(self.model_path), "feature_set": predict_settings.feature_set,
-               "threshold": predict_settings.threshold, "time_mode": self.time_mode,
-               "streaming_wait_ms": self.streaming_wait_ms, "batch_aggregates": self.batch_loads,
+               "threshold": predict_settings.threshold, "batch_aggregates": self.batch_loads,
                "archive": ARCHIVE_DIR if self.archive_dir else None,
                "history": str(self.history) if self.history else None,
                "verdict_log": str(self.verdict_log.relative_to(self.workdir)),
@@ -390,8 +390,9 @@ class LocalPipeline:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
+        for producer in (self._producer, self._raw_producer):
+            if producer is not None:
+                producer.close(timeout=10)
+        self._producer = self._raw_producer = None
         self.flink.stop()
         self.broker.stop()

@@ -53,10 +53,12 @@ def compute_features(con: duckdb.DuckDBPyConnection, transactions: pa.Table | st
     return con.sql(f"SELECT * FROM ({render_sql('batch_features')}) ORDER BY cc_num, trans_ts, tid").fetch_arrow_table()
 
 
-def compute_batch_aggregates(con: duckdb.DuckDBPyConnection, features: pa.Table | str | os.PathLike) -> pa.Table:
-    """Each card's newest 1-week aggregates: the rows of the batch feature group."""
+def compute_batch_aggregates(con: duckdb.DuckDBPyConnection, features: pa.Table | str | os.PathLike,
+                             cutoff_day: int | None = None) -> pa.Table:
+    """Each card's 1-week record as of ``cutoff_day`` (days since 1970-01-01 UTC; default the day after the newest
+    transaction): the rows of the batch feature group."""
     _register_features(con, features)
-    return con.sql(f"SELECT * FROM ({render_sql('batch_aggregates')}) ORDER BY cc_num").fetch_arrow_table()
+    return con.sql(f"SELECT * FROM ({render_sql('batch_aggregates', cutoff_day)}) ORDER BY cc_num").fetch_arrow_table()
 
 
 def run(transactions_path: str | os.PathLike, out_dir: str | os.PathLike, progress=None) -> dict[str, Path]:

@@ -26,7 +26,7 @@ def compute_features(spark, transactions_df):
     return spark.sql(render_sql("batch_features"))
 
 
-def compute_batch_aggregates(spark, features_df):
+def compute_batch_aggregates(spark, features_df, cutoff_day: int | None = None):
     """The batch feature group rows: batch_aggregates.sql on Spark SQL."""
     features_df.createOrReplaceTempView("features")
-    return spark.sql(render_sql("batch_aggregates"))
+    return spark.sql(render_sql("batch_aggregates", cutoff_day))

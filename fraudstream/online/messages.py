@@ -33,31 +33,49 @@ class RecordRef(NamedTuple):
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
-class Transaction(NamedTuple):
+class TransactionFeatures(NamedTuple):
+    """Flink's message for one transaction (fraudstream/contract.py: "Transaction features"): the transaction
+    with its card's streaming features as Flink computed them, in order. ``ref`` is where the transaction sat
+    on the transactions topic (what the archive and every verdict name); ``features_ref`` where this message
+    sits on the features topic."""
+
     ref: RecordRef
     cc_num: int
     amount: float
     trans_ts: float
-    tid: str | None = None
-
-
-class Aggregate(NamedTuple):
-    ref: RecordRef
-    cc_num: int
+    tid: str | None
+    event_ms: int
     num_trans_last_10m: int
-    avg_amt_last_10m: float
-    trans_ts: float
-    prev_trans_ts: float | None
+    amt_sum_last_10m: float
+    prev_event_ms: int | None
+    num_trans_today: int
+    amt_sum_today: float
+    num_trans_yesterday: int
+    amt_sum_yesterday: float
+    late: bool
+    features_ref: RecordRef
+
+    @property
+    def avg_amt_last_10m(self) -> float:
+        """As the batch SQL computes it: the exact sum as a double, divided by the count."""
+        return self.amt_sum_last_10m / self.num_trans_last_10m
 
     def as_record(self) -> dict[str, Any]:
-        """The cc-agg-fg record: event time is the aggregate's, never the wall clock."""
+        """The cc-agg-fg record: the card's 10-minute values as of this transaction (event time, never the clock)."""
         return {
             c.CC_NUM: self.cc_num,
             c.NUM_TRANS_LAST_10M: self.num_trans_last_10m,
             c.AVG_AMT_LAST_10M: self.avg_amt_last_10m,
             c.TRANS_TIME: self.trans_ts,
-            c.PREV_TRANS_TIME: self.prev_trans_ts,
+            c.PREV_TRANS_TIME: None if self.prev_event_ms is None else self.prev_event_ms / 1000,
         }
+
+
+class InvalidReport(NamedTuple):
+    """Flink's report of a record it refused: where it sat on the transactions topic, and why."""
+
+    ref: RecordRef
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -131,15 +149,61 @@ def _python_json(text: str) -> Any:
         raise InvalidMessage(f"value is not usable JSON ({type(exc).__name__})") from None
 
 
-def parse_transaction(ref: RecordRef, message: dict) -> Transaction:
+MAX_COUNT = 10_000_000  # more transactions of one card in a day than any real card makes: not Flink's
+
+
+def parse_transaction_features(features_ref: RecordRef, message: dict) -> TransactionFeatures:
+    """One message of the features topic, held to what Flink writes (a message that is not one is reported, as
+    any unusable record is)."""
     tid = message.get(c.TID)
-    return Transaction(
-        ref=ref,
+    trans_ts = _event_time(message, c.TRANS_TS)
+    event_ms = _whole(message, c.EVENT_MS, c.MIN_EVENT_TIME * 1000, c.MAX_EVENT_TIME * 1000)
+    prev = None if message.get(c.PREV_EVENT_MS) is None else _whole(message, c.PREV_EVENT_MS, 0, event_ms)
+    late = message.get(c.LATE)
+    if not isinstance(late, bool):
+        raise InvalidMessage(f"{c.LATE} is not true or false")
+    return TransactionFeatures(
+        ref=RecordRef(_text(message, c.TOPIC), _whole(message, c.PARTITION, 0, 2**31 - 1),
+                      _whole(message, c.OFFSET, 0, 2**63 - 1)),
         cc_num=_card(message),
         amount=_number(message, c.AMOUNT, low=c.MIN_AMOUNT, high=c.MAX_AMOUNT),
-        trans_ts=_event_time(message, c.TRANS_TS),
+        trans_ts=trans_ts,
         tid=None if tid is None else _printable(str(tid)[:64]),
+        event_ms=event_ms,
+        num_trans_last_10m=_whole(message, c.NUM_TRANS_LAST_10M, 1, MAX_COUNT),
+        amt_sum_last_10m=_number(message, c.AMT_SUM_LAST_10M, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        prev_event_ms=prev,
+        num_trans_today=_whole(message, c.NUM_TRANS_TODAY, 1, MAX_COUNT),
+        amt_sum_today=_number(message, c.AMT_SUM_TODAY, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        num_trans_yesterday=_whole(message, c.NUM_TRANS_YESTERDAY, 0, MAX_COUNT),
+        amt_sum_yesterday=_number(message, c.AMT_SUM_YESTERDAY, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        late=late,
+        features_ref=features_ref,
     )
+
+
+def parse_invalid_report(_ref: RecordRef, message: dict) -> InvalidReport:
+    """One message of the invalid-transactions topic: the refused record's place and reason."""
+    return InvalidReport(RecordRef(_text(message, c.TOPIC), _whole(message, c.PARTITION, 0, 2**31 - 1),
+                                   _whole(message, c.OFFSET, 0, 2**63 - 1)),
+                         _printable(_text(message, c.REASON)[:200]))
+
+
+def _text(message: dict, name: str) -> str:
+    value = message.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidMessage(f"{name} is missing or not text")
+    return value
+
+
+def _whole(message: dict, name: str, low: float, high: float) -> int:
+    value = message.get(name)
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value  # JSON integers as Flink writes them, exact whatever their size
+    number = _number(message, name, low=low, high=high)
+    if number != int(number):
+        raise InvalidMessage(f"{name} is not a whole number")
+    return int(number)
 
 
 def _printable(text: str) -> str:
@@ -149,24 +213,6 @@ def _printable(text: str) -> str:
     if text.isascii() and text.isprintable():
         return text
     return "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in text)
-
-
-def parse_aggregate(ref: RecordRef, message: dict) -> Aggregate:
-    trans_ts = _event_time(message, c.TRANS_TS)
-    prev = None if message.get(c.PREV_TRANS_TS) is None else _event_time(message, c.PREV_TRANS_TS)
-    if prev is not None and prev > trans_ts:
-        raise InvalidMessage(f"{c.PREV_TRANS_TS} is after {c.TRANS_TS}")
-    count = _number(message, c.NUM_TRANS_LAST_10M, low=1, high=1_000_000)
-    if count != int(count):
-        raise InvalidMessage(f"{c.NUM_TRANS_LAST_10M} is not a whole number")
-    return Aggregate(
-        ref=ref,
-        cc_num=_card(message),
-        num_trans_last_10m=int(count),
-        avg_amt_last_10m=_number(message, c.AVG_AMT_LAST_10M, low=0.0, high=c.MAX_AMOUNT),
-        trans_ts=trans_ts,
-        prev_trans_ts=prev,
-    )
 
 
 def _card(message: dict) -> int:

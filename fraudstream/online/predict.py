@@ -1,175 +1,127 @@
-"""Transactions into verdicts: the predict handler's logic.
+"""Flink's transaction features into verdicts: the predict handler's logic.
 
 Plain functions over parsed messages and the two interfaces (OnlineStore, Scorer);
 lambdas/predict_from_features only wires them to the environment. Pure Python, shipped in the Lambda asset.
+
+Each message carries its own transaction's streaming features, computed by Flink in order
+(fraudstream/online/features.py), so a verdict never depends on how far this function lags behind: a batch
+takes one read of the cards' 1-week records and one model call, at any load or backlog.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from fraudstream import contract as c
 from fraudstream.online import telemetry as t
-from fraudstream.online.features import card_features, feature_vector
-from fraudstream.online.messages import Transaction, parse_event, parse_transaction
+from fraudstream.online.features import feature_vector, model_features
+from fraudstream.online.messages import (RecordRef, TransactionFeatures, parse_event,
+                                         parse_invalid_report, parse_transaction_features)
 from fraudstream.online.scorers import ModelOutputError, Scorer, check_scores
 from fraudstream.online.settings import PredictSettings
 from fraudstream.online.stores import OnlineStore
 from fraudstream.online.verdict import Verdict
 
 
-class FeatureRow(NamedTuple):
-    transaction: Transaction
-    features: dict[str, Any]
-    streaming_record_age_s: float | None  # transaction time minus the record's (None: the card has none)
-    batch_record_age_s: float | None
-
-
 @dataclass
 class PredictionBatch:
     verdicts: list[Verdict] = field(default_factory=list)
-    cards_missing: dict[str, int] = field(default_factory=dict)
+    cards_missing_batch: int = 0  # cards with no 1-week record
     endpoint_seconds: float = 0.0
-    duplicates: list[tuple[Transaction, Transaction]] = field(default_factory=list)  # (duplicate, first)
+    duplicates: list[tuple[TransactionFeatures, TransactionFeatures]] = field(default_factory=list)  # (again, first)
 
 
-def unique_transactions(transactions: Sequence[Transaction]) -> tuple[list[Transaction], list[tuple[Transaction, Transaction]]]:
-    """Each transaction once: by its id when it has one, else by its place in the topic (the same record
-    delivered twice). The first occurrence stays; the others come back with the one they repeat."""
-    first: dict[tuple, Transaction] = {}
+def unique_transactions(messages: Sequence[TransactionFeatures]
+                        ) -> tuple[list[TransactionFeatures], list[tuple[TransactionFeatures, TransactionFeatures]]]:
+    """Each transaction once, by its place on the transactions topic (Flink writes at least once: a restart
+    may emit a transaction again). The first occurrence stays; the others come back with the one they repeat."""
+    first: dict[RecordRef, TransactionFeatures] = {}
     unique, duplicates = [], []
-    for tx in transactions:
-        key = ("tid", tx.tid) if tx.tid else ("record", tx.ref.topic, tx.ref.partition, tx.ref.offset)
-        if key in first:
-            duplicates.append((tx, first[key]))
+    for message in messages:
+        if message.ref in first:
+            duplicates.append((message, first[message.ref]))
         else:
-            first[key] = tx
-            unique.append(tx)
+            first[message.ref] = message
+            unique.append(message)
     return unique, duplicates
 
 
-POLL_S = 0.05  # between two reads of the lagging cards' records, while a batch waits for them
-
-
-def lagging_cards(by_card: Mapping[int, Sequence[Transaction]], streaming: Mapping[int, Any]) -> list[int]:
-    """Cards whose 10-minute record is missing or older than their latest transaction of the batch."""
-    return [card for card, txs in by_card.items()
-            if streaming.get(card) is None or float(streaming[card][c.TRANS_TIME]) < max(tx.trans_ts for tx in txs)]
-
-
-def await_streaming_records(by_card: Mapping[int, Sequence[Transaction]], records: dict[str, dict], store: OnlineStore,
-                            group: str, wait_s: float, sleep: Callable[[float], None] = time.sleep,
-                            clock: Callable[[], float] = time.monotonic) -> float:
-    """Re-read the 10-minute records of the lagging cards (one batched read a round, those cards only) until each
-    holds its card's latest transaction or ``wait_s`` has passed; updates ``records``, returns the time waited."""
-    started = clock()
-    lagging = lagging_cards(by_card, records[group]) if wait_s > 0 else []
-    while lagging and clock() - started < wait_s:
-        sleep(min(POLL_S, max(0.0, wait_s - (clock() - started))))
-        fresh = store.get_records({group: lagging})[group]
-        records[group].update({card: record for card, record in fresh.items() if record is not None})
-        lagging = lagging_cards({card: by_card[card] for card in lagging}, records[group])
-    return clock() - started
-
-
-def online_feature_rows(
-    transactions: Sequence[Transaction], store: OnlineStore, streaming_group: str, batch_group: str,
-    wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-) -> tuple[list[FeatureRow], dict[str, int]]:
-    """Features of every transaction: one store read for the batch (and, with ``wait_s``, re-reads for the cards
-    whose record lags behind), then the online definition.
-
-    A card's transactions are taken in event-time order, each seeing the ones before it. Each row also
-    carries the age of the card's 10-minute and 1-week records at the transaction (None when it has none):
-    with them `fraudstream consistency` rebuilds the records the features started from.
-    """
-    by_card: dict[int, list[Transaction]] = defaultdict(list)
-    for tx in transactions:
-        by_card[tx.cc_num].append(tx)
-    records = store.get_records({streaming_group: list(by_card), batch_group: list(by_card)})
-    await_streaming_records(by_card, records, store, streaming_group, wait_s, sleep, clock)
-    missing = {group: sum(records[group].get(card) is None for card in by_card) for group in (streaming_group, batch_group)}
-    rows = []
-    for card, card_transactions in by_card.items():
-        ordered = sorted(card_transactions, key=lambda x: (x.trans_ts, x.ref.partition, x.ref.offset))
-        streaming, batch = records[streaming_group].get(card), records[batch_group].get(card)
-        features = card_features([(tx.trans_ts, tx.amount) for tx in ordered], streaming, batch)
-        since = None if streaming is None else float(streaming[c.TRANS_TIME])
-        batch_since = None if batch is None else float(batch[c.TRANS_TIME])
-        rows.extend(FeatureRow(tx, f, None if since is None else tx.trans_ts - since,
-                               None if batch_since is None else tx.trans_ts - batch_since) for tx, f in zip(ordered, features))
-    return rows, missing
-
-
-def predict(
-    transactions: Sequence[Transaction],
-    store: OnlineStore,
-    scorer: Scorer,
-    settings: PredictSettings,
-    clock: Callable[[], float] = time.perf_counter,
-) -> PredictionBatch:
-    """Verdicts for a batch, in record order: each transaction once, one store read, one model call (split only
-    at the payload limit). A model answer that is not one probability per row raises ModelOutputError."""
-    transactions, duplicates = unique_transactions(transactions)
-    if not transactions:
+def predict(messages: Sequence[TransactionFeatures], store: OnlineStore, scorer: Scorer, settings: PredictSettings,
+            clock: Callable[[], float] = time.perf_counter) -> PredictionBatch:
+    """Verdicts for a batch, in the transactions' topic order: each transaction once, one read of the 1-week group,
+    one model call (split only at the payload limit). A model answer that is not one probability per row raises
+    ModelOutputError."""
+    messages, duplicates = unique_transactions(messages)
+    if not messages:
         return PredictionBatch(duplicates=duplicates)
-    rows, missing = online_feature_rows(transactions, store, settings.store.streaming_group, settings.store.batch_group,
-                                        settings.streaming_wait_s)
+    group = settings.store.batch_group
+    records = store.get_records({group: list(dict.fromkeys(m.cc_num for m in messages))})[group]
+    features = [model_features(m, records.get(m.cc_num)) for m in messages]
     started = clock()
-    scores = check_scores(scorer.score([feature_vector(row.features, settings.feature_set) for row in rows]),
-                          len(rows))
+    scores = check_scores(scorer.score([feature_vector(f, settings.feature_set) for f in features]), len(messages))
     elapsed = clock() - started
-    scored = sorted(zip(rows, scores, strict=True), key=lambda item: item[0].transaction.ref)  # (topic, partition, offset)
-    spans = batch_spans(transactions)
-    verdicts = [Verdict.of(row.transaction, row.features, score, settings.threshold, row.streaming_record_age_s,
-                           row.batch_record_age_s, spans[(row.transaction.ref.topic, row.transaction.ref.partition)])
-                for row, score in scored]
-    return PredictionBatch(verdicts, missing, elapsed, duplicates)
+    verdicts = sorted((Verdict.of(m, f, score, settings.threshold, _age(m, records.get(m.cc_num)))
+                       for m, f, score in zip(messages, features, scores, strict=True)), key=Verdict.place)
+    return PredictionBatch(verdicts, sum(record is None for record in records.values()), elapsed, duplicates)
 
 
-def batch_spans(transactions: Sequence[Transaction]) -> dict[tuple[str, int], tuple[int, int]]:
-    """(first, last) offset of each topic-partition's transactions: which ones were scored together."""
-    spans: dict[tuple[str, int], tuple[int, int]] = {}
-    for tx in transactions:
-        where = (tx.ref.topic, tx.ref.partition)
-        first, last = spans.get(where, (tx.ref.offset, tx.ref.offset))
-        spans[where] = (min(first, tx.ref.offset), max(last, tx.ref.offset))
-    return spans
+def _age(message: TransactionFeatures, record: Mapping[str, Any] | None) -> float | None:
+    """Transaction time minus the time of the card's 1-week record (None: the card has none)."""
+    return None if record is None else message.trans_ts - float(record[c.TRANS_TIME])
 
 
-def handle_predict_event(
-    event: Mapping[str, Any], store: OnlineStore, scorer: Scorer, settings: PredictSettings,
-    now: Callable[[], float] = time.time,
-) -> dict[str, int]:
-    transactions, invalid = parse_event(event, parse_transaction)
-    t.report_invalid(invalid)
+def handle_predict_event(event: Mapping[str, Any], store: OnlineStore, scorer: Scorer, settings: PredictSettings,
+                         now: Callable[[], float] = time.time) -> dict[str, int]:
+    """An MSK event of either trigger: features messages are scored, Flink's invalid-transaction reports logged."""
+    features_event, invalid_event = split_by_topic(event, c.INVALID_TRANSACTIONS_TOPIC)
+    refused = report_refused(invalid_event) if invalid_event["records"] else 0
+    messages, unusable = parse_event(features_event, parse_transaction_features)
+    t.report_invalid(unusable)
     try:
-        batch = predict(transactions, store, scorer, settings)
+        batch = predict(messages, store, scorer, settings)
     except ModelOutputError as error:
         t.logger.error("model output refused; the batch fails and is retried", extra={"reason": str(error)})
         t.metrics.add_metric(name=t.INVALID_MODEL_OUTPUT, unit="Count", value=1)
         raise
     for duplicate, first in batch.duplicates:
         t.logger.warning("duplicate transaction skipped", extra={**duplicate.ref.as_log(), "tid": duplicate.tid,
-                                                                 "duplicate_of": first.ref.as_log()})
-    t.metrics.add_metric(name=t.DUPLICATE_TRANSACTIONS, unit="Count", value=len(batch.duplicates))
+                                                                 "duplicate_of": first.features_ref.as_log()})
     for verdict in batch.verdicts:
         t.logger.info(verdict.message(), extra=verdict.log_fields())
     fraud = sum(v.fraud for v in batch.verdicts)
-    t.metrics.add_metric(name=t.TRANSACTIONS, unit="Count", value=len(batch.verdicts))
-    t.metrics.add_metric(name=t.FRAUD_VERDICTS, unit="Count", value=fraud)
+    late = sum(v.late for v in batch.verdicts)
+    if messages or unusable:
+        t.metrics.add_metric(name=t.DUPLICATE_TRANSACTIONS, unit="Count", value=len(batch.duplicates))
+        t.metrics.add_metric(name=t.TRANSACTIONS, unit="Count", value=len(batch.verdicts))
+        t.metrics.add_metric(name=t.FRAUD_VERDICTS, unit="Count", value=fraud)
+        t.metrics.add_metric(name=t.LATE_TRANSACTIONS, unit="Count", value=late)
     if batch.verdicts:
-        t.metrics.add_metric(name=t.CARDS_MISSING_STREAMING, unit="Count", value=batch.cards_missing[settings.store.streaming_group])
-        t.metrics.add_metric(name=t.CARDS_MISSING_BATCH, unit="Count", value=batch.cards_missing[settings.store.batch_group])
+        t.metrics.add_metric(name=t.CARDS_MISSING_BATCH, unit="Count", value=batch.cards_missing_batch)
         t.metrics.add_metric(name=t.ENDPOINT_LATENCY, unit="Milliseconds", value=batch.endpoint_seconds * 1000)
-        t.add_largest(t.STREAMING_RECORD_AGE, [v.streaming_record_age_s for v in batch.verdicts
-                                               if v.streaming_record_age_s is not None])
         at = now()
         t.add_largest(t.END_TO_END_LAG, [max(0.0, at - v.trans_ts) for v in batch.verdicts])
-    return {"transactions": len(batch.verdicts), "fraud": fraud, "invalid": len(invalid),
+    return {"transactions": len(batch.verdicts), "fraud": fraud, "late": late, "invalid": len(unusable) + refused,
             "duplicates": len(batch.duplicates)}
 
+
+def split_by_topic(event: Mapping[str, Any], topic: str) -> tuple[dict, dict]:
+    """(the event without ``topic``'s records, the event with only them): one function serves both triggers."""
+    others, chosen = {}, {}
+    for key, chunk in (event.get("records") or {}).items():
+        on_topic = bool(chunk) and chunk[0].get("topic") == topic
+        (chosen if on_topic else others)[key] = chunk
+    return {**event, "records": others}, {**event, "records": chosen}
+
+
+def report_refused(event: Mapping[str, Any]) -> int:
+    """Log each record Flink refused (its place on the transactions topic and the reason, never its content) and
+    count them in the InvalidRecords metric, with the predict function's own unusable records."""
+    reports, unusable = parse_event(event, parse_invalid_report)
+    for report in reports:
+        t.logger.error("invalid transaction refused", extra={**report.ref.as_log(), "reason": report.reason})
+    t.metrics.add_metric(name=t.INVALID_RECORDS, unit="Count", value=len(reports))
+    t.report_invalid(unusable)
+    return len(reports) + len(unusable)

@@ -27,8 +27,6 @@ ENV_MODEL_PATH = "MODEL_PATH"
 ENV_FEATURE_SET = "FEATURE_SET"
 ENV_MODEL_FEATURE_SET = "MODEL_FEATURE_SET"
 ENV_THRESHOLD = "FRAUD_THRESHOLD"
-ENV_STREAMING_WAIT_MS = "STREAMING_WAIT_MS"
-MAX_STREAMING_WAIT_MS = 10_000
 
 STORE_BACKENDS = ("sagemaker", "embedded")
 MODEL_BACKENDS = ("endpoint", "local")
@@ -64,9 +62,6 @@ class PredictSettings:
     feature_set: str = c.DEFAULT_FEATURE_SET
     model_feature_set: str | None = None
     threshold: float = c.DEFAULT_THRESHOLD
-    # How long a batch may wait for the 10-minute records of its own transactions (0: not at all; docs/online-path.md:
-    # "Freshness"): the race between Flink's aggregate and the transaction's verdict, closed at a price.
-    streaming_wait_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,8 +78,10 @@ class TriggerSettings:
     retry_attempts: int = 10
 
 
-AGGREGATE_TRIGGER = TriggerSettings(c.AGGREGATES_TOPIC, "fraudstream-aggregate-to-feature-store")
-PREDICT_TRIGGER = TriggerSettings(c.TRANSACTIONS_TOPIC, "fraudstream-predict")
+# Both functions read Flink's output; the predict function also reads Flink's reports of refused records.
+AGGREGATE_TRIGGER = TriggerSettings(c.TRANSACTION_FEATURES_TOPIC, "fraudstream-aggregate-to-feature-store")
+PREDICT_TRIGGER = TriggerSettings(c.TRANSACTION_FEATURES_TOPIC, "fraudstream-predict")
+INVALID_TRIGGER = TriggerSettings(c.INVALID_TRANSACTIONS_TOPIC, "fraudstream-invalid-transactions")
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -136,7 +133,6 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
         feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
         model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
         threshold=_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
-        streaming_wait_s=_number(env, ENV_STREAMING_WAIT_MS, 0, int, low=0, high=MAX_STREAMING_WAIT_MS) / 1000,
     )
     if backend == "endpoint" and not settings.endpoint_name:
         raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")

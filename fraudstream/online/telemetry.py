@@ -97,15 +97,13 @@ FRAUD_VERDICTS = "FraudVerdicts"
 INVALID_RECORDS = "InvalidRecords"
 DUPLICATE_TRANSACTIONS = "DuplicateTransactions"
 INVALID_MODEL_OUTPUT = "InvalidModelOutput"
-CARDS_MISSING_STREAMING = "CardsMissingStreamingGroup"
+LATE_TRANSACTIONS = "LateTransactions"  # scored on themselves alone: they came behind Flink's watermark
 CARDS_MISSING_BATCH = "CardsMissingBatchGroup"
 ENDPOINT_LATENCY = "EndpointLatency"
 AGGREGATES_WRITTEN = "AggregatesWritten"
 AGGREGATES_SKIPPED_STALE = "AggregatesSkippedStale"
-# Freshness, in seconds, one value per batch (its largest): how old the 10-minute record a verdict used was
-# (transaction time minus the record's), how long a transaction took to its verdict (now minus transaction
-# time), and how long an aggregate took to the store (now minus its transaction's time).
-STREAMING_RECORD_AGE = "StreamingRecordAge"
+# Freshness, in seconds, one value per batch (its largest): how long a transaction took to its verdict (now
+# minus transaction time), and how long a card's 10-minute record took to the store (the same for it).
 END_TO_END_LAG = "EndToEndLag"
 AGGREGATE_LAG = "AggregateLag"
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from fraudstream import contract as c
 from fraudstream.checks import CheckError, finite_number
-from fraudstream.online.messages import Transaction
+from fraudstream.online.messages import TransactionFeatures
 
 
 class UnreadableVerdict(ValueError):
@@ -33,24 +33,24 @@ class Verdict(NamedTuple):
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
-    # Transaction time minus the time of the 10-minute record its features started from (None: no record).
-    streaming_record_age_s: float | None = None
-    # The same for the card's 1-week record (the nightly batch run's).
+    # Transaction time minus the time of the card's 1-week record (the nightly batch run's; None: no record).
     batch_record_age_s: float | None = None
-    # First and last offset of its partition's transactions in the same invocation: the batch it was scored
-    # with (what `fraudstream consistency` folds in, as the handler did).
-    batch_offsets: tuple[int, int] | None = None
+    # It came behind Flink's watermark: scored on itself alone (docs/streaming.md: "Late transactions").
+    late: bool = False
 
     @classmethod
-    def of(cls, transaction: Transaction, features: dict[str, Any], score: float, threshold: float,
-           streaming_record_age_s: float | None = None, batch_record_age_s: float | None = None,
-           batch_offsets: tuple[int, int] | None = None) -> Verdict:
+    def of(cls, transaction: TransactionFeatures, features: dict[str, Any], score: float, threshold: float,
+           batch_record_age_s: float | None = None) -> Verdict:
         ref = transaction.ref
         return cls(card=c.mask_card(transaction.cc_num), amount=transaction.amount, score=score,
                    verdict=c.verdict(score, threshold), features=features, trans_ts=transaction.trans_ts,
                    tid=transaction.tid, topic=ref.topic, partition=ref.partition, offset=ref.offset,
-                   streaming_record_age_s=streaming_record_age_s, batch_record_age_s=batch_record_age_s,
-                   batch_offsets=batch_offsets)
+                   batch_record_age_s=batch_record_age_s, late=transaction.late)
+
+    def place(self) -> tuple[str, int, int]:
+        """Where its transaction sat on the transactions topic: (topic, partition, offset)."""
+        return (self.topic or "", -1 if self.partition is None else self.partition,
+                -1 if self.offset is None else self.offset)
 
     @property
     def fraud(self) -> bool:
@@ -69,8 +69,7 @@ class Verdict(NamedTuple):
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset, "card": self.card,
                 "tid": self.tid, c.TRANS_TS: self.trans_ts, c.AMOUNT: self.amount, "score": self.score,
                 "verdict": self.verdict, "features": self.features,
-                "streaming_record_age_s": self.streaming_record_age_s, "batch_record_age_s": self.batch_record_age_s,
-                "batch_offsets": list(self.batch_offsets) if self.batch_offsets else None}
+                "batch_record_age_s": self.batch_record_age_s, "late": self.late}
 
     @classmethod
     def from_log(cls, record: Mapping[str, Any]) -> Verdict:
@@ -85,17 +84,14 @@ class Verdict(NamedTuple):
         _number(features, c.AVG_AMT_LAST_10M)
         trans_ts = _optional_number(record, c.TRANS_TS)
         offset, partition = record.get("offset"), record.get("partition")
-        age, batch_age = (_optional_number(record, key) for key in ("streaming_record_age_s", "batch_record_age_s"))
-        span = record.get("batch_offsets")
-        batch_offsets = (tuple(span) if isinstance(span, list) and len(span) == 2
-                         and all(isinstance(o, int) and not isinstance(o, bool) for o in span) else None)
+        batch_age = _optional_number(record, "batch_record_age_s")
         return cls(card=card, amount=_number(record, c.AMOUNT), score=_number(record, "score"), verdict=verdict,
                    features={**features, c.NUM_TRANS_LAST_10M: int(count)}, trans_ts=trans_ts,
                    tid=record.get("tid") if isinstance(record.get("tid"), str) else None,
                    topic=record.get("topic") if isinstance(record.get("topic"), str) else None,
                    partition=partition if isinstance(partition, int) else None,
-                   offset=offset if isinstance(offset, int) else None, streaming_record_age_s=age,
-                   batch_record_age_s=batch_age, batch_offsets=batch_offsets)
+                   offset=offset if isinstance(offset, int) else None, batch_record_age_s=batch_age,
+                   late=record.get("late") is True)
 
 
 def _optional_number(record: Mapping[str, Any], key: str) -> float | None:

@@ -1,31 +1,24 @@
 """`fraudstream consistency`: the features the predict handler served, recomputed with the batch SQL.
 
-Input: the verdicts the handler logged (each carries its features, score, event time, its place in the
-topic, the offsets of the batch it was scored with, and the age of the 10-minute and 1-week records it started
-from) and the transactions Flink archived (fraudstream/archive.py). For each verdict it computes
-- the batch definition: fraudstream/offline/sql/batch_features.sql over the archive and the history
-  before it (DuckDB), the value training used for the same transaction;
-- what the online definition (fraudstream/online/features.py) gives from the records the handler read,
-  rebuilt from the archive: the 10-minute record of the transaction the logged age points at (average
-  rounded to 6 decimals, as Flink's DECIMAL(38, 6) stores it), the 1-week record as of the last batch run
-  (the loaded one locally, else the batch SQL at the logged age), the batch's own transactions folded in.
-Each feature value is then exact (equal to the batch definition, relative 1e-9), explained (different,
-but equal to the online definition on those records: the known approximation of docs/online-path.md, "Consistency"),
-unverifiable (different, and the history the check needs is not there), or unexplained. With the model,
-the scores of the batch definition's vectors are compared with the logged ones, and verdict flips counted.
+Input: the verdicts the handler logged (each carries its features, score, event time and its place in the
+transactions topic) and the transactions Flink archived (fraudstream/archive.py). For each verdict it
+computes the batch definition (fraudstream/offline/sql/batch_features.sql over the archive and the history
+before it, DuckDB): the value training used for the same transaction. The online path serves that definition
+by construction (docs/online-path.md: "The online definition"), so each feature value is exact (equal to it,
+relative 1e-9), unverifiable (different, and the history the check needs is not there) or unexplained: a
+defect. With the model, the scores of the batch definition's vectors are compared with the logged ones, and
+verdict flips counted; the command exits 1 on any unexplained value or flip.
 
 Plain functions over plain values; the readers of a local work directory and of a stack are at the end.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +29,17 @@ from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.archive import ArchivedTransaction, Key
 from fraudstream.local.replay import percentile
-from fraudstream.online.features import card_features, feature_vector
+from fraudstream.online.features import feature_vector
 from fraudstream.online.scorers import Scorer
 from fraudstream.online.verdict import UnreadableVerdict, Verdict
 
 REL_TOL, ABS_TOL = 1e-9, 1e-12
-FLINK_AVERAGE_DECIMALS = Decimal("0.000001")  # AVG over DECIMAL(12, 2) in Flink: DECIMAL(38, 6)
-TIME_TOL_S = 1e-3  # a logged age points at a record time up to this far (float arithmetic)
-EXACT, EXPLAINED, UNVERIFIABLE, UNEXPLAINED = "exact", "explained", "unverifiable", "unexplained"
-CLASSES = (EXACT, EXPLAINED, UNVERIFIABLE, UNEXPLAINED)
+EXACT, UNVERIFIABLE, UNEXPLAINED = "exact", "unverifiable", "unexplained"
+CLASSES = (EXACT, UNVERIFIABLE, UNEXPLAINED)
 # Every value a verdict logs: the aggregates and the model features built from them.
 FEATURES = tuple(dict.fromkeys((c.AMOUNT, *c.AGGREGATE_COLUMNS, *c.ALL_FEATURES)))
 EXAMPLES = 5  # named examples kept per problem and for unexplained values
+TEN_MINUTE_VALUES = {c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M}
 
 
 @dataclass(frozen=True)
@@ -81,6 +73,11 @@ class Report:
     @property
     def unexplained_values(self) -> int:
         return sum(counts[UNEXPLAINED] for counts in self.features.values())
+
+    @property
+    def consistent(self) -> bool:
+        """No unexplained value and no verdict that the batch definition's features would flip."""
+        return not self.unexplained_values and not sum(self.flips.values())
 
     def as_dict(self) -> dict[str, Any]:
         diffs = self.score_differences
@@ -137,9 +134,12 @@ def offline_features(archived: Sequence[ArchivedTransaction], history: pa.Table 
     from fraudstream.offline.batch_sql import render_sql
     from fraudstream.offline.features import connect
 
-    schema = pa.schema([("cc_num", pa.int64()), ("amount", pa.float64()), ("trans_ts", pa.float64()),
+    # One card's transactions of one millisecond count in the order they sat in their partition (the tid orders
+    # them in the batch SQL): the offset, zero-padded, after any history row's tid of the same millisecond.
+    schema = pa.schema([("cc_num", pa.int64()), ("amount", pa.float64()), ("trans_ts", pa.float64()), ("tid", pa.string()),
                         ("k_topic", pa.string()), ("k_partition", pa.int64()), ("k_offset", pa.int64())])
-    table = pa.Table.from_pylist([{"cc_num": r.cc_num, "amount": r.amount, "trans_ts": r.trans_ts, "k_topic": r.topic,
+    table = pa.Table.from_pylist([{"cc_num": r.cc_num, "amount": r.amount, "trans_ts": r.trans_ts,
+                                   "tid": f"~{r.offset:020d}", "k_topic": r.topic,
                                    "k_partition": r.partition, "k_offset": r.offset} for r in archived], schema=schema)
     if history is not None and history.num_rows:
         first = min((row.trans_ts for row in archived), default=math.inf)
@@ -159,44 +159,6 @@ def offline_features(archived: Sequence[ArchivedTransaction], history: pa.Table 
     return cards
 
 
-# --- The records the handler read, rebuilt --------------------------------------------------------------
-
-
-def _at(rows: Sequence[OfflineRow], moment: float) -> int | None:
-    """Index of the card's last transaction at ``moment`` (within TIME_TOL_S), if there is one; ``rows`` are
-    in event-time order."""
-    i = bisect.bisect_right(rows, moment + TIME_TOL_S, key=lambda row: row.trans_ts) - 1
-    return i if i >= 0 and rows[i].trans_ts >= moment - TIME_TOL_S else None
-
-
-def flink_average(average: float, count: int) -> float:
-    """The 10-minute average as Flink stores it: the exact sum of cent amounts over the count, 6 decimals."""
-    cents = round(average * count * 100)
-    return float((Decimal(cents) / Decimal(100 * count)).quantize(FLINK_AVERAGE_DECIMALS, rounding=ROUND_HALF_UP))
-
-
-def streaming_record(rows: Sequence[OfflineRow], moment: float) -> dict[str, Any] | None:
-    """The cc-agg-fg record Flink published for the card's transaction at ``moment`` (None: not archived)."""
-    i = _at(rows, moment)
-    if i is None:
-        return None
-    row = rows[i]
-    count = int(row.features[c.NUM_TRANS_LAST_10M])
-    return {c.TRANS_TIME: row.trans_ts, c.NUM_TRANS_LAST_10M: count,
-            c.AVG_AMT_LAST_10M: flink_average(row.features[c.AVG_AMT_LAST_10M], count),
-            c.PREV_TRANS_TIME: rows[i - 1].trans_ts if i else None}
-
-
-def batch_record(rows: Sequence[OfflineRow], moment: float) -> dict[str, Any] | None:
-    """The cc-agg-batch-fg record of a batch run whose newest transaction of the card was at ``moment``."""
-    i = _at(rows, moment)
-    if i is None:
-        return None
-    row = rows[i]
-    return {c.TRANS_TIME: row.trans_ts, c.NUM_TRANS_LAST_1W: int(row.features[c.NUM_TRANS_LAST_1W]),
-            c.AVG_AMT_LAST_1W: row.features[c.AVG_AMT_LAST_1W]}
-
-
 # --- The comparison -------------------------------------------------------------------------------------
 
 
@@ -206,17 +168,11 @@ def close(a: float, b: float) -> bool:
 
 def compare(verdicts: Mapping[Key, Verdict], archived: Mapping[Key, ArchivedTransaction],
             offline: Mapping[int, list[OfflineRow]], report: Report,
-            batch_records: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
             coverage_start: float = -math.inf) -> list[tuple[Verdict, dict[str, float]]]:
     """Classify every feature value of every verdict that has its transaction; returns (verdict, batch
-    definition's features) pairs for the score comparison. ``batch_records``: each card's 1-week records
-    the run loaded (local; one per load); None rebuilds them from the archive at the logged age. ``coverage_start``: the time of
-    the oldest transaction the archive and history hold; a value whose records were rebuilt from windows
-    reaching before it cannot be checked (unverifiable)."""
-    by_batch: dict[tuple, list[ArchivedTransaction]] = defaultdict(list)
-    for key, verdict in verdicts.items():
-        if key in archived and verdict.batch_offsets:
-            by_batch[_batch_of(verdict, archived[key].cc_num)].append(archived[key])
+    definition's features) pairs for the score comparison. ``coverage_start``: the time of the oldest
+    transaction the archive and history hold; a differing value whose windows reach before it cannot be
+    checked (unverifiable)."""
     offline_by_key = {row.key: row for rows in offline.values() for row in rows if row.key is not None}
     pairs = []
     for key, verdict in verdicts.items():
@@ -233,77 +189,29 @@ def compare(verdicts: Mapping[Key, Verdict], archived: Mapping[Key, ArchivedTran
             report.problem("verdict without every feature", f"{_name(key)}: {', '.join(missing)}")
             continue
         report.compared += 1
-        rows = offline[tx.cc_num]
         truth = offline_by_key[key].features
-        expected, why_not = _online_definition(verdict, tx, rows, by_batch, batch_records)
-        unverifiable = False
+        # The oldest transaction the batch definition may read: 10 minutes before for the 10-minute values, 7 days
+        # before the start of the transaction's day for the rest (the week, and the previous transaction's gap).
+        oldest_week = (c.event_ms(tx.trans_ts) // c.MS_PER_DAY - 7) * c.SECONDS_PER_DAY
+        differs = False
         for name in FEATURES:
             got = float(verdict.features[name])
+            oldest = tx.trans_ts - c.WINDOW_10M_SECONDS if name in TEN_MINUTE_VALUES else oldest_week
             if close(got, truth[name]):
                 kind = EXACT
-            elif expected is not None and close(got, expected[name]):
-                kind = EXPLAINED
-            elif expected is None or _rebuilt_from_before(verdict, name, coverage_start, batch_records is None):
+            elif oldest < coverage_start:
                 kind = UNVERIFIABLE
             else:
                 kind = UNEXPLAINED
+                differs = True
                 if len(report.unexplained) < EXAMPLES:
                     report.unexplained.append({"transaction": _name(key), "card": verdict.card, "feature": name,
-                                               "online": got, "batch_definition": truth[name],
-                                               "online_definition": expected[name]})
+                                               "online": got, "batch_definition": truth[name]})
             report.features[name][kind] += 1
-            unverifiable = unverifiable or kind == UNVERIFIABLE
-        if unverifiable:
-            report.problem(f"verdicts whose records could not be rebuilt ({why_not})" if expected is None else
-                           "verdicts whose records need transactions older than the archive and history", _name(key))
+        if differs and verdict.late:
+            report.problem("late verdicts (came behind Flink's watermark, scored on themselves alone)", _name(key))
         pairs.append((verdict, truth))
     return pairs
-
-
-def _online_definition(verdict: Verdict, tx: ArchivedTransaction, rows: Sequence[OfflineRow],
-                       by_batch: Mapping[tuple, list[ArchivedTransaction]],
-                       batch_records: Mapping[int, Sequence[Mapping[str, Any]]] | None) -> tuple[dict[str, Any] | None, str]:
-    """The features the online definition gives from the rebuilt records, or (None, why not)."""
-    streaming = batch = None
-    if verdict.streaming_record_age_s is not None:
-        streaming = streaming_record(rows, verdict.trans_ts - verdict.streaming_record_age_s)
-        if streaming is None:
-            return None, "the 10-minute record's transaction is not archived"
-    if verdict.batch_record_age_s is not None:
-        if batch_records is not None:
-            moment = verdict.trans_ts - verdict.batch_record_age_s
-            batch = next((record for record in batch_records.get(tx.cc_num, ())
-                          if abs(record[c.TRANS_TIME] - moment) <= TIME_TOL_S), None)
-            if batch is None:
-                return None, "the 1-week record is none of those loaded"
-        else:
-            batch = batch_record(rows, verdict.trans_ts - verdict.batch_record_age_s)
-            if batch is None:
-                return None, "the 1-week record's transaction is not in the history"
-    if not verdict.batch_offsets:
-        return None, "the verdict names no batch (batch_offsets)"
-    same_batch = sorted(by_batch[_batch_of(verdict, tx.cc_num)], key=lambda t: (t.trans_ts, t.partition, t.offset))
-    index = next(i for i, other in enumerate(same_batch) if other.key == tx.key)
-    return card_features([(t.trans_ts, t.amount) for t in same_batch], streaming, batch)[index], ""
-
-
-TEN_MINUTE_RECORD = {c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.AMT_RATIO1, c.COUNT_RATIO, c.SECS_SINCE_PREV_TX}
-WEEK_RECORD = {c.NUM_TRANS_LAST_1W, c.AVG_AMT_LAST_1W, c.AMT_RATIO1, c.AMT_RATIO2, c.COUNT_RATIO, c.SECS_SINCE_PREV_TX}
-
-
-def _batch_of(verdict: Verdict, card: int) -> tuple:
-    """The card's transactions scored in one invocation share this (the handler folds them into each other)."""
-    return verdict.topic, verdict.partition, verdict.batch_offsets, card
-
-
-def _rebuilt_from_before(verdict: Verdict, name: str, coverage_start: float, batch_rebuilt: bool) -> bool:
-    """Did rebuilding the records ``name`` depends on need transactions older than the archive and history hold?"""
-    oldest = math.inf
-    if name in TEN_MINUTE_RECORD and verdict.streaming_record_age_s is not None:
-        oldest = verdict.trans_ts - verdict.streaming_record_age_s - c.WINDOW_10M_SECONDS
-    if name in WEEK_RECORD and batch_rebuilt and verdict.batch_record_age_s is not None:
-        oldest = min(oldest, verdict.trans_ts - verdict.batch_record_age_s - c.WINDOW_1W_SECONDS)
-    return oldest < coverage_start
 
 
 def compare_scores(pairs: Sequence[tuple[Verdict, dict[str, float]]], scorer: Scorer, feature_set: str,
@@ -322,8 +230,7 @@ def compare_scores(pairs: Sequence[tuple[Verdict, dict[str, float]]], scorer: Sc
 
 
 def run(records: Iterable[tuple[str, Mapping[str, Any]]], archived_rows: Iterable[ArchivedTransaction], source: str, *,
-        history: pa.Table | None = None, batch_records: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
-        scorer: Scorer | None = None, feature_set: str = c.DEFAULT_FEATURE_SET,
+        history: pa.Table | None = None, scorer: Scorer | None = None, feature_set: str = c.DEFAULT_FEATURE_SET,
         threshold: float = c.DEFAULT_THRESHOLD, archive_problems: Sequence[str] = (),
         archive_complete: bool = False) -> Report:
     """The whole report from the inputs (each reader below gathers them). ``archive_complete``: the archive
@@ -339,7 +246,7 @@ def run(records: Iterable[tuple[str, Mapping[str, Any]]], archived_rows: Iterabl
     offline = offline_features(list(archived.values()), history)
     times = [row.trans_ts for rows in offline.values() for row in rows[:1]]
     coverage = -math.inf if archive_complete else min(times, default=math.inf)
-    pairs = compare(verdicts, archived, offline, report, batch_records, coverage)
+    pairs = compare(verdicts, archived, offline, report, coverage)
     if scorer is not None:
         compare_scores(pairs, scorer, feature_set, threshold, report)
     return report
@@ -352,12 +259,12 @@ def table(report: Report) -> str:
     lines = [f"consistency of {report.source}: {report.verdicts:,} verdicts read, {report.compared:,} compared "
              "with the batch definition"]
     if report.features:
-        lines.append(f"{'feature':<22} {'exact':>8} {'explained':>10} {'unverifiable':>13} {'unexplained':>12} {'exact %':>8}")
+        lines.append(f"{'feature':<22} {'exact':>8} {'unverifiable':>13} {'unexplained':>12} {'exact %':>8}")
         for name in FEATURES:
             counts = report.features.get(name)
             if counts:
                 total = sum(counts.values())
-                lines.append(f"{name:<22} {counts[EXACT]:>8,} {counts[EXPLAINED]:>10,} {counts[UNVERIFIABLE]:>13,} "
+                lines.append(f"{name:<22} {counts[EXACT]:>8,} {counts[UNVERIFIABLE]:>13,} "
                              f"{counts[UNEXPLAINED]:>12,} {100 * counts[EXACT] / total:>7.1f}%")
     if report.scored:
         diffs = report.score_differences
@@ -369,8 +276,7 @@ def table(report: Report) -> str:
         lines.append("scores not compared (no model given)")
     for example in report.unexplained:
         lines.append(f"unexplained: {example['transaction']} card {example['card']} {example['feature']} online "
-                     f"{example['online']:g}, batch definition {example['batch_definition']:g}, online definition "
-                     f"on the rebuilt records {example['online_definition']:g}")
+                     f"{example['online']!r}, batch definition {example['batch_definition']!r}")
     for name, count in sorted(report.problems.items()):
         examples = report.problem_examples.get(name)
         lines.append(f"input: {count:,} {name}" + (f" (e.g. {'; '.join(examples[:3])})" if examples else ""))
@@ -378,7 +284,7 @@ def table(report: Report) -> str:
 
 
 def write_png(report: Report, path: Path) -> None:
-    """Per feature: the share of values explained, unverifiable and unexplained (stacked bars)."""
+    """Per feature: the share of values unverifiable and unexplained (stacked bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -389,7 +295,7 @@ def write_png(report: Report, path: Path) -> None:
     names = [name for name in FEATURES if report.features.get(name)]
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(names), 1) + 1.5))
     left = [0.0] * len(names)
-    for kind, colour in ((EXPLAINED, "tab:blue"), (UNVERIFIABLE, "tab:gray"), (UNEXPLAINED, "tab:red")):
+    for kind, colour in ((UNVERIFIABLE, "tab:gray"), (UNEXPLAINED, "tab:red")):
         shares = [100 * report.features[n][kind] / sum(report.features[n].values()) for n in names]
         ax.barh(names, shares, left=left, color=colour, label=kind)
         left = [a + b for a, b in zip(left, shares)]
@@ -434,28 +340,19 @@ def read_log_lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def read_history(path: Path) -> pa.Table:
-    """Transactions of `fraudstream generate`'s format (datetime) as cc_num, amount, trans_ts."""
+    """Transactions of `fraudstream generate`'s format (datetime) as cc_num, amount, trans_ts and tid."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from fraudstream.files import check_parquet
 
     check_parquet(path, {c.CC_NUM: "integer", c.AMOUNT: "number", c.DATETIME: "timestamp"})
-    table = pq.read_table(path, columns=[c.CC_NUM, c.AMOUNT, c.DATETIME])
+    columns = [c.CC_NUM, c.AMOUNT, c.DATETIME] + ([c.TID] if c.TID in pq.read_schema(path).names else [])
+    table = pq.read_table(path, columns=columns)
     seconds = pc.divide(pc.cast(pc.cast(table.column(c.DATETIME), pa.timestamp("us")), pa.int64()).cast(pa.float64()), 1e6)
+    tids = table.column(c.TID).cast(pa.string()) if c.TID in columns else pa.nulls(table.num_rows, pa.string())
     return pa.table({c.CC_NUM: table.column(c.CC_NUM).cast(pa.int64()), c.AMOUNT: table.column(c.AMOUNT).cast(pa.float64()),
-                     c.TRANS_TS: seconds})
-
-
-def batch_records_of(paths: Iterable[Path]) -> dict[int, list[dict[str, Any]]]:
-    """Each card's 1-week records in the batch_aggregates files a run loaded (one per load)."""
-    from fraudstream.offline.features import read_batch_aggregates
-
-    records: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for path in paths:
-        for row in read_batch_aggregates(path):
-            records[int(row[c.CC_NUM])].append(row)
-    return records
+                     c.TRANS_TS: seconds, c.TID: tids})
 
 
 def local(workdir: Path, *, history: Path | None = None, model: Path | None = None) -> Report:
@@ -477,7 +374,7 @@ def local(workdir: Path, *, history: Path | None = None, model: Path | None = No
     model = model or Path(run_info["model"])
     scorer = InProcessScorer(model) if model.is_file() else None
     report = run(records, rows, f"the local run in {workdir}", history=read_history(history) if history else None,
-                 batch_records=batch_records_of(workdir / name for name in run_info["batch_aggregates"]), scorer=scorer,
+                 scorer=scorer,
                  feature_set=run_info["feature_set"], threshold=run_info["threshold"], archive_problems=report_problems,
                  archive_complete=True)
     if not run_info.get("archive"):

@@ -55,6 +55,23 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same inputs give the same zip
 
 
+def tick_keys(partitions: int) -> list[str]:
+    """One Kafka key per partition of a topic of ``partitions``: the key Kafka's default partitioner (murmur2, as
+    Flink's Kafka sink applies it) sends to partition i comes i-th. The job writes its time ticks with them
+    (flink_sql/ticks.sql), so that every partition gets each tick."""
+    from kafka.partitioner.default import murmur2  # the same hash as the Java client's
+
+    if partitions < 1:
+        raise ValueError(f"partitions={partitions}: expected at least 1")
+    keys: dict[int, str] = {}
+    candidate = 0
+    while len(keys) < partitions:
+        key = f"tick-{candidate}"
+        keys.setdefault((murmur2(key.encode()) & 0x7FFFFFFF) % partitions, key)
+        candidate += 1
+    return [keys[partition] for partition in range(partitions)]
+
+
 @functools.cache
 def entry_point() -> ModuleType:
     """flink_sql/main.py as a module, for its names: property group and keys, time modes, the ready marker.

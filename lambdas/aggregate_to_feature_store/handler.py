@@ -1,4 +1,4 @@
-"""MSK trigger on the aggregates topic -> newest aggregate per card into cc-agg-fg."""
+"""MSK trigger on Flink's transaction features -> each card's newest 10-minute record into cc-agg-fg."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

@@ -1,4 +1,5 @@
-"""MSK trigger on the transactions topic -> one FRAUD / NOT FRAUD verdict per transaction."""
+"""MSK triggers on Flink's transaction features -> one FRAUD / NOT FRAUD verdict per transaction, and on its
+invalid-transactions topic -> one logged error per refused record."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

@@ -12,7 +12,7 @@ import pytest
 
 from fraudstream.local.flink import APPLICATION_ZIP, jvm_environment
 from fraudstream.local.processes import Supervised
-from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point, tick_keys
 from fraudstream.paths import FLINK_PYTHON
 from tests.support.kafka import new_topic_name
 
@@ -33,15 +33,17 @@ def flink_app(tmp_path_factory) -> Path:
 
 
 class Topics:
-    """A fresh pair of topics on the session's broker, so tests never see each other's records."""
+    """Fresh topics on the session's broker (transactions, features, invalid), so tests never see each other's
+    records; the job ticks on every partition of the transactions topic."""
 
     def __init__(self, broker) -> None:
         self.broker = broker
-        self.transactions, self.aggregates = new_topic_name("tx"), new_topic_name("agg")
-        broker.create_topics([self.transactions, self.aggregates])
+        self.transactions, self.features, self.invalid = new_topic_name("tx"), new_topic_name("feat"), new_topic_name("inv")
+        broker.create_topics([self.transactions, self.features, self.invalid])
 
     def properties(self, tmp_path: Path, **extra: str) -> Path:
-        group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.aggregates,
+        group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.features, self.invalid,
+                                         ticks_keys=tick_keys(self.broker.partitions),
                                          consumer_group=new_topic_name("flink"), kafka_security="plaintext",
                                          auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
                                          **extra)

@@ -38,11 +38,11 @@ def test_every_valid_transaction_lands_in_its_utc_day_partition_with_its_place_i
                      "dt=2022-05-20": [(4111, 3.25, midnight, "t2", *where[1]), (4222, 99.0, midnight + 7200.5, None, *where[2])]}
 
 
-def test_an_archive_that_cannot_be_written_never_restarts_the_aggregation(kafka_broker, flink_app, topics, tmp_path):
+def test_an_archive_that_cannot_be_written_never_restarts_the_features(kafka_broker, flink_app, topics, tmp_path):
     # Given an archive path under a regular file: every write to it fails (as S3 would, unreachable or denied)
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    properties = topics.properties(tmp_path, time_mode="processing", archive_path=(blocker / "archive").as_uri())
+    properties = topics.properties(tmp_path, archive_path=(blocker / "archive").as_uri())
     job = start_unbounded(flink_app, properties, tmp_path / "flink.log")
     sent = [{"cc_num": 4111, "amount": float(i + 1), "trans_ts": 1_653_000_000.0 + i, "merchant": "m",
              "zip_code": "z"} for i in range(6)]
@@ -54,13 +54,13 @@ def test_an_archive_that_cannot_be_written_never_restarts_the_aggregation(kafka_
             deadline = time.monotonic() + 120
             while len(received) <= i and time.monotonic() < deadline and job.running:
                 time.sleep(0.3)
-                received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
-            assert len(received) == i + 1, f"no aggregate for transaction {i}; see {tmp_path / 'flink.log'}"
-        time.sleep(3)  # room for a restart's replay to show up as extra aggregates
-        received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.aggregates)]
+                received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.features)]
+            assert len(received) == i + 1, f"no features for transaction {i}; see {tmp_path / 'flink.log'}"
+        time.sleep(3)  # room for a restart's replay to show up as extra messages
+        received = [r["value"] for r in read_all(kafka_broker.bootstrap, topics.features)]
     finally:
         job.stop()
-    # Then the aggregation ran through, each transaction counted once: no restart replayed it
+    # Then the features ran through, each transaction counted once: no restart replayed it
     assert [m[c.NUM_TRANS_LAST_10M] for m in received] == [1, 2, 3, 4, 5, 6]
     # and nothing was archived: the archive's pipeline failed on every write (Flink's log shows its task
     # "switched from RUNNING to FAILED" and restarting, alone)

@@ -35,9 +35,7 @@ CONTEXT = {
     "predictBatchSize": 50,
     "predictBatchingWindowSeconds": 1,
     "fraudThreshold": 0.4,
-    "streamingWaitMs": 250,
     "logRetentionDays": 14,
-    "flinkTimeMode": "event",
     "alarmEmail": "oncall@example.com",
 }
 FEATURE_SET = "v1"  # not the default, so the test sees it come from the artifact

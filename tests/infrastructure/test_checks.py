@@ -77,9 +77,9 @@ def test_a_flink_package_without_its_entry_point_or_jar_is_refused_at_synth(arti
 
 
 def test_context_values_from_the_cli_are_strings_and_are_converted():
-    context = {"brokerCount": "4", "fraudThreshold": "0.3", "flinkTimeMode": "event", "archiveTransactions": "false"}
+    context = {"brokerCount": "4", "fraudThreshold": "0.3", "flinkParallelism": "2", "archiveTransactions": "false"}
     config = PipelineConfig.from_context(context.get)
-    assert (config.broker_count, config.fraud_threshold, config.flink_time_mode) == (4, 0.3, "event")
+    assert (config.broker_count, config.fraud_threshold, config.flink_parallelism) == (4, 0.3, 2)
     assert config.archive_transactions is False
 
 
@@ -89,7 +89,6 @@ def test_context_values_from_the_cli_are_strings_and_are_converted():
     ({"topicReplicationFactor": 3}, "expected 1 to brokerCount=2"),
     ({"predictBatchSize": 20000}, "1 to 10000"),
     ({"aggregateBatchingWindowSeconds": 301}, "0 to 300"),
-    ({"flinkTimeMode": "wall"}, "processing or event"),
     ({"fraudThreshold": 1.5}, "[0, 1]"),
     ({"startingPosition": "AT_TIMESTAMP"}, "LATEST or TRIM_HORIZON"),
 ])

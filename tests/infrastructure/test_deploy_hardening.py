@@ -220,7 +220,7 @@ def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups
     # The triggers and the functions make the interfaces: they go first.
     makers = list(of_type(resources, "AWS::Lambda::EventSourceMapping")) + [
         n for n in of_type(resources, "AWS::Lambda::Function") if n.startswith("Handlers")]
-    assert len(makers) == 4 and all(wait in depends_on(resources, m) for m in makers)
+    assert len(makers) == 5 and all(wait in depends_on(resources, m) for m in makers)  # 3 triggers, 2 functions
     # Lambda deletes them as the functions' roles, in the subnets: those go after the wait.
     roles = {role_of(resources, "predict"), role_of(resources, "aggregate")}
     policies = {n for n, p in of_type(resources, "AWS::IAM::Policy").items()
@@ -228,7 +228,8 @@ def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups
     assert roles | policies | set(of_type(resources, "AWS::EC2::Subnet")) <= depends_on(resources, wait)
 
 
-def test_flink_may_use_the_archives_own_consumer_group(resources):
+def test_flink_may_use_its_own_consumer_groups_and_no_other(resources):
     flink = next(n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("StreamingAggregationRole"))
     groups = actions_of(resources, flink)["kafka-cluster:AlterGroup"]
-    assert sorted(g.rsplit("/", 1)[-1] for g in groups) == ["fraudstream-aggregation", "fraudstream-aggregation-archive"]
+    assert sorted(g.rsplit("/", 1)[-1] for g in groups) == ["fraudstream-features", "fraudstream-features-archive",
+                                                            "fraudstream-features-unparsed"]

@@ -78,15 +78,19 @@ def test_kafka_data_actions_are_scoped_to_named_topics_and_groups(resources):
         text = json.dumps(statement["Resource"])
         if "kafka-cluster:ReadData" in actions:
             assert '"topic/"' not in text and ":topic" in text
-            reads[name] = text
+            reads[name] = reads.get(name, "") + text  # a role may read several topics, in several statements
         if "kafka-cluster:WriteData" in actions:
             writes[name] = text
         if "kafka-cluster:AlterGroup" in actions:
             assert ":group" in text
-    # The predict trigger and Flink read transactions; the aggregate trigger reads aggregates; only Flink writes.
-    assert sum(f"/{c.TRANSACTIONS_TOPIC}" in t for t in reads.values()) == 2
-    assert sum(f"/{c.AGGREGATES_TOPIC}" in t for t in reads.values()) == 1
-    assert len(writes) == 1 and f"/{c.AGGREGATES_TOPIC}" in next(iter(writes.values()))
+    # Only Flink reads transactions; both functions read the features, only the predict function the invalid
+    # reports; only Flink writes: the features, the invalid reports and its time ticks on the transactions topic.
+    assert sum(f"/{c.TRANSACTIONS_TOPIC}\"" in t or f"/{c.TRANSACTIONS_TOPIC}\"]" in t for t in reads.values()) == 1
+    assert sum(f"/{c.TRANSACTION_FEATURES_TOPIC}" in t for t in reads.values()) == 2
+    assert sum(f"/{c.INVALID_TRANSACTIONS_TOPIC}" in t for t in reads.values()) == 1
+    assert len(writes) == 1
+    assert all(f"/{topic}" in next(iter(writes.values())) for topic in
+               (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC))
 
 
 def test_feature_store_and_endpoint_access_is_per_function(resources):
@@ -102,8 +106,13 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
             writers[name] = {g for g in (c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP) if f"feature-group/{g}\"" in groups}
     assert sorted(writers.values(), key=sorted) == [{c.BATCH_FEATURE_GROUP}, {c.STREAMING_FEATURE_GROUP}]
     assert any("Aggregate" in n for n, g in writers.items() if g == {c.STREAMING_FEATURE_GROUP})
-    assert len(by_action["sagemaker:BatchGetRecord"]) == 1
+    assert len(by_action["sagemaker:BatchGetRecord"]) == 1 and "sagemaker:GetRecord" not in by_action
     assert by_action["sagemaker:InvokeEndpoint"] == by_action["sagemaker:BatchGetRecord"]
+    # and the predict function reads the 1-week group only: its 10-minute values come in Flink's message
+    for name, statement in identity_statements(resources):
+        if "sagemaker:BatchGetRecord" in as_list(statement["Action"]):
+            text = json.dumps(statement["Resource"])
+            assert f"feature-group/{c.BATCH_FEATURE_GROUP}" in text and c.STREAMING_FEATURE_GROUP not in text
     assert not by_action["sagemaker:PutRecord"] & by_action["sagemaker:InvokeEndpoint"]
 
 

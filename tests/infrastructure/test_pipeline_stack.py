@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from fraudstream import contract as c
+from fraudstream.packaging.flink_app import tick_keys
 from fraudstream import stack_outputs as out
 from fraudstream.online import settings as env
 from fraudstream.online import telemetry as t
@@ -41,9 +42,9 @@ def test_kafka_cluster_uses_iam_auth_tls_and_a_customer_key(resources):
     assert logs["Enabled"] and resources[logs["LogGroup"]["Ref"]]["Properties"]["RetentionInDays"] == 14
 
 
-def test_both_topics_exist_as_msk_topic_resources(resources):
+def test_the_three_topics_exist_as_msk_topic_resources(resources):
     topics = {r["Properties"]["TopicName"]: r["Properties"] for r in of_type(resources, "AWS::MSK::Topic").values()}
-    assert set(topics) == {c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC}
+    assert set(topics) == {c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC}
     for props in topics.values():
         assert props["PartitionCount"] == CONTEXT["topicPartitions"]
         assert props["ReplicationFactor"] == CONTEXT["topicReplicationFactor"]
@@ -60,8 +61,10 @@ def test_flink_application_runs_1_20_in_the_vpc_with_brokers_and_topics_injected
     assert groups["kinesis.analytics.flink.run.options"] == {"python": "main.py",
                                                               "jarfile": "lib/fraudstream-flink-deps.jar"}
     runtime = groups["fraudstream"]
-    assert runtime["transactions.topic"] == c.TRANSACTIONS_TOPIC and runtime["aggregates.topic"] == c.AGGREGATES_TOPIC
-    assert runtime["time.mode"] == "event"
+    assert runtime["transactions.topic"] == c.TRANSACTIONS_TOPIC
+    assert (runtime["features.topic"], runtime["invalid.topic"]) == (c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC)
+    assert runtime["ticks.keys"].split(",") == tick_keys(CONTEXT["topicPartitions"])  # a tick for every partition
+    assert "time.mode" not in runtime
     brokers_resource = runtime["bootstrap.servers"]["Fn::GetAtt"]
     assert resources[brokers_resource[0]]["Type"] == "Custom::MskBootstrapBrokers"
     assert brokers_resource[1] == "BootstrapBrokerStringSaslIam"
@@ -127,24 +130,25 @@ def test_handlers_run_python_3_12_or_later_with_powertools_and_wired_environment
     assert variables[env.ENV_ENDPOINT_NAME] == "FraudTest-xgboost"
     assert variables[env.ENV_FEATURE_SET] == FEATURE_SET == variables[env.ENV_MODEL_FEATURE_SET]
     assert float(variables[env.ENV_THRESHOLD]) == CONTEXT["fraudThreshold"]
-    assert variables[env.ENV_STREAMING_WAIT_MS] == str(CONTEXT["streamingWaitMs"])
+    assert "STREAMING_WAIT_MS" not in variables
     # The environment the stack sets is one the handler accepts at cold start.
     assert env.predict_settings(variables).feature_set == FEATURE_SET
 
 
 def test_triggers_read_the_right_topics_with_configured_batching_and_a_failure_destination(resources):
-    by_topic = {r["Properties"]["Topics"][0]: r["Properties"] for r in
-                of_type(resources, "AWS::Lambda::EventSourceMapping").values()}
-    assert set(by_topic) == {c.TRANSACTIONS_TOPIC, c.AGGREGATES_TOPIC}
+    mappings = [r["Properties"] for r in of_type(resources, "AWS::Lambda::EventSourceMapping").values()]
     functions = of_type(resources, "AWS::Lambda::Function")
-    target = {topic: props["FunctionName"]["Ref"] for topic, props in by_topic.items()}
-    assert "Predict" in target[c.TRANSACTIONS_TOPIC] and "Aggregate" in target[c.AGGREGATES_TOPIC]
-    assert all(name in functions for name in target.values())
-    assert by_topic[c.AGGREGATES_TOPIC]["BatchSize"] == 250
-    assert by_topic[c.AGGREGATES_TOPIC]["MaximumBatchingWindowInSeconds"] == 2
-    assert by_topic[c.TRANSACTIONS_TOPIC]["BatchSize"] == 50
-    assert by_topic[c.TRANSACTIONS_TOPIC]["MaximumBatchingWindowInSeconds"] == 1
-    for props in by_topic.values():
+    by_target = {(m["Topics"][0], "Predict" if "Predict" in m["FunctionName"]["Ref"] else "Aggregate"): m for m in mappings}
+    # Both functions read Flink's features; the predict function also its invalid-transaction reports
+    assert set(by_target) == {(c.TRANSACTION_FEATURES_TOPIC, "Aggregate"), (c.TRANSACTION_FEATURES_TOPIC, "Predict"),
+                              (c.INVALID_TRANSACTIONS_TOPIC, "Predict")}
+    assert all(m["FunctionName"]["Ref"] in functions for m in mappings)
+    aggregate, predict = by_target[(c.TRANSACTION_FEATURES_TOPIC, "Aggregate")], by_target[(c.TRANSACTION_FEATURES_TOPIC, "Predict")]
+    assert (aggregate["BatchSize"], aggregate["MaximumBatchingWindowInSeconds"]) == (250, 2)
+    assert (predict["BatchSize"], predict["MaximumBatchingWindowInSeconds"]) == (50, 1)
+    groups = [m["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"] for m in mappings]
+    assert len(set(groups)) == 3  # each trigger its own consumer group
+    for props in mappings:
         assert resources[props["EventSourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::MSK::Cluster"
         assert props["StartingPosition"] == "TRIM_HORIZON"
         destination = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
@@ -193,7 +197,7 @@ def test_freshness_is_on_the_dashboard_and_a_late_p99_alarms(resources):
     assert (lag["ExtendedStatistic"], lag["Threshold"], lag["EvaluationPeriods"]) == ("p99", 60, 5)
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in (t.END_TO_END_LAG, t.AGGREGATE_LAG, t.STREAMING_RECORD_AGE):
+    for metric in (t.END_TO_END_LAG, t.AGGREGATE_LAG, t.LATE_TRANSACTIONS, t.INVALID_RECORDS):
         assert metric in body
     assert '\\"stat\\":\\"p50\\"' in body and '\\"stat\\":\\"p99\\"' in body
 
@@ -227,16 +231,19 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
               app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
     entry = entry_point()
     properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
-    assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "aggregates.topic",
-                                                     "archive.path"}
+    assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "features.topic",
+                                                     "invalid.topic", "ticks.keys", "archive.path"}
     properties["archive.path"] = "s3://fraudstream-data/transactions"
     assert "'path' = 's3://fraudstream-data/transactions'" in "\n".join(entry.archive_tables(properties))
     # When flink_sql/main.py renders its MSK tables from them
     ddl = "\n".join(entry.kafka_tables(properties))
     # Then the tables read and write the stack's topics with IAM auth, as the managed job will
-    assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in ddl and f"'topic' = '{c.AGGREGATES_TOPIC}'" in ddl
+    assert all(f"'topic' = '{topic}'" in ddl for topic in
+               (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC))
+    sink, insert = entry.ticks(properties)
+    assert insert and f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink[0]
     assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl
-    assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-aggregation')}'" in ddl
+    assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-features')}'" in ddl
 
 
 def test_flink_starts_after_both_topics_exist_and_stops_before_they_go(resources):

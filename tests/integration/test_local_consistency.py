@@ -1,69 +1,78 @@
-"""The local pipeline keeps what `fraudstream consistency` reads, as the stack does: the archive, every set of
-1-week records loaded (a nightly refresh mid-run included), the verdict log; event-time markers move Flink on."""
+"""Exact features at any load, through the real thing: the local broker, real Flink running the application zip,
+both handlers behind their triggers. A burst of one card, a backlog while the predict function is stalled, a late
+transaction and refused records; then `fraudstream consistency` finds every on-time verdict exact."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from fraudstream import contract as c
 from fraudstream.local.pipeline import LocalPipeline
 from fraudstream.operate import consistency
 from tests.support.models import write_model
+from tests.support.pipeline import wrap_predict_handler
 
 pytestmark = pytest.mark.slow
 
-CARD = 4111111111111111
-T = 1_653_000_000.0  # 2022-05-19, event time
+BURST_CARD, PACED_CARD, BACKLOG_CARDS, LATE_CARD = 4111111111111111, 4222222222222222, 5000, 4333333333333333
 
 
-def week_record(path, count: int, average: float, trans_time: float):
-    pq.write_table(pa.Table.from_pylist([{c.CC_NUM: CARD, c.NUM_TRANS_LAST_1W: count, c.AVG_AMT_LAST_1W: average,
-                                          c.TRANS_TIME: trans_time}]), path)
-    return path
-
-
-def wait_for(condition, timeout: float = 120) -> None:
+def wait_for(condition, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
 
 
-def test_a_run_in_event_time_with_a_refresh_mid_run_has_nothing_unexplained(tmp_path):
-    model = write_model(tmp_path / "model.tar.gz")
+def test_bursts_a_backlog_late_and_refused_records_all_scored_exactly_or_reported(tmp_path, monkeypatch):
+    # Given a predict function that stalls while `stalled` is set (an endpoint throttled, a deploy)
+    stalled = threading.Event()
+
+    def wait_while_stalled():
+        while stalled.is_set():
+            time.sleep(0.05)
+
+    wrap_predict_handler(monkeypatch, wait_while_stalled)
     workdir = tmp_path / "work"
-    with LocalPipeline(workdir, model, time_mode="event") as pipeline:
-        # Given the card's 1-week record of the day before
-        pipeline.start(week_record(tmp_path / "night-1.parquet", 2, 30.0, T - 86_400))
-        keys = [pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 10.0 + i, c.TRANS_TS: T + 10 * i}) for i in range(3)]
-        # When event time is moved past them (a marker on each partition) and a newer record is loaded mid-run
-        pipeline.advance_event_time(T + 25)
-        wait_for(lambda: len(pipeline.verdicts) == 3 and pipeline.aggregates_consumed == 3)
-        pipeline.load_batch(week_record(tmp_path / "night-2.parquet", 5, 40.0, T + 20))
-        for i in range(2):  # one at a time: each in a batch of its own
-            keys.append(pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 20.0 + i, c.TRANS_TS: T + 40 + 10 * i}))
-            wait_for(lambda: len(pipeline.verdicts) == len(keys))
-        pipeline.advance_event_time(T + 60)
-        wait_for(lambda: len(pipeline.verdicts) == 5 and pipeline.aggregates_consumed == 5)
-        assert pipeline.wait_for_archive(keys, 30) == 0
-        assert pipeline.archived() == set(keys)  # the markers are not transactions: not archived
-        weekly = [pipeline.verdicts[key].features[c.NUM_TRANS_LAST_1W] for key in keys]
-    # Then the verdicts after the refresh started from the new record (5, plus the transaction itself)
-    assert weekly[3:] == [6, 6]
-    # and the consistency report finds every transaction and both loads, and nothing unexplained
-    report = consistency.local(workdir)
-    assert (report.compared, report.unexplained_values, dict(report.problems)) == (5, 0, {})
-    # No history given: the batch definition counts the run's own transactions only (1 to 5), the records 2 + the
-    # batch and 5 + 1; the records explain the difference (the third may match: 2 + 1 = 3)
-    week = report.features[c.NUM_TRANS_LAST_1W]
-    assert week["exact"] + week["explained"] == 5 and week["explained"] >= 4
-    run = json.loads((workdir / "run.json").read_text())
-    assert run["batch_aggregates"] == ["batch_aggregates-1.parquet", "batch_aggregates-2.parquet"]
-    # The six markers (two steps, three partitions) were refused by the predict function as invalid records
+    with LocalPipeline(workdir, write_model(tmp_path / "model.tar.gz")) as pipeline:
+        pipeline.start()
+        now = time.time()
+        # When one card sends ten transactions at once and another twenty 50 ms apart
+        burst = pipeline.send_many([{c.CC_NUM: BURST_CARD, c.AMOUNT: 1.0 + i, c.TRANS_TS: now} for i in range(10)])
+        paced = []
+        for i in range(20):
+            paced.append(pipeline.send({c.CC_NUM: PACED_CARD, c.AMOUNT: 2.0 + i, c.TRANS_TS: time.time()}))
+            time.sleep(0.05)
+        wait_for(lambda: len(pipeline.verdicts) == 30)
+        # and 3,000 transactions arrive while the predict function is stalled
+        stalled.set()
+        start = time.time()
+        backlog = pipeline.send_many([{c.CC_NUM: BACKLOG_CARDS + i % 300, c.AMOUNT: 3.25, c.TRANS_TS: start + i / 1000}
+                                      for i in range(3000)])
+        wait_for(lambda: pipeline.aggregates_consumed >= 3030)  # Flink emitted them all meanwhile
+        stalled.clear()
+        # and one transaction stamped a minute behind, and three records nobody can score
+        late = pipeline.send({c.CC_NUM: LATE_CARD, c.AMOUNT: 9.0, c.TRANS_TS: time.time() - 60})
+        bad = [pipeline.send_raw(value) for value in (b"not json", b'{"cc_num": 7, "amount": "lots", "trans_ts": 1}',
+                                                       None)]
+        keys = burst + paced + backlog + [late]
+        wait_for(lambda: len(pipeline.verdicts) == len(keys))
+        assert pipeline.wait_for_archive(keys, 60) == 0
+    # Then every transaction got one verdict; the burst counts one after another, 1 to 10
+    assert [pipeline.verdicts[k].features[c.NUM_TRANS_LAST_10M] for k in burst] == list(range(1, 11))
+    assert [pipeline.verdicts[k].features[c.NUM_TRANS_LAST_10M] for k in paced] == list(range(1, 21))
+    assert pipeline.verdicts[late].late and not any(pipeline.verdicts[k].late for k in burst + paced + backlog)
+    # and each refused record is logged with its place and reason, never its content
     lines = [json.loads(line) for line in (workdir / "logs" / "handlers.jsonl").read_text().splitlines()]
-    assert sum(r.get("message") == "invalid record skipped" for r in lines) == 6
+    refused = {(r["partition"], r["offset"]): r["reason"] for r in lines if r.get("message") == "invalid transaction refused"}
+    assert set(refused) == set(bad) and not any("lots" in json.dumps(r) for r in lines)
+    # and the consistency report finds every on-time value exact, and names the late one
+    report = consistency.local(workdir)
+    assert report.compared == len(keys)
+    assert all(counts["exact"] >= len(keys) - 1 for counts in report.features.values())
+    assert report.features[c.NUM_TRANS_LAST_10M]["exact"] == len(keys)  # the late one's own count is 1, as in batch
+    assert list(report.problems) in ([], ["late verdicts (came behind Flink's watermark, scored on themselves alone)"])

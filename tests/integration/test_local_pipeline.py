@@ -34,8 +34,9 @@ def trained(tmp_path_factory):
 
 
 def _replay(data: Path, scenario: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-    return _run("replay", str(scenario), "--model", str(data / "model.tar.gz"), "--batch-aggregates",
-                str(data / "batch_aggregates.parquet"), "--workdir", str(data / "local"), *extra, check=check)
+    return _run("replay", str(scenario), "--model", str(data / "model.tar.gz"), "--history",
+                str(data / "transactions.parquet"), "--history-to-today", "--workdir", str(data / "local"), *extra,
+                check=check)
 
 
 def _flink_scratch() -> set[str]:
@@ -65,15 +66,24 @@ def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
     assert sum(r["message"].startswith("Prediction:") for r in records) == 13
     cards = {json.loads(line)["cc_num"] for line in (trained / "seed.jsonl").read_text().splitlines()}
     assert not any(str(card) in log for card in cards)
-    # The run's features, recomputed by the batch SQL from the transactions Flink archived: none unexplained.
+    # The run's features, recomputed by the batch SQL from the history moved to today and the transactions Flink
+    # archived: every value of every verdict exact, the 1-week ones (real history) included, no verdict flips.
     report = json.loads(_run("consistency", "--local", str(trained / "local"), "--json").stdout)
     assert report["compared"] == 13 and report["unexplained_values"] == 0 and report["problems"] == {}
-    assert report["features"][c.AMOUNT]["exact"] == 13
-    # Stamped now, years after the 1-week records loaded: the week's values come from those records (explained;
-    # exact only where a card's record count plus the transaction happens to equal its count in the scenario).
-    week = report["features"][c.NUM_TRANS_LAST_1W]
-    assert week["explained"] + week["exact"] == 13 and week["explained"] >= 9
-    assert report["scores"]["compared"] == 13
+    assert all(counts["exact"] == 13 for counts in report["features"].values())
+    assert report["features"][c.NUM_TRANS_LAST_1W]["exact"] == 13
+    assert report["scores"]["compared"] == 13 and report["scores"]["verdict_flips"] == {}
+
+
+def test_the_seed_scenario_sent_as_one_burst_is_flagged_by_its_third_and_exact(trained):
+    """Card-testing attacks are bursts: the scenario with no delay at all gives the same outcome, every value exact."""
+    if not (trained / "seed.jsonl").exists():
+        _run("scenario", "--transactions", str(trained / "transactions.parquet"), "--out", str(trained / "seed.jsonl"))
+    result = _replay(trained, trained / "seed.jsonl", "--no-delay", "--check-seed-outcome")
+    assert "expected outcome met" in result.stdout
+    assert "10-minute count below the batch definition: 0 of 13" in result.stdout
+    report = json.loads(_run("consistency", "--local", str(trained / "local"), "--json").stdout)
+    assert report["unexplained_values"] == 0 and report["scores"]["verdict_flips"] == {}
 
 
 def test_replay_reports_invalid_lines_by_number_and_scores_the_rest(trained, tmp_path):

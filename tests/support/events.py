@@ -46,6 +46,21 @@ def transaction(cc_num: int, trans_ts: float, amount: float, **extra: Any) -> di
     return {c.CC_NUM: cc_num, "merchant": "Random Corp", c.AMOUNT: amount, "zip_code": "03099", c.TRANS_TS: trans_ts, **extra}
 
 
-def aggregate(cc_num: int, trans_ts: float, count: int, average: float, prev: float | None) -> dict:
-    return {c.CC_NUM: cc_num, c.NUM_TRANS_LAST_10M: count, c.AVG_AMT_LAST_10M: average, c.TRANS_TS: trans_ts,
-            c.PREV_TRANS_TS: prev}
+def features_message(cc_num: int, trans_ts: float, amount: float, *, offset: int = 0, partition: int = 0,
+                     count_10m: int = 1, sum_10m: float | None = None, prev_ts: float | None = None,
+                     today: tuple[int, float] | None = None, yesterday: tuple[int, float] = (0, 0.0),
+                     late: bool = False, tid: str | None = None, topic: str = c.TRANSACTIONS_TOPIC) -> dict:
+    """Flink's message for one transaction on the features topic (flink_sql/features_in_order.sql), as it
+    writes it; by default the card's first transaction (its own 10-minute and day totals)."""
+    return {c.CC_NUM: cc_num, c.MERCHANT: "Random Corp", c.AMOUNT: amount, c.ZIP_CODE: "03099", c.TRANS_TS: trans_ts,
+            c.TID: tid, c.EVENT_MS: c.event_ms(trans_ts), c.NUM_TRANS_LAST_10M: count_10m,
+            c.AMT_SUM_LAST_10M: amount if sum_10m is None else sum_10m,
+            c.PREV_EVENT_MS: None if prev_ts is None else c.event_ms(prev_ts),
+            c.NUM_TRANS_TODAY: (today or (1, amount))[0], c.AMT_SUM_TODAY: (today or (1, amount))[1],
+            c.NUM_TRANS_YESTERDAY: yesterday[0], c.AMT_SUM_YESTERDAY: yesterday[1], c.LATE: late,
+            c.TOPIC: topic, c.PARTITION: partition, c.OFFSET: offset}
+
+
+def invalid_report(offset: int, reason: str = "cc_num is missing or not a card number", partition: int = 0) -> dict:
+    """Flink's report of a refused record on the invalid-transactions topic."""
+    return {c.TOPIC: c.TRANSACTIONS_TOPIC, c.PARTITION: partition, c.OFFSET: offset, c.REASON: reason}

@@ -27,12 +27,13 @@ def new_topic_name(prefix: str) -> str:
 
 
 def produce(bootstrap: str, topic: str, values: list, keys: list | None = None) -> list[tuple[int, int]]:
-    """Send ``values`` (dicts as JSON, bytes as they are) in order; returns (partition, offset) of each."""
+    """Send ``values`` (dicts as JSON, bytes as they are, None as a record without a value) in order; returns
+    (partition, offset) of each."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_in_flight_requests_per_connection=1)
     try:
         futures = []
         for i, value in enumerate(values):
-            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            raw = value if value is None or isinstance(value, bytes) else json.dumps(value).encode()
             key = None if keys is None else str(keys[i]).encode()
             futures.append(producer.send(topic, key=key, value=raw))
         producer.flush(timeout=60)

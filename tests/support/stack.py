@@ -11,7 +11,8 @@ from fraudstream import stack_outputs as out
 OUTPUTS = {
     out.BOOTSTRAP_BROKERS: "b-1.example.kafka.us-east-1.amazonaws.com:9098,b-2.example.kafka.us-east-1.amazonaws.com:9098",
     out.TRANSACTIONS_TOPIC: "cc-transactions",
-    out.AGGREGATES_TOPIC: "cc-aggregates",
+    out.FEATURES_TOPIC: "cc-transaction-features",
+    out.INVALID_TOPIC: "cc-invalid-transactions",
     out.PREDICT_LOG_GROUP: "/fraudtest/predict",
     out.STREAMING_FEATURE_GROUP: "cc-agg-fg",
     out.BATCH_FEATURE_GROUP: "cc-agg-batch-fg",

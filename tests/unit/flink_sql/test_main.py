@@ -6,7 +6,10 @@ import importlib.util
 
 import pytest
 
+from kafka.partitioner.default import murmur2
+
 from fraudstream import contract as c
+from fraudstream.packaging.flink_app import tick_keys
 from fraudstream.paths import REPO
 
 
@@ -23,16 +26,27 @@ def properties(main):
     return main.load_properties(REPO / "flink_sql" / "application_properties.json")
 
 
-def test_the_shipped_properties_name_the_contracts_topics(properties):
+BASE = {"bootstrap.servers": "b-1.example:9098,b-2.example:9098", "transactions.topic": "tx", "features.topic": "feat",
+        "invalid.topic": "inv"}
+
+
+def test_the_shipped_properties_name_the_contracts_topics_and_a_tick_key_per_partition(properties):
     assert properties["transactions.topic"] == c.TRANSACTIONS_TOPIC
-    assert properties["aggregates.topic"] == c.AGGREGATES_TOPIC
+    assert properties["features.topic"] == c.TRANSACTION_FEATURES_TOPIC
+    assert properties["invalid.topic"] == c.INVALID_TRANSACTIONS_TOPIC
+    assert properties["ticks.keys"].split(",") == tick_keys(c.TOPIC_PARTITIONS)
+
+
+def test_tick_keys_reach_every_partition_as_kafkas_default_partitioner_maps_them():
+    for partitions in (1, 3, 6, 12):
+        keys = tick_keys(partitions)
+        assert [(murmur2(key.encode()) & 0x7FFFFFFF) % partitions for key in keys] == list(range(partitions))
 
 
 def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_topics(main):
-    source, sink, view = main.kafka_tables({"bootstrap.servers": "b-1.example:9098,b-2.example:9098",
-                                            "transactions.topic": "tx", "aggregates.topic": "agg"})
-    assert view.startswith("CREATE TEMPORARY VIEW valid_transactions") and c.valid_transaction_sql() in view
-    for ddl in (source, sink):
+    source, unparsed, features, invalid, view = main.kafka_tables(BASE)
+    assert view.startswith("CREATE TEMPORARY VIEW parsed_transactions") and c.invalid_reason_sql() in view
+    for ddl in (source, unparsed, features, invalid):
         assert "'properties.bootstrap.servers' = 'b-1.example:9098,b-2.example:9098'" in ddl
         assert "'properties.security.protocol' = 'SASL_SSL'" in ddl
         assert "'properties.sasl.mechanism' = 'AWS_MSK_IAM'" in ddl
@@ -40,26 +54,48 @@ def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_
         assert "'properties.reconnect.backoff.ms' = '1000'" in ddl  # kafka.t3.small's connection quota
         assert "{" not in ddl and "}" not in ddl
     assert "'topic' = 'tx'" in source and "'json.ignore-parse-errors' = 'true'" in source
-    assert "'topic' = 'agg'" in sink
-    assert "PROCTIME()" in source  # processing time unless told otherwise
+    assert "'topic' = 'tx'" in unparsed and "'format' = 'raw'" in unparsed  # what the JSON source skips
+    assert "'properties.group.id' = 'fraudstream-features-unparsed'" in unparsed
+    assert "'topic' = 'feat'" in features and "'key.fields' = 'cc_num'" in features
+    assert "'topic' = 'inv'" in invalid
+    assert "PROCTIME()" in source and "WATERMARK FOR row_time AS row_time - INTERVAL '0 00:00:00.001'" in source
     assert "'properties.auto.offset.reset' = 'latest'" in source and "scan.bounded.mode" not in source
 
 
+def test_the_features_sink_carries_every_field_of_the_contracts_message(main):
+    features = main.kafka_tables(BASE)[2]
+    columns = [line.split()[0].strip("`") for line in features.split("(", 1)[1].split(") WITH")[0].strip().splitlines()]
+    assert tuple(columns) == c.FEATURE_MESSAGE_FIELDS
+
+
+def test_every_query_is_complete_sql(main):
+    props = {**BASE, "ticks.keys": "tick-0,tick-1"}
+    sink, insert = main.ticks(props)
+    for text in main.feature_queries() + sink + [insert]:
+        assert text.startswith(("INSERT INTO", "CREATE TABLE")) and "{" not in text and "}" not in text
+    assert "('tick-0'), ('tick-1')" in insert
+    assert main.ticks(BASE) == ([], None)  # no keys: no ticks
+    assert main.ticks({**props, "bounded": "true"}) == ([], None)  # a bounded run ends with a final watermark
+
+
+def test_tick_keys_must_be_plain_words(main):
+    with pytest.raises(ValueError, match="ticks.keys"):
+        main.ticks({**BASE, "ticks.keys": "a',b"})
+
+
 def test_the_local_broker_gets_the_same_tables_with_only_the_security_block_changed(main):
-    common = {"bootstrap.servers": "127.0.0.1:9092", "transactions.topic": "tx", "aggregates.topic": "agg"}
-    msk = main.kafka_tables(common)
-    local = main.kafka_tables({**common, "kafka.security": "plaintext"})
+    msk = main.kafka_tables(BASE)
+    local = main.kafka_tables({**BASE, "kafka.security": "plaintext"})
     drop_security = lambda ddl: "\n".join(line for line in ddl.splitlines() if "security" not in line  # noqa: E731
                                           and "sasl" not in line and "reconnect" not in line)
     assert [drop_security(d) for d in msk] == [drop_security(d) for d in local]
-    source, sink, _view = local
-    assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in (source, sink))
+    assert all("'properties.security.protocol' = 'PLAINTEXT'" in ddl and "sasl" not in ddl for ddl in local[:4])
 
 
 @pytest.mark.parametrize("key, value", [("kafka.security", "scram"), ("auto.offset.reset", "middle")])
 def test_an_unknown_security_mode_or_offset_reset_is_refused(main, key, value):
     with pytest.raises(ValueError, match=key):
-        main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg", key: value})
+        main.kafka_tables({**BASE, key: value})
 
 
 def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_checkpoint(main, tmp_path):
@@ -75,10 +111,9 @@ def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_che
     assert settings["state.checkpoints.dir"] == tmp_path.as_uri()
 
 
-def test_event_time_mode_adds_a_watermark_with_the_configured_lateness(main):
-    source, _, _ = main.kafka_tables({"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg",
-                                   "time.mode": "event", "max.out.of.orderness.seconds": "5"})
-    assert "WATERMARK FOR row_time AS row_time - INTERVAL '0 00:00:05.000' DAY TO SECOND(3)" in source
+def test_the_watermark_trails_by_the_configured_out_of_orderness_and_a_millisecond(main):
+    source = main.kafka_tables({**BASE, "max.out.of.orderness.seconds": "5"})[0]
+    assert "WATERMARK FOR row_time AS row_time - INTERVAL '0 00:00:05.001' DAY TO SECOND(3)" in source
 
 
 def test_lateness_of_a_hundred_seconds_and_more_is_a_valid_interval(main):
@@ -89,23 +124,17 @@ def test_lateness_of_a_hundred_seconds_and_more_is_a_valid_interval(main):
         main.interval(-1)
 
 
-@pytest.mark.parametrize("missing", ["bootstrap.servers", "transactions.topic", "aggregates.topic"])
+@pytest.mark.parametrize("missing", ["bootstrap.servers", "transactions.topic", "features.topic", "invalid.topic"])
 def test_a_missing_runtime_property_is_named(main, missing):
-    props = {"bootstrap.servers": "b:9098", "transactions.topic": "tx", "aggregates.topic": "agg"}
+    props = dict(BASE)
     del props[missing]
     with pytest.raises(ValueError, match=missing):
         main.kafka_tables(props)
 
 
-def test_an_unknown_time_mode_is_refused(main):
-    with pytest.raises(ValueError, match="time mode 'wall'"):
-        main.time_attribute("wall")
-
-
-def test_the_query_selects_the_aggregate_message_fields(main):
-    query = main.aggregate_query()
-    for name in (c.CC_NUM, c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.TRANS_TS, c.PREV_TRANS_TS):
-        assert f" {name}" in query
+def test_every_run_sets_the_latency_and_state_settings(main):
+    assert main.job_settings() == {"pipeline.auto-watermark-interval": "50 ms",
+                                   "execution.buffer-timeout.interval": "10 ms", "table.exec.state.ttl": "8 d"}
 
 
 def test_archive_is_written_only_when_the_properties_name_a_path(main):
@@ -116,8 +145,10 @@ def test_archive_is_written_only_when_the_properties_name_a_path(main):
     # Its own source and consumer group, so a failing archive restarts only its own pipeline.
     assert source == ("CREATE TABLE transactions_to_archive WITH ('properties.group.id' = 'agg-archive') "
                       "LIKE transactions")
-    assert "FROM transactions_to_archive" in view and main.archive_consumer_group("agg") == "agg-archive"
-    assert main.archive_query().startswith("SELECT") and "FROM valid_transactions_to_archive" in main.archive_query()
+    assert "FROM transactions_to_archive" in view
+    assert main.consumer_groups("agg", archive=True) == ["agg", "agg-unparsed", "agg-archive"]
+    assert main.consumer_groups("agg", archive=False) == ["agg", "agg-unparsed"]
+    assert main.archive_query().startswith("SELECT") and "FROM parsed_to_archive" in main.archive_query()
 
 
 def test_archive_files_roll_every_15_minutes_on_aws_and_as_often_as_asked_locally(main):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import pytest
@@ -15,22 +16,28 @@ from fraudstream.local.lambda_runtime import (
     msk_event,
     msk_record,
 )
-from fraudstream.online.messages import parse_event, parse_transaction
+from fraudstream.online.messages import parse_event, parse_transaction_features
 from fraudstream.online.settings import ConfigurationError
+from tests.support.events import features_message
+
+
+def _value(offset: int) -> bytes:
+    return json.dumps(features_message(4111111111111111, 1.7e9, float(offset), offset=offset)).encode()
 
 
 def test_records_are_grouped_by_topic_partition_in_their_order_and_parse_back():
-    records = [msk_record(c.TRANSACTIONS_TOPIC, p, o, f'{{"cc_num": 4111111111111111, "amount": {o}, "trans_ts": 1.7e9}}'.encode(),
-                          key=b"4111111111111111", timestamp_ms=1_700_000_000_000, headers=[("h", b"v")])
+    topic = c.TRANSACTION_FEATURES_TOPIC
+    records = [msk_record(topic, p, o, _value(o), key=b"4111111111111111", timestamp_ms=1_700_000_000_000,
+                          headers=[("h", b"v")])
                for p, o in ((0, 5), (2, 9), (0, 6))]
     event = msk_event(records)
-    assert list(event["records"]) == [f"{c.TRANSACTIONS_TOPIC}-0", f"{c.TRANSACTIONS_TOPIC}-2"]
-    assert [r["offset"] for r in event["records"][f"{c.TRANSACTIONS_TOPIC}-0"]] == [5, 6]
-    first = event["records"][f"{c.TRANSACTIONS_TOPIC}-0"][0]
+    assert list(event["records"]) == [f"{topic}-0", f"{topic}-2"]
+    assert [r["offset"] for r in event["records"][f"{topic}-0"]] == [5, 6]
+    first = event["records"][f"{topic}-0"][0]
     assert base64.b64decode(first["key"]) == b"4111111111111111" and first["headers"] == [{"h": list(b"v")}]
     # The handlers' parser reads every record back, naming each by topic, partition and offset
-    transactions, invalid = parse_event(event, parse_transaction)
-    assert invalid == [] and [(t.ref.partition, t.ref.offset, t.amount) for t in transactions] == [
+    messages, invalid = parse_event(event, parse_transaction_features)
+    assert invalid == [] and [(m.features_ref.partition, m.features_ref.offset, m.amount) for m in messages] == [
         (0, 5, 5.0), (0, 6, 6.0), (2, 9, 9.0)]
 
 

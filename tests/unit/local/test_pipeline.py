@@ -1,10 +1,11 @@
 """The local pipeline's own parts, on its real Kafka broker: triggers that feed the real handlers, verdicts
 collected from the handler's log, failed batches kept, one pipeline per work directory, and a process left as
-it was. Flink is stood in for by producing aggregate messages directly; tests/integration runs the whole
+it was. Flink is stood in for by producing its features messages directly; tests/integration runs the whole
 thing with real Flink."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -29,11 +30,23 @@ from fraudstream.online import settings
 from fraudstream.online.stores import EmbeddedOnlineStore
 from fraudstream.online.telemetry import logger
 from fraudstream.paths import REPO
+from tests.support.events import features_message
 from tests.support.kafka import produce
 from tests.support.models import write_model
+from tests.support.pipeline import wrap_predict_handler
 
 CARD = 4111111111111111
 T = 1_700_000_000.0
+_places = iter(range(10**6))
+
+
+def emit(pipeline, amount: float, trans_ts: float = T, **fields) -> tuple[int, int]:
+    """What Flink writes for one transaction of CARD (a made-up place on the transactions topic, unique in the
+    test run); returns that place, by which the pipeline keys the verdict."""
+    offset = next(_places)
+    produce(pipeline.broker.bootstrap, c.TRANSACTION_FEATURES_TOPIC,
+            [features_message(CARD, trans_ts, amount, offset=offset, **fields)], keys=[CARD])
+    return 0, offset
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +67,17 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     metrics_disabled_before = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     with LocalPipeline(tmp_path / "work", model, on_verdict=shown.append) as pipeline:
         pipeline.start()
-        # Given the card's 10-minute aggregate, as Flink would write it
-        produce(pipeline.broker.bootstrap, c.AGGREGATES_TOPIC, [{c.CC_NUM: CARD, c.NUM_TRANS_LAST_10M: 2,
-                c.AVG_AMT_LAST_10M: 15.0, c.TRANS_TS: T - 30, c.PREV_TRANS_TS: T - 90}], keys=[CARD])
-        _wait(lambda: pipeline.aggregates_consumed == 1)
-        # When a transaction of the card arrives
-        key = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 30.0, c.TRANS_TS: T, "merchant": "m", "zip_code": "z"})
+        # When Flink writes a transaction of the card with its features (its third in 10 minutes)
+        key = emit(pipeline, 30.0, count_10m=3, sum_10m=60.0, prev_ts=T - 30, today=(3, 60.0))
         assert pipeline.wait_for_verdicts(1, timeout=30)
-    # Then its verdict folds it into the stored aggregate, and was shown and logged once
+        _wait(lambda: pipeline.aggregates_consumed == 1)
+    # Then its verdict is scored on those features, and was shown and logged once
     verdict = pipeline.verdicts[key]
     assert (verdict.features[c.NUM_TRANS_LAST_10M], verdict.features[c.AVG_AMT_LAST_10M]) == (3, 20.0)
     assert verdict.features[c.SECS_SINCE_PREV_TX] == 30.0
+    # and the card's current 10-minute record is in the streaming group
+    record = EmbeddedOnlineStore(pipeline.store_path).get_records({c.STREAMING_FEATURE_GROUP: [CARD]})
+    assert record[c.STREAMING_FEATURE_GROUP][CARD][c.NUM_TRANS_LAST_10M] == 3
     assert shown == [verdict]
     logged = [json.loads(line) for line in pipeline.verdict_log.read_text().splitlines()]
     assert [(r["partition"], r["offset"]) for r in logged] == [key]  # the verdict log holds verdicts only
@@ -81,35 +94,25 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
     # Given a predict handler that fails while `down` is set, and a trigger that retries once
     down = threading.Event()
     down.set()
-    real_load = local_pipeline.load_handler
 
-    def load(name, env):
-        module = real_load(name, env)
-        if name == local_pipeline.PREDICT_HANDLER:
-            handler = module.lambda_handler
+    def fail_while_down():
+        if down.is_set():
+            raise RuntimeError("endpoint down")
 
-            def flaky(event, context):
-                if down.is_set():
-                    raise RuntimeError("endpoint down")
-                return handler(event, context)
-            module.lambda_handler = flaky
-        return module
-
-    monkeypatch.setattr(local_pipeline, "load_handler", load)
-    triggers = {local_pipeline.AGGREGATE_HANDLER: settings.AGGREGATE_TRIGGER,
-                local_pipeline.PREDICT_HANDLER: dataclasses.replace(settings.PREDICT_TRIGGER, retry_attempts=1)}
+    wrap_predict_handler(monkeypatch, fail_while_down)
+    triggers = {local_pipeline.PREDICT_TRIGGER: dataclasses.replace(settings.PREDICT_TRIGGER, retry_attempts=1)}
     with LocalPipeline(tmp_path / "work", model, triggers=triggers) as pipeline:
         pipeline.start()
-        lost = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 1.0, c.TRANS_TS: T})
-        _wait(lambda: pipeline.triggers[local_pipeline.PREDICT_HANDLER].failed_records == 1)
+        lost = emit(pipeline, 1.0)
+        _wait(lambda: pipeline.triggers[local_pipeline.PREDICT_TRIGGER].failed_records == 1)
         down.clear()
-        scored = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 2.0, c.TRANS_TS: T + 1})
+        scored = emit(pipeline, 2.0, T + 1)
         assert pipeline.wait_for_verdicts(1, timeout=30)
     # Then the failed batch is kept whole, and the next transaction of the same partition got its verdict
     assert lost not in pipeline.verdicts and scored in pipeline.verdicts
     (document,) = [json.loads(p.read_text()) for p in pipeline.failure_dir.rglob("*") if p.is_file()]
     (records,) = json.loads(document["payload"])["records"].values()
-    assert [(r["partition"], r["offset"]) for r in records] == [lost]
+    assert [json.loads(base64.b64decode(r["value"]))[c.OFFSET] for r in records] == [lost[1]]
 
 
 def test_a_second_pipeline_on_the_same_work_directory_stops_at_once_naming_it(tmp_path, model, no_flink):
@@ -119,7 +122,7 @@ def test_a_second_pipeline_on_the_same_work_directory_stops_at_once_naming_it(tm
         with pytest.raises(PipelineBusy, match=f"pid {os.getpid()}.*{tmp_path / 'work'}"):
             second.start()
         # and the first one still works
-        key = first.send({c.CC_NUM: CARD, c.AMOUNT: 3.0, c.TRANS_TS: T})
+        key = emit(first, 3.0)
         assert first.wait_for_verdicts(1, timeout=30) and key in first.verdicts
 
 
@@ -147,7 +150,7 @@ def test_a_killed_run_leaves_nothing_running_and_the_next_run_starts_clean(tmp_p
     # When the next run starts on the same directory, then it works
     with LocalPipeline(tmp_path / "work", model) as pipeline:
         pipeline.start()
-        key = pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 4.0, c.TRANS_TS: T})
+        key = emit(pipeline, 4.0)
         assert pipeline.wait_for_verdicts(1, timeout=30) and key in pipeline.verdicts
 
 
@@ -160,14 +163,14 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_handlers_environment_selects_the_embedded_store_and_the_in_process_model(tmp_path):
-    env = handler_environment(tmp_path / "s.sqlite", tmp_path / "m.tar.gz", "v1", streaming_wait_ms=250)
+    env = handler_environment(tmp_path / "s.sqlite", tmp_path / "m.tar.gz", "v1")
     assert env == {"FEATURE_STORE_BACKEND": "embedded", "EMBEDDED_STORE_PATH": str(tmp_path / "s.sqlite"),
-                   "MODEL_BACKEND": "local", "MODEL_PATH": str(tmp_path / "m.tar.gz"), "FEATURE_SET": "v1",
-                   "STREAMING_WAIT_MS": "250"}
+                   "MODEL_BACKEND": "local", "MODEL_PATH": str(tmp_path / "m.tar.gz"), "FEATURE_SET": "v1"}
 
 
 def test_the_1_week_aggregates_file_fills_the_batch_group(tmp_path):
-    rows = [{c.CC_NUM: CARD + i, c.NUM_TRANS_LAST_1W: 5, c.AVG_AMT_LAST_1W: 10.0, c.TRANS_TIME: T} for i in range(3)]
+    rows = [{c.CC_NUM: CARD + i, c.TRANS_TIME: 1_699_920_000.0, c.LAST_TRANS_TIME: T - 86_400,
+             **dict.fromkeys(c.DAY_COUNTS, 1), **dict.fromkeys(c.DAY_SUMS, 10.5)} for i in range(3)]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "batch_aggregates.parquet")
     store = EmbeddedOnlineStore(tmp_path / "s.sqlite")
     assert load_batch_aggregates(tmp_path / "batch_aggregates.parquet", store) == 3

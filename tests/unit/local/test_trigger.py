@@ -11,7 +11,7 @@ import time
 from kafka import KafkaAdminClient
 
 from fraudstream.local.trigger import Trigger
-from fraudstream.online.messages import parse_event, parse_transaction
+from fraudstream.online.messages import parse_event
 from fraudstream.online.settings import TriggerSettings
 from tests.support.kafka import new_topic_name, produce
 
@@ -86,8 +86,8 @@ def test_the_event_carries_each_record_as_kafka_delivered_it(kafka_broker, tmp_p
     # Then the handlers' own parser reads every record, by its real partition and offset
     event = handler.events[0]
     assert event["eventSource"] == "aws:kafka" and event["bootstrapServers"] == kafka_broker.bootstrap
-    parsed = [tx for e in handler.events for tx in parse_event(e, parse_transaction)[0]]
-    assert sorted((tx.ref.partition, tx.ref.offset) for tx in parsed) == sorted(places)
+    parsed = [ref for e in handler.events for ref in parse_event(e, lambda ref, _message: ref)[0]]
+    assert sorted((ref.partition, ref.offset) for ref in parsed) == sorted(places)
     record = handler.records()[0]
     assert base64.b64decode(record["key"]).decode() in {str(card) for card in CARDS}
     assert abs(record["timestamp"] / 1000 - time.time()) < 120 and record["timestampType"] == "CREATE_TIME"

@@ -41,11 +41,12 @@ def test_exactly_10_minutes_apart_is_inside_and_10_minutes_1_second_is_outside()
     assert rows["t2"][c.COUNT_RATIO] == pytest.approx(1 / 3)
 
 
-def test_transactions_with_equal_timestamps_see_each_other():
+def test_transactions_with_equal_timestamps_count_one_after_another_in_tid_order():
+    # The order Flink serves (fraudstream/contract.py: "Event time and order"): peers are not seen ahead of time.
     rows = _features([(2, 300, 5.0), (2, 300, 7.0), (2, 900, 9.0)])
-    for tid in ("t0", "t1"):
-        assert (rows[tid][c.NUM_TRANS_LAST_10M], rows[tid][c.AVG_AMT_LAST_10M]) == (2, 6.0)
-        assert rows[tid][c.SECS_SINCE_PREV_TX] == 0
+    assert (rows["t0"][c.NUM_TRANS_LAST_10M], rows["t0"][c.AVG_AMT_LAST_10M]) == (1, 5.0)
+    assert (rows["t1"][c.NUM_TRANS_LAST_10M], rows["t1"][c.AVG_AMT_LAST_10M]) == (2, 6.0)
+    assert (rows["t0"][c.SECS_SINCE_PREV_TX], rows["t1"][c.SECS_SINCE_PREV_TX]) == (CAP, 0)
     # t2 is exactly 10 minutes after both.
     assert (rows["t2"][c.NUM_TRANS_LAST_10M], rows["t2"][c.AVG_AMT_LAST_10M]) == (3, 7.0)
     assert rows["t2"][c.SECS_SINCE_PREV_TX] == 600
@@ -60,12 +61,18 @@ def test_interleaved_cards_are_aggregated_independently():
     assert [rows[t][c.SECS_SINCE_PREV_TX] for t in ("t0", "t2", "t4", "t1", "t3")] == [CAP, 20, 20, CAP, 20]
 
 
-def test_the_1_week_window_includes_exactly_one_week_and_caps_the_gap_at_one_week():
-    rows = _features([(3, 0, 10.0), (3, WEEK, 20.0), (3, 2 * WEEK + 1, 60.0)])
+def test_the_1_week_window_is_the_7_utc_days_before_plus_the_day_so_far_and_the_gap_is_capped_at_a_week():
+    day = 86_400
+    midnight = (int(T0) // day + 1) * day - T0  # offset of the next UTC midnight after T0
+    rows = _features([(3, midnight - 1, 10.0), (3, midnight + 7 * day - 1, 20.0), (3, midnight + 7 * day, 60.0),
+                      (3, midnight + 8 * day + 10, 30.0)])
+    # t1 is on day D+7 (D: t0's day): the 7 days before are D..D+6, t0 included
     assert (rows["t1"][c.NUM_TRANS_LAST_1W], rows["t1"][c.AVG_AMT_LAST_1W]) == (2, 15.0)
-    assert rows["t1"][c.SECS_SINCE_PREV_TX] == WEEK
-    assert (rows["t2"][c.NUM_TRANS_LAST_1W], rows["t2"][c.AVG_AMT_LAST_1W]) == (1, 60.0)
-    assert rows["t2"][c.SECS_SINCE_PREV_TX] == CAP  # one week and one second, capped
+    # t2, one second later, is on day D+8: D has left the week; t1's day is in it, with t2's own day so far
+    assert (rows["t2"][c.NUM_TRANS_LAST_1W], rows["t2"][c.AVG_AMT_LAST_1W]) == (2, 40.0)
+    assert (rows["t3"][c.NUM_TRANS_LAST_1W], rows["t3"][c.AVG_AMT_LAST_1W]) == (3, 110 / 3)
+    assert rows["t1"][c.SECS_SINCE_PREV_TX] == CAP  # a week exactly, the cap
+    assert rows["t2"][c.SECS_SINCE_PREV_TX] == 1
 
 
 def test_ratios_are_zero_when_the_weekly_average_is_zero():
@@ -80,13 +87,16 @@ def test_features_carry_the_transaction_and_every_feature_of_every_set():
     assert table.column(c.TRANS_TS)[0].as_py() == T0
 
 
-def test_batch_aggregates_are_each_cards_newest_week_with_its_last_event_time():
+def test_batch_aggregates_are_each_cards_day_tiles_as_of_the_cutoff_with_its_last_event_time():
     con = features.connect()
-    table = features.compute_features(con, transactions([(1, 0, 10.0), (2, 5, 8.0), (1, 600, 20.0), (1, 1201, 30.0)]))
+    table = features.compute_features(con, transactions([(1, 0, 10.0), (2, 5, 8.0), (1, 600, 20.0), (1, 1201, 30.05)]))
     aggregates = features.compute_batch_aggregates(con, table).to_pylist()
+    cutoff = (int(T0) // 86_400 + 1) * 86_400  # the day after the newest transaction
+    zeros = {**dict.fromkeys(c.DAY_COUNTS[1:], 0), **dict.fromkeys(c.DAY_SUMS[1:], 0.0)}
     assert aggregates == [
-        {c.CC_NUM: 1, c.NUM_TRANS_LAST_1W: 3, c.AVG_AMT_LAST_1W: 20.0, c.TRANS_TIME: T0 + 1201.0},
-        {c.CC_NUM: 2, c.NUM_TRANS_LAST_1W: 1, c.AVG_AMT_LAST_1W: 8.0, c.TRANS_TIME: T0 + 5.0},
+        {c.CC_NUM: 1, c.TRANS_TIME: cutoff, c.LAST_TRANS_TIME: T0 + 1201.0, **zeros,
+         c.DAY_COUNTS[0]: 3, c.DAY_SUMS[0]: 60.05},
+        {c.CC_NUM: 2, c.TRANS_TIME: cutoff, c.LAST_TRANS_TIME: T0 + 5.0, **zeros, c.DAY_COUNTS[0]: 1, c.DAY_SUMS[0]: 8.0},
     ]
     assert tuple(aggregates[0]) == c.BATCH_FEATURE_GROUP_COLUMNS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from datetime import date
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -65,16 +66,27 @@ def test_archived_messages_refresh_the_batch_group(spark, tmp_path):
     (archive / "part-0.json").write_text("".join(json.dumps(m) + "\n" for m in messages))
     store = EmbeddedOnlineStore(tmp_path / "store.sqlite")
     args = job.parse_args(["--transactions", str(tmp_path / "archive"), "--format", "json", "--output",
-                           str(tmp_path / "out"), "--feature-group", c.BATCH_FEATURE_GROUP])
-    # When the nightly job runs
+                           str(tmp_path / "out"), "--feature-group", c.BATCH_FEATURE_GROUP, "--cutoff-date", "2022-05-21"])
+    # When the nightly job runs for 2022-05-21
     summary = job.run(args, spark, store=store)
-    # Then each card's 1-week aggregates as of its last transaction are in the batch group
+    # Then each card's 1-week record as of that midnight is in the batch group: 2022-05-20 in tile 1 (4111's
+    # transaction at 00:40), 2022-05-19 in tile 2 (its two of 22:40 and 23:40, and 4222's of 22:48)
     assert (summary["cards"], summary["loaded"], summary["failed"]) == (2, 2, 0)
     records = store.get_records({c.BATCH_FEATURE_GROUP: [4111, 4222]})[c.BATCH_FEATURE_GROUP]
-    assert records[4111] == {c.CC_NUM: 4111, c.NUM_TRANS_LAST_1W: 3, c.AVG_AMT_LAST_1W: 10.0,
-                             c.TRANS_TIME: 1_653_007_200.0}
-    assert records[4222][c.NUM_TRANS_LAST_1W] == 1 and records[4222][c.AVG_AMT_LAST_1W] == 99.5
+    empty = {**dict.fromkeys(c.DAY_COUNTS[2:], 0), **dict.fromkeys(c.DAY_SUMS[2:], 0.0)}
+    assert records[4111] == {c.CC_NUM: 4111, c.TRANS_TIME: 1_653_091_200.0, c.LAST_TRANS_TIME: 1_653_007_200.0,
+                             c.DAY_COUNTS[0]: 1, c.DAY_SUMS[0]: 10.0, c.DAY_COUNTS[1]: 2, c.DAY_SUMS[1]: 20.0, **empty}
+    assert (records[4222][c.DAY_COUNTS[0]], records[4222][c.DAY_COUNTS[1]], records[4222][c.DAY_SUMS[1]]) == (0, 1, 99.5)
     assert not (tmp_path / "out" / "csv").exists()  # unlabelled: nothing to train on
+
+
+def test_the_nightly_cutoff_is_the_day_the_job_runs_unless_named():
+    # Archive input: today's partial day is left out of the tiles; labelled input: the day after the newest
+    archive = job.parse_args(["--transactions", "t", "--format", "json", "--output", "o"])
+    assert job.cutoff_day(archive, today=date(2022, 5, 21)) == 19_133
+    assert job.cutoff_day(job.parse_args(["--transactions", "t", "--output", "o"])) is None
+    named = job.parse_args(["--transactions", "t", "--format", "json", "--output", "o", "--cutoff-date", "2022-05-20"])
+    assert job.cutoff_day(named, today=date(2030, 1, 1)) == 19_132
 
 
 def test_a_night_with_nothing_archived_fails_so_the_alert_fires(spark, tmp_path):

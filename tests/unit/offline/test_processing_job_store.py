@@ -23,8 +23,8 @@ spec.loader.exec_module(job)
 def test_the_job_writes_each_cards_aggregates_to_the_group_it_is_given():
     # Given the job's own Feature Store client, stubbed
     store = job.build_store("us-east-1")
-    rows = [{c.CC_NUM: card, c.NUM_TRANS_LAST_1W: 3, c.AVG_AMT_LAST_1W: 10.5, c.TRANS_TIME: 1_653_000_000.0}
-            for card in (4111, 4222)]
+    rows = [{c.CC_NUM: card, c.TRANS_TIME: 1_653_004_800.0, c.LAST_TRANS_TIME: 1_653_000_000.0,
+             **dict.fromkeys(c.DAY_COUNTS, 3), **dict.fromkeys(c.DAY_SUMS, 10.5)} for card in (4111, 4222)]
     with Stubber(store.client) as stubber:
         for row in rows:
             # (the values' encoding is tests/unit/online/test_stores.py's concern)

@@ -1,144 +1,273 @@
-"""Training/serving parity: the online path rebuilds, for every transaction, the batch features.
+"""Training/serving parity, the core promise: the model's features online are the batch features, bit for bit.
 
-A generated history is replayed through aggregate messages -> store -> predict features, with the
-streaming record (1) already including the current transaction, (2) stopping at the card's
-previous one, (3) lagging further with the missing transactions in the same batch. Every value
-of both feature sets must equal the batch SQL's, except where the known approximation (docs/online-path.md: "The online definition")
-can apply; the test derives those places from the full history and asserts nothing else differs.
+A generated history (cent amounts), with crafted edges added (transactions of one millisecond, the 10-minute
+boundary, a millisecond that rounds into the next day, a card's first transaction, a card idle for longer than a
+week), goes through both definitions:
+
+- batch: fraudstream.offline.features.compute_features (the training features) and the batch_aggregates SQL
+  (the nightly 1-week records, as of a cutoff day, from the transactions before it);
+- online: the message Flink writes for each transaction, from a reference simulation of flink_sql/
+  features_in_order.sql written here in plain Python (per card in (event ms, tid) order: the 10-minute count and
+  sum over [ms - 10 min, ms] of the transactions up to this one, the previous one's ms, the day's count and sum
+  so far, the day before's totals), sent through the predict handler's logic with the records in a store.
+
+For the transactions of one day X, every feature of every transaction must be equal (==) whether the nightly
+record's cutoff C is X (on time), X - 1 (the nightly run is late) or X + 1 (a replay of older events).
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from datetime import datetime, timezone
+from collections import defaultdict, deque
+from datetime import datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
 
 from fraudstream import contract as c
 from fraudstream.offline import features
+from fraudstream.offline.batch_sql import render_sql
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online import predict
-from fraudstream.online.aggregate import write_aggregates
-from fraudstream.online.features import feature_vector
-from fraudstream.online.messages import parse_aggregate, parse_event, parse_transaction
+from fraudstream.online.features import feature_vector, prior_days
+from fraudstream.online.messages import parse_event, parse_transaction_features
 from fraudstream.online.settings import predict_settings
 from fraudstream.online.stores import EmbeddedOnlineStore
 from tests.support.doubles import ConstantScorer
-from tests.support.events import aggregate, msk_event, transaction
+from tests.support.events import features_message, msk_event
 
 SETTINGS = predict_settings({"MODEL_BACKEND": "local", "MODEL_PATH": "unused"})
+DAY_X = datetime(2022, 3, 10, tzinfo=timezone.utc)
+X = int(DAY_X.timestamp()) // c.SECONDS_PER_DAY  # days since 1970-01-01 UTC
+X0 = X * c.SECONDS_PER_DAY  # 00:00 UTC of day X, epoch seconds
+# Every value the model sees and the ones it is built from.
+COMPARED = tuple(dict.fromkeys((*c.AGGREGATE_COLUMNS, *c.ALL_FEATURES)))
 TEN_MINUTE_FEATURES = {c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M, c.AMT_RATIO1, c.COUNT_RATIO}
 WEEK_FEATURES = {c.NUM_TRANS_LAST_1W, c.AVG_AMT_LAST_1W, c.AMT_RATIO1, c.AMT_RATIO2, c.COUNT_RATIO}
 
+PEERS, FIRST_ON_X, IDLE = 4_000_000_000_000_001, 4_000_000_000_000_002, 4_000_000_000_000_003
+CRAFTED = [  # (card, seconds after X0, amount, tid)
+    # history three days and one day before, then one millisecond rounded into day X from 23:59:59.9996 of X - 1
+    (PEERS, -3 * 86_400 + 500, 7.77, "d-0"), (PEERS, -86_400 + 100, 5.55, "e-0"), (PEERS, -300, 0.1, "e-1"),
+    (PEERS, -0.0004, 0.2, "e-2"),
+    (PEERS, 0, 0.3, "e-3"),  # the same millisecond as e-2: counted after it (tid order)
+    # three transactions of one millisecond (one 0.4 ms early), counted in tid order, not by their position here
+    (PEERS, 300, 10.01, "p-3"), (PEERS, 299.9996, 20.02, "p-1"), (PEERS, 300, 30.03, "p-2"),
+    (PEERS, 900, 1.11, "q-1"),  # exactly 10 minutes after the peers: they are in its window
+    (PEERS, 900.001, 2.22, "q-2"),  # 10 minutes and 1 ms after: they are not
+    (FIRST_ON_X, 3_600, 99.99, "f-1"), (FIRST_ON_X, 3_601, 0.01, "f-2"),  # no history before day X
+    (IDLE, -10 * 86_400 + 50, 42.0, "i-1"), (IDLE, 7_200, 17.5, "i-2"),  # its previous one is 10 days old
+]
+
+
+def _table(crafted) -> pa.Table:
+    """A transactions table of (card, seconds after X0, amount, tid)."""
+    return pa.table({
+        c.TID: [tid for *_, tid in crafted],
+        c.DATETIME: pa.array([DAY_X.replace(tzinfo=None) + timedelta(seconds=s) for _, s, _, _ in crafted],
+                             type=pa.timestamp("us")),
+        c.CC_NUM: pa.array([card for card, *_ in crafted], type=pa.int64()),
+        c.AMOUNT: pa.array([amount for _, _, amount, _ in crafted], type=pa.float64()),
+        c.FRAUD_LABEL: pa.array([0] * len(crafted), type=pa.int8()),
+    })
+
+
+def cents(amount: float) -> int:
+    assert abs(amount * 100 - round(amount * 100)) < 1e-6, f"{amount} is not a cent value"
+    return round(amount * 100)
+
+
+def history(transactions: pa.Table) -> tuple[list[dict], object]:
+    """(every transaction with its batch features, a DuckDB connection)."""
+    con = features.connect()
+    rows = features.compute_features(con, transactions).to_pylist()
+    for row in rows:
+        cents(row[c.AMOUNT])
+    return rows, con
+
 
 @pytest.fixture(scope="module")
-def history():
-    """8,000 transactions on 20 cards over 10 days: dense enough for both windows to slide."""
+def batch():
     config = GeneratorConfig(cards=20, transactions=8_000, fraud_ratio=0.05, seed=2024,
-                             start=datetime(2022, 3, 1, tzinfo=timezone.utc), end=datetime(2022, 3, 11, tzinfo=timezone.utc))
-    rows = features.compute_features(features.connect(), generate(config)).to_pylist()
-    by_card = defaultdict(list)
-    for row in rows:  # ordered by card, event time, tid
+                             start=DAY_X - timedelta(days=10), end=DAY_X + timedelta(days=2))
+    return history(pa.concat_tables([generate(config), _table(CRAFTED)]))
+
+
+def batch_records(batch, cutoff_day: int) -> list[dict]:
+    """The nightly job's records as of ``cutoff_day``, from the transactions before it only.
+
+    The batch_aggregates SQL's default cutoff (the day after the newest transaction it is given) is used on the
+    transactions before ``cutoff_day``; render_sql's explicit ``cutoff_day`` multiplies every tile by the number
+    of transactions (its cutoff relation has one row per transaction), so it is not used here."""
+    rows, con = batch
+    con.register("features", pa.Table.from_pylist([r for r in rows if _day(r) < cutoff_day]))
+    records = con.sql(render_sql("batch_aggregates")).fetch_arrow_table().to_pylist()
+    assert {r[c.TRANS_TIME] for r in records} == {float(cutoff_day * c.SECONDS_PER_DAY)}
+    return records
+
+
+def _day(row) -> int:
+    return c.event_ms(row[c.TRANS_TS]) // c.MS_PER_DAY
+
+
+def flink_messages(rows: list[dict], since_ms: int | None = None) -> dict[str, dict]:
+    """The message Flink writes for each transaction (by tid), from a plain reference of its in-order definition.
+
+    ``since_ms``: Flink started then, with no state (it sees only the transactions from then on)."""
+    ordered = sorted((r for r in rows if since_ms is None or c.event_ms(r[c.TRANS_TS]) >= since_ms),
+                     key=lambda r: (c.event_ms(r[c.TRANS_TS]), r[c.TID]))
+    offsets: dict[int, int] = defaultdict(int)
+    by_card: dict[int, list[dict]] = defaultdict(list)
+    places = {}
+    for row in ordered:  # the transactions topic, keyed by card: each partition in (event time, arrival) order
+        partition = row[c.CC_NUM] % c.TOPIC_PARTITIONS
+        places[row[c.TID]] = (partition, offsets[partition])
+        offsets[partition] += 1
         by_card[row[c.CC_NUM]].append(row)
-    return by_card
+    messages = {}
+    for card, txs in by_card.items():
+        day_totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # day -> [count, cents], the whole day
+        for row in txs:
+            totals = day_totals[c.event_ms(row[c.TRANS_TS]) // c.MS_PER_DAY]
+            totals[0] += 1
+            totals[1] += cents(row[c.AMOUNT])
+        window: deque[tuple[int, int]] = deque()  # (ms, cents) of the last 10 minutes, in order
+        today, previous = [None, 0, 0], None  # [day, count, cents] so far; the previous transaction's row
+        for row in txs:
+            ms = c.event_ms(row[c.TRANS_TS])
+            day = ms // c.MS_PER_DAY
+            window.append((ms, cents(row[c.AMOUNT])))
+            while window[0][0] < ms - c.WINDOW_10M_SECONDS * 1000:
+                window.popleft()
+            if today[0] != day:
+                today = [day, 0, 0]
+            today[1] += 1
+            today[2] += cents(row[c.AMOUNT])
+            yesterday = day_totals.get(day - 1, [0, 0])
+            partition, offset = places[row[c.TID]]
+            messages[row[c.TID]] = features_message(
+                card, row[c.TRANS_TS], row[c.AMOUNT], offset=offset, partition=partition, tid=row[c.TID],
+                count_10m=len(window), sum_10m=sum(s for _, s in window) / 100,
+                prev_ts=None if previous is None else previous[c.TRANS_TS],
+                today=(today[1], today[2] / 100), yesterday=(yesterday[0], yesterday[1] / 100))
+            previous = row
+    return messages
 
 
-def _aggregate_message(rows, i):
-    row = rows[i]
-    return aggregate(row[c.CC_NUM], row[c.TRANS_TS], row[c.NUM_TRANS_LAST_10M], row[c.AVG_AMT_LAST_10M],
-                     rows[i - 1][c.TRANS_TS] if i > 0 else None)
+def serve(rows, messages, records, store_path, day=X):
+    """Score day ``day``'s transactions through the predict logic with ``records`` in the store; returns
+    (batch row, verdict, model row sent) per transaction, and the parsed messages by tid."""
+    store = EmbeddedOnlineStore(store_path)
+    assert not store.put_records(c.BATCH_FEATURE_GROUP, records, 4).failed
+    scored = [r for r in rows if c.event_ms(r[c.TRANS_TS]) // c.MS_PER_DAY == day]
+    event = msk_event([messages[r[c.TID]] for r in scored], topic=c.TRANSACTION_FEATURES_TOPIC)
+    parsed, invalid = parse_event(event, parse_transaction_features)
+    assert invalid == []
+    scorer = ConstantScorer()
+    result = predict.predict(parsed, store, scorer, SETTINGS)
+    assert scorer.calls == 1 and len(result.verdicts) == len(scored)
+    by_tid = {r[c.TID]: r for r in scored}
+    sent = dict(zip((m.tid for m in parsed), scorer.rows, strict=True))  # the model gets them in delivery order
+    return [(by_tid[v.tid], v, sent[v.tid]) for v in result.verdicts], {m.tid: m for m in parsed}
 
 
-def _batch_record(rows, i):
-    row = rows[i]
-    return {c.CC_NUM: row[c.CC_NUM], c.NUM_TRANS_LAST_1W: row[c.NUM_TRANS_LAST_1W],
-            c.AVG_AMT_LAST_1W: row[c.AVG_AMT_LAST_1W], c.TRANS_TIME: row[c.TRANS_TS]}
+def _same(online, batch) -> bool:
+    """The same value, bit for bit (counts as integers)."""
+    if isinstance(batch, int):
+        return type(online) is int and online == batch
+    return float(online).hex() == float(batch).hex()
 
 
-def _approximable(rows, j, record_index, batch_index):
-    """Features of transaction j that the known approximation (or an equal timestamp) may change."""
-    ts = [row[c.TRANS_TS] for row in rows]
-    t = ts[j]
-    touched = set()
-    if ts.count(t) > 1:
-        return set(c.ALL_FEATURES)  # window peers: the online path sees them one at a time
-    if record_index is not None and ts[record_index] >= t - c.WINDOW_10M_SECONDS:
-        low = ts[record_index] - c.WINDOW_10M_SECONDS
-        if any(low <= x < t - c.WINDOW_10M_SECONDS for x in ts[: record_index + 1]):
-            touched |= TEN_MINUTE_FEATURES
-    if batch_index is not None:
-        low = ts[batch_index] - c.WINDOW_1W_SECONDS
-        if any(low <= x < t - c.WINDOW_1W_SECONDS for x in ts[: batch_index + 1]):
-            touched |= WEEK_FEATURES
-    return touched
+def differences(served, names=COMPARED):
+    """(tid, feature, online, batch) of every value of ``names`` that is not the batch's, bit for bit; with every
+    name, the model rows too."""
+    out = []
+    for row, verdict, sent in served:
+        out += [(row[c.TID], n, verdict.features[n], row[n]) for n in names if not _same(verdict.features[n], row[n])]
+        if names != COMPARED:
+            continue
+        for feature_set in c.FEATURE_SETS:  # the rows the model gets, of either feature set
+            if feature_vector(verdict.features, feature_set) != feature_vector(row, feature_set):
+                out.append((row[c.TID], feature_set, feature_vector(verdict.features, feature_set), None))
+        if sent != feature_vector(row, SETTINGS.feature_set):
+            out.append((row[c.TID], "model row", sent, feature_vector(row, SETTINGS.feature_set)))
+    return out
 
 
-def _replay(history, tmp_path, lag):
-    """Replay every card in rounds; returns (batch row, online features, approximable names) per transaction.
-
-    lag 0: the streaming record includes the transaction; lag 1: it stops at the previous one;
-    lag k > 1: it stops k transactions back and the k transactions arrive in one batch.
-    """
-    store = EmbeddedOnlineStore(tmp_path / f"store-{lag}.sqlite")
-    chunk = max(lag, 1)
-    results = []
-    rounds = max(math.ceil(len(rows) / chunk) for rows in history.values())
-    for r in range(rounds):
-        aggregates, batch_records, transactions, expected = [], [], [], {}
-        for rows in history.values():
-            start = r * chunk
-            if start >= len(rows):
-                continue
-            members = range(start, min(start + chunk, len(rows)))
-            record_index = start if lag == 0 else start - 1
-            batch_index = start - 1 if start > 0 else None
-            if record_index >= 0:
-                aggregates.append(_aggregate_message(rows, record_index))
-            if batch_index is not None:
-                batch_records.append(_batch_record(rows, batch_index))
-            for j in members:
-                transactions.append(transaction(rows[j][c.CC_NUM], rows[j][c.TRANS_TS], rows[j][c.AMOUNT], tid=rows[j][c.TID]))
-                expected[rows[j][c.TID]] = (rows[j], _approximable(rows, j, None if record_index < 0 else record_index, batch_index))
-        write_aggregates(parse_event(msk_event(aggregates, topic=c.AGGREGATES_TOPIC), parse_aggregate)[0],
-                                store, c.STREAMING_FEATURE_GROUP, max_concurrency=4)
-        for record in batch_records:
-            store.put_record(c.BATCH_FEATURE_GROUP, record)
-        batch = predict.predict(parse_event(msk_event(transactions), parse_transaction)[0], store, ConstantScorer(), SETTINGS)
-        for prediction in batch.verdicts:
-            row, approximable = expected[prediction.tid]
-            results.append((row, prediction.features, approximable))
-    return results
+@pytest.mark.parametrize("cutoff", [X, X - 1, X + 1], ids=["C==X", "C==X-1 (nightly run late)", "C==X+1 (replay)"])
+def test_every_feature_of_every_transaction_equals_the_batch_features_bit_for_bit(batch, tmp_path, cutoff):
+    rows, _ = batch
+    served, _ = serve(rows, flink_messages(rows), batch_records(batch, cutoff), tmp_path / "store.sqlite")
+    assert len(served) > 500
+    assert differences(served) == []
 
 
-@pytest.mark.parametrize(("lag", "case"), [(0, "record includes the transaction"), (1, "record at the previous one"),
-                                          (4, "record 4 back, the rest in the batch")])
-def test_online_features_equal_batch_features_except_where_the_known_approximation_applies(history, tmp_path, lag, case):
-    results = _replay(history, tmp_path, lag)
-    assert len(results) == 8_000
-    differing, unexplained, held_exact = defaultdict(int), [], 0
-    for row, online_features, approximable in results:
-        held_exact += len(set(c.ALL_FEATURES) - approximable)
-        for feature_set in c.FEATURE_SETS:  # the model rows both sets would send
-            for name, got in zip(c.feature_names(feature_set), feature_vector(online_features, feature_set)):
-                if not math.isclose(got, row[name], rel_tol=1e-9, abs_tol=1e-12) and name not in approximable:
-                    unexplained.append((row[c.TID], feature_set, name, got, row[name]))
-        for name in c.ALL_FEATURES:
-            if not math.isclose(online_features[name], row[name], rel_tol=1e-9, abs_tol=1e-12):
-                differing[name] += 1
-    exact = sum(all(math.isclose(f[n], row[n], rel_tol=1e-9, abs_tol=1e-12) for n in c.ALL_FEATURES)
-                for row, f, _ in results)
-    print(f"\nparity, {case}: {exact} of {len(results)} transactions exact in every feature; "
-          f"transactions differing where an approximation applies, per feature: {dict(differing)}")
-    assert unexplained == [], unexplained[:5]
-    # Not vacuous: most values are held to exact equality (the 1-week figures of a dense history
-    # slide past old transactions often, which is where the approximation is allowed).
-    assert held_exact >= 0.8 * len(results) * len(c.ALL_FEATURES)
+def test_the_comparison_covers_the_cases_that_could_break_exactness(batch):
+    rows, _ = batch
+    day_x = [r for r in rows if c.event_ms(r[c.TRANS_TS]) // c.MS_PER_DAY == X]
+    by_tid = {r[c.TID]: r for r in day_x}
+    # windows of several transactions, whose averages are not whole numbers
+    assert sum(r[c.NUM_TRANS_LAST_10M] > 1 for r in day_x) > 30
+    assert sum(r[c.AVG_AMT_LAST_10M] != round(r[c.AVG_AMT_LAST_10M], 2) for r in day_x) > 10
+    # one millisecond, rounded from the day before, counted in tid order; the 10-minute boundary inclusive
+    # (e-1 is exactly 10 minutes before the p-s: in their window too)
+    assert [by_tid[t][c.NUM_TRANS_LAST_10M] for t in ("e-2", "e-3", "p-1", "p-2", "p-3", "q-1", "q-2")] == [
+        2, 3, 4, 5, 6, 4, 2]
+    assert by_tid["e-3"][c.SECS_SINCE_PREV_TX] == 0.0
+    # cards without a record at the cutoff, and records whose tiles hold history for the others
+    records = {r[c.CC_NUM]: r for r in batch_records(batch, X)}
+    assert FIRST_ON_X not in records and {r[c.CC_NUM] for r in day_x} - set(records) == {FIRST_ON_X}
+    assert by_tid["i-2"][c.SECS_SINCE_PREV_TX] == c.SECS_SINCE_PREV_TX_CAP and records[IDLE][c.DAY_COUNTS[0]] == 0
+    assert sum(r[c.DAY_COUNTS[6]] > 0 for r in records.values()) >= 20  # the 7th day back is in the week
+    assert sum(r[c.DAY_COUNTS[7]] > 0 for r in records.values()) >= 20  # the 8th is not (unless the replay)
 
 
-def test_the_replay_exercises_both_windows(history):
-    ts_by_card = [[row[c.TRANS_TS] for row in rows] for rows in history.values()]
-    within_10m = sum(b - a <= c.WINDOW_10M_SECONDS for ts in ts_by_card for a, b in zip(ts, ts[1:]))
-    assert within_10m > 300  # chains and dense cards: the 10-minute window holds several transactions
-    assert max(ts[-1] - ts[0] for ts in ts_by_card) > c.WINDOW_1W_SECONDS  # the week window slides
+def test_with_the_nightly_run_late_the_day_before_comes_from_flink(batch, tmp_path):
+    rows, _ = batch
+    messages = flink_messages(rows)
+    _, parsed = serve(rows, messages, batch_records(batch, X - 1), tmp_path / "store.sqlite")
+    # Flink's total of day X - 1 is what the week takes for it: it must be there, and it is what the batch counts
+    assert sum(m.num_trans_yesterday > 0 for m in parsed.values()) > 500
+
+
+def test_with_flink_started_at_the_cutoff_the_previous_transaction_comes_from_the_record(batch, tmp_path):
+    # Given Flink started (with no state) at 00:00 of day X, and the nightly record of day X
+    rows, _ = batch
+    messages = flink_messages(rows, since_ms=X0 * 1000)
+    served, parsed = serve(rows, messages, batch_records(batch, X), tmp_path / "store.sqlite")
+    # Then each card's first transaction of the day, which Flink saw no transaction before, takes its previous
+    # one from the record, and is exact
+    firsts = [row for row, *_ in served if parsed[row[c.TID]].prev_event_ms is None]
+    assert len(firsts) == len({row[c.CC_NUM] for row, *_ in served}) > 20
+    assert sum(row[c.SECS_SINCE_PREV_TX] < c.SECS_SINCE_PREV_TX_CAP for row in firsts) > 15
+    # and every value is exact but the 10-minute ones of the transactions whose window reaches before Flink started
+    reaching_back = [s for s in served if c.event_ms(s[0][c.TRANS_TS]) - c.WINDOW_10M_SECONDS * 1000 < X0 * 1000]
+    assert differences([s for s in served if s not in reaching_back]) == []
+    assert differences(reaching_back, [n for n in COMPARED if n not in TEN_MINUTE_FEATURES]) == []
+
+
+def test_a_record_two_days_old_is_not_exact_and_only_the_week_can_differ(batch, tmp_path):
+    # The comparison can fail: with the nightly run two days late, day X - 2 is missing from the week
+    rows, _ = batch
+    served, parsed = serve(rows, flink_messages(rows), batch_records(batch, X - 2), tmp_path / "store.sqlite")
+    differing = differences(served, COMPARED)
+    assert {name for _, name, *_ in differing if name in COMPARED} <= WEEK_FEATURES, differing[:5]
+    assert len({tid for tid, *_ in differing}) > 400
+    records = {r[c.CC_NUM]: r for r in batch_records(batch, X - 2)}
+    assert not any(prior_days(parsed[row[c.TID]], records.get(row[c.CC_NUM])).exact for row, *_ in served
+                   if row[c.CC_NUM] in records)
+
+
+def test_a_card_new_the_day_before_the_nightly_run_covered_is_exact(tmp_path):
+    # Given a card whose first transactions are on day X - 1, and the newest nightly record of cutoff X - 1 (the run
+    # for day X has not finished: every new card of yesterday has no record yet)
+    new, old = 4_000_000_000_000_011, 4_000_000_000_000_012
+    data = history(_table([(old, -2 * 86_400, 1.0, "o-1"), (new, -3_600, 10.0, "n-1"), (new, -60, 20.0, "n-2"),
+                           (new, 3_600, 30.0, "n-3"), (old, 3_600, 2.0, "o-2")]))
+    records = batch_records(data, X - 1)
+    assert [r[c.CC_NUM] for r in records] == [old]
+    # When its transaction of day X is scored, Flink's message carrying the day before's 2 transactions
+    served, parsed = serve(data[0], flink_messages(data[0]), records, tmp_path / "store.sqlite")
+    assert parsed["n-3"].num_trans_yesterday == 2
+    # Then its week holds them, as the batch's does (3 transactions, average 20.0)
+    assert differences(served) == []

@@ -82,34 +82,49 @@ def _item(group, card, values):
 
 
 @pytest.mark.aws_component("predict")
+def test_one_batch_get_record_call_reads_the_1_week_records_of_all_cards(runtime):
+    client, stubber = runtime
+    stubber.add_response(
+        "batch_get_record",
+        {"Records": [_item(BATCH, 2, {"cc_num": "2", "trans_time": "86400.0", "last_trans_time": "99.0",
+                                      "num_trans_day_1": "9", "amt_sum_day_1": "3.25"})],
+         "Errors": [], "UnprocessedIdentifiers": []},
+        {"Identifiers": [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["1", "2"]}]},
+    )
+    found = FeatureStoreOnlineStore(client).get_records({BATCH: [1, 2]})
+    assert found[BATCH] == {1: None, 2: {c.CC_NUM: 2, c.TRANS_TIME: 86400.0, c.LAST_TRANS_TIME: 99.0,
+                                         c.DAY_COUNTS[0]: 9, c.DAY_SUMS[0]: 3.25}}
+    assert isinstance(found[BATCH][2][c.DAY_COUNTS[0]], int)
+
+
 def test_one_batch_get_record_call_reads_both_groups_for_all_cards(runtime):
+    # Not a call of either function (no aws_component): the predict function reads only the 1-week group
     client, stubber = runtime
     stubber.add_response(
         "batch_get_record",
         {"Records": [_item(STREAM, 1, {"cc_num": "1", "num_trans_last_10m": "2", "avg_amt_last_10m": "10.5",
-                                       "trans_time": "100.0", "prev_trans_time": "40.0"}),
-                     _item(BATCH, 2, {"cc_num": "2", "num_trans_last_1w": "9", "avg_amt_last_1w": "3.25", "trans_time": "99.0"})],
+                                       "trans_time": "100.0", "prev_trans_time": "40.0"})],
          "Errors": [], "UnprocessedIdentifiers": []},
         {"Identifiers": [{"FeatureGroupName": STREAM, "RecordIdentifiersValueAsString": ["1", "2"]},
                          {"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["1", "2"]}]},
     )
     found = FeatureStoreOnlineStore(client).get_records({STREAM: [1, 2], BATCH: [1, 2]})
     assert found[STREAM] == {1: streaming_record(1, 100.0, count=2, average=10.5, prev=40.0), 2: None}
-    assert found[BATCH] == {1: None, 2: {c.CC_NUM: 2, c.NUM_TRANS_LAST_1W: 9, c.AVG_AMT_LAST_1W: 3.25, c.TRANS_TIME: 99.0}}
+    assert found[BATCH] == {1: None, 2: None}
     assert isinstance(found[STREAM][1][c.NUM_TRANS_LAST_10M], int)
 
 
 @pytest.mark.aws_component("predict")
 def test_requests_split_only_at_100_records_per_identifier_and_100_identifiers_per_call(runtime):
     client, stubber = runtime
-    cards = list(range(1, 5_102))  # 52 chunks per group: 104 identifiers -> two calls
+    cards = list(range(1, 10_102))  # 102 chunks of at most 100 -> two calls
     chunks = [[str(x) for x in cards[i : i + 100]] for i in range(0, len(cards), 100)]
-    identifiers = [{"FeatureGroupName": g, "RecordIdentifiersValueAsString": ch} for g in (STREAM, BATCH) for ch in chunks]
+    identifiers = [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ch} for ch in chunks]
     for request in (identifiers[:100], identifiers[100:]):
         stubber.add_response("batch_get_record", {"Records": [], "Errors": [], "UnprocessedIdentifiers": []},
                              {"Identifiers": request})
-    found = FeatureStoreOnlineStore(client).get_records({STREAM: cards, BATCH: cards})
-    assert len(found[STREAM]) == len(found[BATCH]) == 5_101
+    found = FeatureStoreOnlineStore(client).get_records({BATCH: cards})
+    assert len(found[BATCH]) == 10_101
 
 
 @pytest.mark.aws_component("predict")
@@ -119,11 +134,11 @@ def test_unprocessed_identifiers_are_asked_again(runtime):
     stubber.add_response("batch_get_record", {"Records": [], "Errors": [], "UnprocessedIdentifiers": leftover},
                          {"Identifiers": [{"FeatureGroupName": BATCH, "RecordIdentifiersValueAsString": ["1", "2"]}]})
     stubber.add_response("batch_get_record",
-                         {"Records": [_item(BATCH, 2, {"cc_num": "2", "num_trans_last_1w": "1", "avg_amt_last_1w": "5.0",
-                                                       "trans_time": "9.0"})], "Errors": [], "UnprocessedIdentifiers": []},
+                         {"Records": [_item(BATCH, 2, {"cc_num": "2", "num_trans_day_1": "1", "amt_sum_day_1": "5.0",
+                                                       "trans_time": "86400.0"})], "Errors": [], "UnprocessedIdentifiers": []},
                          {"Identifiers": leftover})
     found = FeatureStoreOnlineStore(client, sleep=lambda _s: None).get_records({BATCH: [1, 2]})
-    assert found[BATCH][2][c.NUM_TRANS_LAST_1W] == 1
+    assert found[BATCH][2][c.DAY_COUNTS[0]] == 1
 
 
 @pytest.mark.aws_component("predict")
@@ -151,7 +166,7 @@ def test_put_record_sends_every_value_as_a_string_and_leaves_out_missing_ones(ru
 
 
 def aggregates(cards: int) -> list[dict]:
-    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.NUM_TRANS_LAST_1W: i % 7 + 1, c.AVG_AMT_LAST_1W: 10.5 + i,
+    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.DAY_COUNTS[0]: i % 7 + 1, c.DAY_SUMS[0]: 10.5 + i,
              c.TRANS_TIME: 1_652_572_800.0 + i} for i in range(cards)]
 
 

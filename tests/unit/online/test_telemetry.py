@@ -11,11 +11,12 @@ import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from fraudstream import contract as c
-from fraudstream.online.features import card_features
-from fraudstream.online.messages import RecordRef, parse_transaction
+from fraudstream.online.features import model_features
+from fraudstream.online.messages import RecordRef, parse_transaction_features
 from fraudstream.online.scorers import ModelOutputError
 from fraudstream.online.telemetry import JsonFormatter, logger
 from fraudstream.online.verdict import Verdict
+from tests.support.events import features_message
 
 
 @pytest.mark.parametrize("message, logged", [
@@ -50,9 +51,9 @@ def _record(level: int, message: str, args: tuple = (), exc_info=None, extra: di
 
 
 def _verdict() -> Verdict:
-    tx = parse_transaction(RecordRef(c.TRANSACTIONS_TOPIC, 3, 41), {c.CC_NUM: 4 * 10**15 + 7, c.AMOUNT: 12.5,
-                                                                    c.TRANS_TS: 1.7e9, c.TID: "t-1"})
-    return Verdict.of(tx, card_features([(1.7e9, 12.5)], None, None)[0], 0.4, 0.25, None, 86_400.0, (40, 41))
+    tx = parse_transaction_features(RecordRef(c.TRANSACTION_FEATURES_TOPIC, 0, 7),
+                                    features_message(4 * 10**15 + 7, 1.7e9, 12.5, partition=3, offset=41, tid="t-1"))
+    return Verdict.of(tx, model_features(tx, None), 0.4, 0.25, 86_400.0)
 
 
 def _records() -> dict[str, tuple[logging.LogRecord, bool]]:
@@ -69,6 +70,11 @@ def _records() -> dict[str, tuple[logging.LogRecord, bool]]:
         "verdict": (_record(logging.INFO, verdict.message(), extra=verdict.log_fields()), True),
         "invalid record": (_record(logging.ERROR, "invalid record skipped",
                                    extra={**RecordRef("t", 0, 5).as_log(), "reason": "value is not JSON"}), True),
+        "refused transaction": (_record(logging.ERROR, "invalid transaction refused",
+                                        extra={**RecordRef("t", 1, 6).as_log(), "reason": "amount is missing"}), True),
+        "duplicate": (_record(logging.WARNING, "duplicate transaction skipped",
+                              extra={**RecordRef("t", 1, 6).as_log(), "tid": None,
+                                     "duplicate_of": RecordRef("f", 0, 9).as_log()}), True),
         # A message that starts as JSON text may start (t, f, n: true, false, null): Powertools decodes it.
         "summary": (_record(logging.INFO, "transactions processed", extra={"transactions": 3, "fraud": 1}), False),
         "empty message": (_record(logging.INFO, ""), True),
@@ -139,7 +145,7 @@ def test_a_verdict_record_is_built_in_one_pass_with_the_verdict_fields(monkeypat
     line = json.loads(logger.registered_formatter.format(_records()["verdict"][0]))
     # Then the one-pass path wrote it, with the verdict's fields and the seed's message
     assert line["verdict"] == c.FRAUD and line["offset"] == 41 and line["card"] == "400000******0007"
-    assert line["batch_offsets"] == [40, 41] and "streaming_record_age_s" not in line
+    assert (line["late"], line["batch_record_age_s"]) == (False, 86_400.0)
     assert line["message"].startswith("Prediction: FRAUD (0.400000), num last 10m: 1")
 
 

@@ -1,15 +1,16 @@
 """`fraudstream consistency`: a small hand-checked run through the predict logic, its report, its readers.
 
-The run: five cards scored batch by batch by the real predict logic (fraudstream/online/predict.py) over a
-store that a stand-in for Flink and the aggregate handler fills between batches, as the pipeline does. Each
-card plays one case of the "Consistency" section of docs/online-path.md; one stored record is corrupted on purpose.
+The run: cards scored batch by batch by the real predict logic (fraudstream/online/predict.py) on the messages a
+reference stand-in for Flink computes (in order, on event time: flink_sql/features_in_order.sql), with the 1-week
+records the batch SQL computes from the history before. Every value is then exact; two defects are planted: one
+message whose 10-minute count is corrupted, and one transaction that came late (scored on itself alone).
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import boto3
@@ -21,35 +22,41 @@ from moto import mock_aws
 from fraudstream import contract as c
 from fraudstream.archive import ArchivedTransaction
 from fraudstream.cli.main import build_parser, main
-from fraudstream.local.pipeline import ARCHIVE_DIR, LOADED_BATCH_AGGREGATES, RUN_FILE
+from fraudstream.local.pipeline import ARCHIVE_DIR, RUN_FILE
+from fraudstream.offline import features
 from fraudstream.online import predict
-from fraudstream.online.messages import parse_event, parse_transaction
+from fraudstream.online.messages import parse_event, parse_transaction_features
 from fraudstream.online.settings import PredictSettings, StoreSettings
 from fraudstream.operate import consistency
 from fraudstream.operate.deployed import find
 from tests.support.doubles import MemoryStore
-from tests.support.events import msk_event, transaction
+from tests.support.events import features_message, msk_event
 from tests.support.stack import OUTPUTS, create_stack
 
-T = datetime.now(timezone.utc).replace(microsecond=0).timestamp() - 3600  # moto keeps log events of 14 days
 DAY = 86_400.0
-A, B, C, D, E, F, G = (4111_2222_0000_0000 + n for n in range(1, 8))
+# An hour ago (moto keeps log events of 14 days), moved to 02:00 UTC so that the run stays within one UTC day.
+T = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(hour=2, minute=0, second=0, microsecond=0).timestamp()
+if T > datetime.now(timezone.utc).timestamp() - 3600:
+    T -= DAY
+A, B, D, E, F, G, L = (4111_2222_0000_0000 + n for n in range(1, 8))
 # Card A's week before (its 1-week record), and another card's transaction 8 days before: the history spans
 # the week every 1-week value needs.
 HISTORY = [(G, T - 8 * DAY, 1.0), (A, T - 2 * DAY, 50.0), (A, T - DAY, 70.0)]
-WEEK_RECORD = {c.CC_NUM: A, c.NUM_TRANS_LAST_1W: 2, c.AVG_AMT_LAST_1W: 60.0, c.TRANS_TIME: T - DAY}
-BATCH_RECORDS = {A: [WEEK_RECORD]}  # as consistency reads a run's loads: each card's records
-# Three batches (one Lambda invocation each), in topic order: (card, event time, amount).
+# Three batches (one Lambda invocation each), in topic order: (card, event time, amount). B sends a burst of one
+# millisecond; L's second transaction comes after the watermark passed it (late).
 BATCHES = [
-    [(A, T, 10.0), (B, T, 100.0), (C, T + 10, 7.0), (D, T + 30, 5.0), (F, T + 35, 1.0)],
-    [(A, T + 60, 20.0), (B, T + 300, 100.0), (C, T + 20, 8.0), (D, T + 90, 5.0)],
-    [(A, T + 120, 40.0), (B, T + 700, 100.0), (E, T + 40, 3.0), (E, T + 41, 4.0)],
+    [(A, T, 10.0), (B, T + 5, 1.0), (B, T + 5, 2.0), (B, T + 5, 3.0), (D, T + 30, 5.0), (F, T + 35, 1.0),
+     (L, T + 10, 9.0)],
+    [(A, T + 60, 20.0), (D, T + 90, 5.0), (E, T + 40, 3.0), (E, T + 41, 4.0), (L, T + 20, 6.0)],
+    [(A, T + 120, 40.0)],
 ]
+LATE = (L, T + 20)
+CORRUPTED = (D, T + 90)  # its message counts 7 in 10 minutes, not 2
 SETTINGS = PredictSettings(store=StoreSettings(backend="memory"), threshold=0.5)
 
 
 class CountScorer:
-    """FRAUD (0.9) from five transactions in 10 minutes, else 0.1: a verdict that follows the count."""
+    """FRAUD (0.9) from 5 transactions in 10 minutes, else 0.1: a verdict flips with the count."""
 
     feature_set = "v2"
 
@@ -58,50 +65,69 @@ class CountScorer:
         return [0.9 if row[index] >= 5 else 0.1 for row in rows]
 
 
-def flink_record(archived: list[ArchivedTransaction], tx: ArchivedTransaction) -> dict:
-    """What Flink publishes for ``tx`` (and the aggregate handler stores): the 10-minute count and the
-    average of the cent amounts, 6 decimals, with the card's previous event time."""
-    same = [o for o in archived if o.cc_num == tx.cc_num and o.trans_ts <= tx.trans_ts]
-    window = [o for o in same if o.trans_ts >= tx.trans_ts - 600]
-    average = (sum(Decimal(str(o.amount)) for o in window) / len(window)).quantize(Decimal("0.000001"), ROUND_HALF_UP)
-    earlier = [o.trans_ts for o in same if o is not tx]
-    return {c.CC_NUM: tx.cc_num, c.NUM_TRANS_LAST_10M: len(window), c.AVG_AMT_LAST_10M: float(average),
-            c.TRANS_TIME: tx.trans_ts, c.PREV_TRANS_TIME: max(earlier) if earlier else None}
-
-
-def scored_run():
-    """Run the batches; returns (log records, archived transactions)."""
-    store = MemoryStore()
-    store.put_record(c.BATCH_FEATURE_GROUP, WEEK_RECORD)
-    archived, records, offset = [], [], 0
-    for number, batch in enumerate(BATCHES, start=1):
-        event = msk_event([transaction(card, ts, amount, tid=f"t{offset + i}") for i, (card, ts, amount) in enumerate(batch)],
-                          first_offset=offset)
-        txs, _ = parse_event(event, parse_transaction)
-        mine = [ArchivedTransaction(tx.cc_num, tx.amount, tx.trans_ts, tx.ref.topic, tx.ref.partition, tx.ref.offset, tx.tid)
-                for tx in txs]
-        archived.extend(mine)
-        offset += len(batch)
-        for verdict in predict.predict(txs, store, CountScorer(), SETTINGS).verdicts:
-            records.append({"level": "INFO", "message": verdict.message(), **verdict.log_fields()})
-        for tx in mine:
-            if (tx.cc_num, number) == (C, 1):
-                continue  # Flink lags: card C's first aggregate reaches the store after the second batch
-            stored = flink_record(archived, tx)
-            if tx.cc_num == D:
-                stored[c.NUM_TRANS_LAST_10M] = 7  # the planted corruption: a record that counts 7, not 1
-            store.put_record(c.STREAMING_FEATURE_GROUP, stored)
-    return records, archived
+def flink_messages(sent: list[tuple[int, float, float, int]]) -> list[dict]:
+    """What Flink writes for each (card, time, amount, offset), in order: the card's earlier transactions that
+    Flink saw (all sent before, none of the history) give the 10-minute count and sum, the previous time and the
+    day totals; a late one gets its own alone."""
+    seen: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    messages = []
+    for card, ts, amount, offset in sent:
+        ms = c.event_ms(ts)
+        if (card, ts) == LATE:
+            messages.append(features_message(card, ts, amount, offset=offset, late=True))
+            continue
+        before = seen[card]
+        window = [a for m, a in before if ms - 600_000 <= m] + [amount]
+        day = ms // c.MS_PER_DAY
+        today = [a for m, a in before if m // c.MS_PER_DAY == day] + [amount]
+        yesterday = [a for m, a in before if m // c.MS_PER_DAY == day - 1]
+        count = 7 if (card, ts) == CORRUPTED else len(window)
+        messages.append(features_message(card, ts, amount, offset=offset, count_10m=count, sum_10m=round(sum(window), 2),
+                                         prev_ts=before[-1][0] / 1000 if before else None,
+                                         today=(len(today), round(sum(today), 2)),
+                                         yesterday=(len(yesterday), round(sum(yesterday), 2))))
+        before.append((ms, amount))
+    return messages
 
 
 def history_table() -> pa.Table:
     return pa.table({c.CC_NUM: [card for card, _, _ in HISTORY], c.AMOUNT: [a for _, _, a in HISTORY],
-                     c.TRANS_TS: [ts for _, ts, _ in HISTORY]})
+                     c.TRANS_TS: [ts for _, ts, _ in HISTORY], c.TID: [f"h{i}" for i in range(len(HISTORY))]})
+
+
+def week_records() -> list[dict]:
+    """The nightly run's records as of T's midnight, from the history (as `fraudstream features` computes them)."""
+    con = features.connect()
+    table = pa.table({c.TID: [f"h{i}" for i in range(len(HISTORY))],
+                      c.DATETIME: pa.array([int(ts * 1e6) for _, ts, _ in HISTORY], pa.timestamp("us")),
+                      c.CC_NUM: pa.array([card for card, _, _ in HISTORY], pa.int64()),
+                      c.AMOUNT: [a for _, _, a in HISTORY], c.FRAUD_LABEL: pa.array([0] * len(HISTORY), pa.int8())})
+    return features.compute_batch_aggregates(con, features.compute_features(con, table),
+                                             cutoff_day=int(T // DAY)).to_pylist()
 
 
 def offset_of(card: int, ts: float) -> int:
     flat = [(cc, t) for batch in BATCHES for cc, t, _ in batch]
     return flat.index((card, ts))
+
+
+def scored_run():
+    """Score the batches; returns (log records, archived transactions)."""
+    store = MemoryStore()
+    for record in week_records():
+        store.put_record(c.BATCH_FEATURE_GROUP, record)
+    sent = [(card, ts, amount, i) for i, (card, ts, amount) in enumerate(t for batch in BATCHES for t in batch)]
+    archived = [ArchivedTransaction(card, amount, ts, c.TRANSACTIONS_TOPIC, 0, offset, f"t{offset}")
+                for card, ts, amount, offset in sent]
+    messages = iter(flink_messages(sent))
+    records = []
+    for batch in BATCHES:
+        event = msk_event([next(messages) for _ in batch], topic=c.TRANSACTION_FEATURES_TOPIC)
+        parsed, invalid = parse_event(event, parse_transaction_features)
+        assert not invalid
+        for verdict in predict.predict(parsed, store, CountScorer(), SETTINGS).verdicts:
+            records.append({"level": "INFO", "message": verdict.message(), **verdict.log_fields()})
+    return records, archived
 
 
 @pytest.fixture(scope="module")
@@ -119,32 +145,26 @@ def report(run):
               ("log:bad", {**records[2], "verdict": "MAYBE"}),
               ("log:summary", {"message": "transactions processed", "transactions": 5})]
     return consistency.run(lines, [a for a in archived if a.offset != absent], "test", history=history_table(),
-                           batch_records=BATCH_RECORDS, scorer=CountScorer(), feature_set="v2", threshold=0.5,
-                           archive_complete=True,
+                           scorer=CountScorer(), feature_set="v2", threshold=0.5, archive_complete=True,
                            archive_problems=["archive/dt=x/part-0:3: cc_num is missing or not a whole number"])
 
 
-def test_the_report_counts_each_case_as_checked_by_hand(report):
-    # A: exact, then 1-week values from its batch record (as of the last run), 10-minute values exact;
-    # B: the third counts a transaction that left the window since its record; C: the second finds no record
-    # (Flink lagging); D: the corrupted record; E: two in one batch, folded in: exact.
+def test_every_value_is_exact_but_the_two_planted_defects(report):
+    # 13 transactions, F's not archived: 12 compared; the 1-week values too, from the history's records
     assert report.verdicts == 16 and report.compared == 12
-    assert dict(report.features[c.NUM_TRANS_LAST_10M]) == {"exact": 9, "explained": 2, "unexplained": 1}
-    assert dict(report.features[c.NUM_TRANS_LAST_1W]) == {"exact": 6, "explained": 6}
-    # C's second: no record, so its own amount only; D's corrupted count kept a right average.
-    assert dict(report.features[c.AVG_AMT_LAST_10M]) == {"exact": 11, "explained": 1}
-    assert dict(report.features[c.COUNT_RATIO]) == {"exact": 7, "explained": 4, "unexplained": 1}
-    # C's second: no record and no 1-week history, so the gap is the cap (the definition's first transaction).
-    assert dict(report.features[c.SECS_SINCE_PREV_TX]) == {"exact": 11, "explained": 1}
+    assert dict(report.features[c.NUM_TRANS_LAST_10M]) == {"exact": 10, "unexplained": 2}  # D's corrupted, L's late
+    assert dict(report.features[c.NUM_TRANS_LAST_1W]) == {"exact": 11, "unexplained": 1}  # L's late
     assert dict(report.features[c.AMOUNT]) == {"exact": 12}
+    assert dict(report.features[c.AVG_AMT_LAST_10M]) == {"exact": 10, "unexplained": 2}  # the average divides by the count
 
 
-def test_the_corrupted_record_is_named_as_unexplained_with_its_three_values(report):
-    d2 = f"{c.TRANSACTIONS_TOPIC}/0/{offset_of(D, T + 90)}"
-    assert {(e["transaction"], e["feature"]) for e in report.unexplained} == {(d2, c.NUM_TRANS_LAST_10M), (d2, c.COUNT_RATIO)}
-    count = next(e for e in report.unexplained if e["feature"] == c.NUM_TRANS_LAST_10M)
-    assert (count["online"], count["batch_definition"], count["online_definition"]) == (8, 2, 2)
-    assert report.unexplained_values == 2
+def test_the_defects_are_named_with_both_values_and_the_late_one_as_late(report):
+    d2, late = (f"{c.TRANSACTIONS_TOPIC}/0/{offset_of(*key)}" for key in (CORRUPTED, LATE))
+    counts = {e["transaction"]: (e["online"], e["batch_definition"]) for e in report.unexplained
+              if e["feature"] == c.NUM_TRANS_LAST_10M}
+    assert counts == {d2: (7, 2), late: (1, 2)}  # L's late one: itself alone, the batch counts L's first too
+    assert report.problem_examples["late verdicts (came behind Flink's watermark, scored on themselves alone)"] == [late]
+    assert not report.consistent
 
 
 def test_bad_input_is_counted_and_named_never_fatal(report):
@@ -158,32 +178,34 @@ def test_bad_input_is_counted_and_named_never_fatal(report):
 
 
 def test_scores_of_the_batch_definition_flip_the_corrupted_verdict_only(report):
-    # D's second transaction: 8 in 10 minutes online (FRAUD), 2 by the batch definition (NOT FRAUD).
+    # D's second transaction: 7 in 10 minutes online (FRAUD), 2 by the batch definition (NOT FRAUD).
     assert dict(report.flips) == {f"{c.FRAUD} -> {c.NOT_FRAUD}": 1}
     assert len(report.score_differences) == 12 and report.score_differences[-1] == pytest.approx(0.8)
     assert report.score_differences[-2] == 0.0
 
 
-def test_without_the_history_the_week_cannot_be_checked_exactly_but_nothing_new_is_unexplained(run):
+def test_a_clean_run_is_consistent(run):
     records, archived = run
-    report = consistency.run([("log", r) for r in records], archived, "test", batch_records=BATCH_RECORDS,
-                             archive_complete=True)
-    assert report.compared == 13 and report.unexplained_values == 2 and not report.scored
-    # Card A's first two: the batch definition without A's week counts 1 and 2, its record gives 3: explained
-    # (A's third: 3 either way).
-    assert dict(report.features[c.NUM_TRANS_LAST_1W]) == {"exact": 7, "explained": 6}
+    clean = [r for r in records if r["card"] not in (c.mask_card(D), c.mask_card(L))]
+    report = consistency.run([("log", r) for r in clean], archived, "test", history=history_table(),
+                             scorer=CountScorer(), feature_set="v2", threshold=0.5, archive_complete=True)
+    assert report.compared == len(clean) == 9 and report.consistent
+    assert all(set(counts) == {"exact"} for counts in report.features.values())
+
+
+def test_without_the_history_the_week_differs_and_is_unverifiable_not_unexplained(run):
+    records, archived = run
+    clean = [r for r in records if r["card"] not in (c.mask_card(D), c.mask_card(L))]
+    # The archive starts at T: the week each transaction needs reaches before it (a stack's bucket keeps 8 days)
+    report = consistency.run([("log", r) for r in clean], archived, "test")
+    assert report.unexplained_values == 0 and not report.scored
+    assert report.features[c.NUM_TRANS_LAST_1W]["unverifiable"] == 3  # card A's: its record counted the history
 
 
 def test_an_empty_window_is_named(run):
     report = consistency.run([], [], "test")
     assert report.compared == 0 and report.problems == {"no verdict in the window": 1}
     assert "no verdict in the window" in consistency.table(report)
-
-
-def test_the_flink_average_is_the_cent_sum_over_the_count_to_six_decimals():
-    assert consistency.flink_average(70 / 3, 3) == 23.333333
-    assert consistency.flink_average(0.01 / 32, 32) == 0.000313  # a tie at the 7th decimal rounds half up
-    assert consistency.flink_average(0.01 / 3 * 2, 3) == 0.006667
 
 
 # --- The command on a local work directory and on a stack ------------------------------------------------
@@ -197,39 +219,36 @@ def write_workdir(path: Path, records: list[dict], archived: list[ArchivedTransa
     day.mkdir(parents=True)
     (day / "part-0-0").write_text("\n".join(json.dumps(a.__dict__) for a in archived) + "\n")
     (day / ".part-0-1.inprogress").write_text("{broken\n")  # Flink's open part file: not data
-    # Two loads, as a nightly refresh makes: an older record of A first, then the one the verdicts used.
-    pq.write_table(pa.Table.from_pylist([{**WEEK_RECORD, c.TRANS_TIME: T - 3 * DAY}]), path / LOADED_BATCH_AGGREGATES.format(n=1))
-    pq.write_table(pa.Table.from_pylist([WEEK_RECORD]), path / LOADED_BATCH_AGGREGATES.format(n=2))
     history = path / "history.parquet"
     pq.write_table(pa.table({c.CC_NUM: [h[0] for h in HISTORY], c.AMOUNT: [h[2] for h in HISTORY],
+                             c.TID: [f"h{i}" for i in range(len(HISTORY))],
                              c.DATETIME: pa.array([int(h[1] * 1e6) for h in HISTORY], pa.timestamp("us"))}), history)
     (path / RUN_FILE).write_text(json.dumps({
-        "model": str(model), "feature_set": "v2", "threshold": 0.5, "time_mode": "event", "streaming_wait_ms": 0,
-        "batch_aggregates": [LOADED_BATCH_AGGREGATES.format(n=n) for n in (1, 2)], "archive": ARCHIVE_DIR, "history": str(history),
-        "verdict_log": "logs/verdicts.jsonl"}))
+        "model": str(model), "feature_set": "v2", "threshold": 0.5, "batch_aggregates": [], "archive": ARCHIVE_DIR,
+        "history": str(history), "verdict_log": "logs/verdicts.jsonl"}))
     return path
 
 
-def test_local_exits_1_on_the_corrupted_record_and_draws_the_rates(run, tmp_path, capsys):
+def test_local_exits_1_on_the_planted_defects_and_draws_the_rates(run, tmp_path, capsys):
     records, archived = run
     workdir = write_workdir(tmp_path / "local", records, archived, tmp_path / "no-model.tar.gz")
     png = tmp_path / "rates.png"
     assert main(["consistency", "--local", str(workdir), "--png", str(png)]) == 1
     out = capsys.readouterr().out
     assert "14 verdicts read, 13 compared" in out
-    assert f"unexplained: {c.TRANSACTIONS_TOPIC}/0/{offset_of(D, T + 90)}" in out
+    assert f"unexplained: {c.TRANSACTIONS_TOPIC}/0/{offset_of(*CORRUPTED)}" in out
     assert "input: 1 unreadable verdict line" in out and "model not found" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_local_json_carries_the_same_counts(run, tmp_path, capsys):
+def test_local_json_of_a_clean_run_exits_0_with_every_value_exact(run, tmp_path, capsys):
     records, archived = run
-    clean = [r for r in records if r["card"] != c.mask_card(D)]
+    clean = [r for r in records if r["card"] not in (c.mask_card(D), c.mask_card(L))]
     workdir = write_workdir(tmp_path / "local", clean, archived, tmp_path / "no-model.tar.gz")
     assert main(["consistency", "--local", str(workdir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["compared"] == 11 and result["unexplained_values"] == 0
-    assert result["features"][c.NUM_TRANS_LAST_10M] == {"exact": 9, "explained": 2, "unverifiable": 0, "unexplained": 0}
+    assert result["compared"] == 9 and result["unexplained_values"] == 0
+    assert result["features"][c.NUM_TRANS_LAST_10M] == {"exact": 9, "unverifiable": 0, "unexplained": 0}
 
 
 def test_a_directory_that_is_not_a_run_is_one_error_line(tmp_path, capsys):
@@ -270,13 +289,12 @@ def test_stack_reads_the_log_group_and_the_archive_in_s3(run, capsys):
     deployment = find("FraudTest", "us-east-1")
     start = datetime.fromtimestamp(T, timezone.utc)
     args = build_parser().parse_args(["consistency", "--stack", "FraudTest", "--region", "us-east-1",
-                                          "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat()])
+                                      "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat()])
     from fraudstream.cli.operate import cmd_consistency
 
     assert cmd_consistency(args, deployment=deployment) == 1
     out = capsys.readouterr().out
     assert "13 verdicts read, 13 compared" in out
-    assert f"unexplained: {c.TRANSACTIONS_TOPIC}/0/{offset_of(D, T + 90)}" in out
-    # A's 1-week record is rebuilt from the archive at its logged age: its transaction of the day before is not there.
-    assert "input: 3 verdicts whose records could not be rebuilt (the 1-week record's transaction is not in the history)" in out
-    assert "scores not compared" in out
+    assert f"unexplained: {c.TRANSACTIONS_TOPIC}/0/{offset_of(*CORRUPTED)}" in out
+    # A's week reaches before the archive's first day: its differing values are unverifiable, not unexplained
+    assert "unverifiable" in out and "scores not compared" in out

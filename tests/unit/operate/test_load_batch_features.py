@@ -15,8 +15,9 @@ from tests.support.stack import create_stack
 
 
 def aggregates(cards: int) -> list[dict]:
-    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.NUM_TRANS_LAST_1W: i % 7 + 1, c.AVG_AMT_LAST_1W: 10.5 + i,
-             c.TRANS_TIME: 1_652_572_800.0 + i} for i in range(cards)]
+    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.TRANS_TIME: 1_652_572_800.0, c.LAST_TRANS_TIME: 1_652_572_000.0 + i,
+             **{name: i % 7 + 1 for name in c.DAY_COUNTS}, **{name: 10.5 + i for name in c.DAY_SUMS}}
+            for i in range(cards)]
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.cli import args
 from fraudstream.cli import operate as cli_operate
-from fraudstream.online.messages import RecordRef, Transaction
+from fraudstream.online.messages import RecordRef, parse_transaction_features
 from fraudstream.online.verdict import Verdict
 from fraudstream.operate import log_viewer
+from tests.support.events import features_message
 from tests.support.stack import OUTPUTS, create_stack
 
 GROUP = OUTPUTS[out.PREDICT_LOG_GROUP]
@@ -44,7 +45,8 @@ def prediction_line(n: int, logged: datetime, fraud: bool = False, score: float 
                     num_10m: int = 1, avg_10m: float = 12.0) -> str:
     """The JSON line the predict function logs for card ``n`` (Powertools keys + Verdict.log_fields)."""
     trans_ts = logged.timestamp() - 1.5
-    tx = Transaction(RecordRef(c.TRANSACTIONS_TOPIC, 0, 1000 + n), card(n), amount, trans_ts, f"t{n}")
+    tx = parse_transaction_features(RecordRef(c.TRANSACTION_FEATURES_TOPIC, 0, n),
+                                    features_message(card(n), trans_ts, amount, offset=1000 + n, tid=f"t{n}"))
     features = {c.AMOUNT: amount, c.NUM_TRANS_LAST_10M: num_10m, c.AVG_AMT_LAST_10M: avg_10m, c.NUM_TRANS_LAST_1W: 20,
                 c.AVG_AMT_LAST_1W: 40.0, c.SECS_SINCE_PREV_TX: 60.0}
     p = Verdict.of(tx, features, score if score is not None else (0.95 if fraud else 0.01), THRESHOLD)

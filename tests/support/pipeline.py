@@ -1,0 +1,26 @@
+"""Faults for the local pipeline's predict function: a wrapper around the real handler module it loads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fraudstream.local import pipeline as local_pipeline
+
+
+def wrap_predict_handler(monkeypatch, before: Callable[[], None]) -> None:
+    """The local pipeline's predict handler calls ``before()`` ahead of each invocation (which may raise, as an
+    endpoint that is down, or wait, as a throttled one)."""
+    real_load = local_pipeline.load_handler
+
+    def load(name, env):
+        module = real_load(name, env)
+        if name == local_pipeline.PREDICT_HANDLER:
+            handler = module.lambda_handler
+
+            def wrapped(event, context):
+                before()
+                return handler(event, context)
+            module.lambda_handler = wrapped
+        return module
+
+    monkeypatch.setattr(local_pipeline, "load_handler", load)
