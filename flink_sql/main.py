@@ -340,20 +340,23 @@ def table_environment(settings: dict[str, str] | None = None):
 
 def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
     """Until every task of the job runs (execute() returns some seconds before: records sent in between
-    would wait), asked of the mini-cluster's REST API."""
+    would wait), asked of the mini-cluster's REST API; RuntimeError if the job ends or does not run in time."""
     deadline = time.monotonic() + timeout
+    state = "unknown"
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}", timeout=5) as response:
                 job = json.load(response)
+            state = job["state"]
             statuses = {vertex["status"] for vertex in job["vertices"]}
             if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # the ticks' VALUES source finishes
                 return
-            if job["state"] in ("FAILED", "CANCELED", "FINISHED"):
-                return
+            if state in ("FAILED", "CANCELED", "FINISHED"):
+                raise RuntimeError(f"the job ended ({state}) before all its tasks ran; see the log above")
         except (OSError, ValueError, KeyError):
             pass  # the REST endpoint is starting
         time.sleep(0.2)
+    raise RuntimeError(f"the job's tasks did not all run within {timeout:g} s (job state: {state})")
 
 
 def run(properties: dict[str, str], local: bool = False) -> None:

@@ -16,7 +16,7 @@ from fraudstream.online.settings import AGGREGATE_TRIGGER, INVALID_TRIGGER, PRED
 from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
 
-FLINK = entry_point()  # flink_sql/main.py: its time modes and property defaults
+FLINK = entry_point()  # flink_sql/main.py: its property defaults
 
 
 class ConfigError(ValueError):
@@ -61,9 +61,10 @@ class PipelineConfig:
     # record per verdict) and gets one vCPU; aggregate mostly waits on its PutRecord calls.
     aggregate_memory_mb: int = 512
     predict_memory_mb: int = 1769
-    # Reserve concurrency for every function (handlers: one per topic partition, the trigger's most; the
-    # custom-resource functions: 2). Lambda keeps 100 unreserved, so an account whose quota is below about
-    # 110 (new accounts start at 10) must pass -c reserveConcurrency=false.
+    # Reserve concurrency for every function (handlers: one per topic partition of each of their triggers, the
+    # triggers' most: 3 for aggregate, 6 for predict by default; the custom-resource functions: 2). Lambda keeps
+    # 100 unreserved, so an account whose quota is below about 115 (new accounts start at 10) must pass
+    # -c reserveConcurrency=false.
     reserve_concurrency: bool = True
     # Batch jobs and the nightly refresh.
     archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; docs/nightly-refresh.md)

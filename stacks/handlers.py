@@ -135,11 +135,12 @@ class Handlers(Construct):
                 env.ENV_MODEL_FEATURE_SET: feature_set,
                 env.ENV_THRESHOLD: str(config.fraud_threshold),
             },
+            triggers=2,  # the features and the invalid-transaction reports
         )
 
     def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig, memory_mb: int,
-                        retention: logs.RetentionDays, description: str,
-                        environment: dict[str, str]) -> tuple[lambda_.Function, logs.LogGroup]:
+                        retention: logs.RetentionDays, description: str, environment: dict[str, str],
+                        triggers: int = 1) -> tuple[lambda_.Function, logs.LogGroup]:
         """One function with its own log group and a role only this construct adds statements to."""
         logs_ = log_group(self, f"{name}Logs", key=self.key, retention=retention)
         role = lambda_role(self, f"{name}Role", logs_)
@@ -159,7 +160,8 @@ class Handlers(Construct):
             vpc=self.vpc, vpc_subnets=self.subnets, security_groups=[self.security_group],
             environment=environment,
             environment_encryption=self.key,
-            reserved_concurrent_executions=config.reserved_concurrency(config.topic_partitions),
+            # One invocation per partition of each of its triggers at most: what it may need at once.
+            reserved_concurrent_executions=config.reserved_concurrency(config.topic_partitions * triggers),
             description=description,
         )
         self.roles[name] = role  # the mutable role, for the statements the grant steps add

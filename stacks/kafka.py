@@ -1,6 +1,6 @@
 """MSK provisioned cluster: IAM client authentication, TLS everywhere, encrypted volumes, broker logs.
 
-The two topics are `AWS::MSK::Topic` resources (no Kafka CLI on anyone's laptop), and the IAM
+The three topics are `AWS::MSK::Topic` resources (no Kafka CLI on anyone's laptop), and the IAM
 bootstrap brokers, which CloudFormation does not expose, come from a custom resource.
 """
 

@@ -1,4 +1,4 @@
-"""The 10-minute aggregation on Managed Service for Apache Flink (runtime 1.20), inside the VPC.
+"""The streaming features on Managed Service for Apache Flink (runtime 1.20), inside the VPC.
 
 The application zip is `make flink-package`'s output; its runtime properties carry the bootstrap
 brokers and topic names (flink_sql/main.py reads them). A custom resource starts it, so the deploy
@@ -141,7 +141,7 @@ class StreamingAggregation(Construct):
             resource_type=resources.FLINK_RUN,
             properties={"ApplicationName": self.application.application_name},
         )
-        # The job reads and writes both topics from its first second; on delete it stops before they go.
+        # The job reads and writes its three topics from its first second; on delete it stops before they go.
         run.node.add_dependency(self.application, self.role, *kafka.topics.values(), batch.emptied)
         resources.allow_flink_control(self.application_name)
         return run

@@ -376,7 +376,9 @@ def local(workdir: Path, *, history: Path | None = None, model: Path | None = No
     report = run(records, rows, f"the local run in {workdir}", history=read_history(history) if history else None,
                  scorer=scorer,
                  feature_set=run_info["feature_set"], threshold=run_info["threshold"], archive_problems=report_problems,
-                 archive_complete=True)
+                 # The topic started empty, so the archive holds all the run carried; with the history before it (or
+                 # no 1-week records loaded, which would have counted an unknown one) nothing is missing.
+                 archive_complete=history is not None or not run_info.get("batch_aggregates"))
     if not run_info.get("archive"):
         report.problem("the run kept no archive (archive_transactions off)")
     if scorer is None:

@@ -74,7 +74,7 @@ def tick_keys(partitions: int) -> list[str]:
 
 @functools.cache
 def entry_point() -> ModuleType:
-    """flink_sql/main.py as a module, for its names: property group and keys, time modes, the ready marker.
+    """flink_sql/main.py as a module, for its names: property group and keys, consumer groups, the ready marker.
 
     It imports PyFlink only when it runs a job, so this works in any environment (the CDK app, the CLI).
     """

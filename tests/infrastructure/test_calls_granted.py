@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from fraudstream import contract as c
 from fraudstream.paths import REPO
 from tests.infrastructure.conftest import of_type
 from tests.support import aws_calls
@@ -74,6 +75,11 @@ def test_each_component_makes_the_calls_its_tests_exercise(calls):
     assert set(operations) == set(COMPONENTS)
     assert "sagemaker-featurestore-runtime:BatchGetRecord" in operations["predict"]
     assert "sagemaker-runtime:InvokeEndpoint" in operations["predict"]
+    # The predict function reads only the 1-week group, in batches: no GetRecord, no 10-minute group.
+    assert "sagemaker-featurestore-runtime:GetRecord" not in operations["predict"]
+    read = {identifier["FeatureGroupName"] for call in calls["predict"] if call.operation == "BatchGetRecord"
+            for identifier in call.params["Identifiers"]}
+    assert read == {c.BATCH_FEATURE_GROUP}
     assert operations["aggregate"] == {"sagemaker-featurestore-runtime:PutRecord"}
     assert operations["processing_job"] == {"sagemaker-featurestore-runtime:PutRecord"}
     assert {"kafka:GetBootstrapBrokers", "kinesisanalyticsv2:StartApplication", "s3:DeleteObjects",
@@ -120,6 +126,19 @@ def test_a_grant_on_another_feature_group_does_not_count(calls, resources, names
             statement["Resource"] = json.loads(json.dumps(statement["Resource"]).replace("cc-agg-fg", "cc-agg-batch-fg"))
     # Then the write to the 10-minute group is reported missing
     assert aws_calls.missing_grants(planted, role, calls["aggregate"], names)
+
+
+def test_a_predict_grant_on_the_10_minute_group_does_not_count(calls, resources, names):
+    # Given the predict role's BatchGetRecord scoped to the 10-minute group instead of the 1-week one
+    role = role_of(resources, "predict")
+    planted = copy.deepcopy(resources)
+    for statement in aws_calls.role_statements(planted, role):
+        if "sagemaker:BatchGetRecord" in aws_calls.as_list(statement["Action"]):
+            statement["Resource"] = json.loads(json.dumps(statement["Resource"]).replace(
+                c.BATCH_FEATURE_GROUP, c.STREAMING_FEATURE_GROUP))
+    # Then its reads of the 1-week group are reported missing
+    missing = aws_calls.missing_grants(planted, role, calls["predict"], names)
+    assert missing and all(line.startswith("sagemaker:BatchGetRecord on ") for line in missing)
 
 
 def test_a_call_without_an_iam_mapping_fails_loudly(resources, names):

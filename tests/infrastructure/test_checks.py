@@ -83,6 +83,16 @@ def test_context_values_from_the_cli_are_strings_and_are_converted():
     assert config.archive_transactions is False
 
 
+def test_time_mode_and_streaming_wait_are_no_longer_settings_and_the_invalid_group_is():
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(PipelineConfig)}
+    assert not {"flink_time_mode", "streaming_wait_ms"} & fields
+    assert PipelineConfig().invalid_consumer_group == "fraudstream-invalid-transactions"
+    config = PipelineConfig.from_context({"invalidConsumerGroup": "mine"}.get)
+    assert config.invalid_consumer_group == "mine"
+
+
 @pytest.mark.parametrize("context, message", [
     ({"brokerCount": "three"}, "brokerCount='three': expected int"),
     ({"brokerCount": 3}, "expected a multiple of maxAzs=2"),

@@ -135,7 +135,9 @@ def test_every_function_reserves_concurrency_and_encrypts_its_environment_with_t
     for name, function in functions.items():
         props = function["Properties"]
         assert props["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}, name
-        expected = CONTEXT["topicPartitions"] if name.startswith("Handlers") else 2
+        # handlers: one invocation per partition of each trigger (the predict function has two), others 2
+        triggers = 2 if name.startswith("HandlersPredict") else 1
+        expected = CONTEXT["topicPartitions"] * triggers if name.startswith("Handlers") else 2
         assert props["ReservedConcurrentExecutions"] == expected, name
         # Lambda decrypts the environment as the function's role.
         role = props["Role"]["Fn::GetAtt"][0]
@@ -226,6 +228,38 @@ def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups
     policies = {n for n, p in of_type(resources, "AWS::IAM::Policy").items()
                 if any(r.get("Ref") in roles for r in p["Properties"]["Roles"])}
     assert roles | policies | set(of_type(resources, "AWS::EC2::Subnet")) <= depends_on(resources, wait)
+
+
+def kafka_names(resources: dict, role: str) -> dict[str, list[str]]:
+    """Kafka data action -> the topic or group names (the ARNs' last part) ``role`` holds it on."""
+    granted = actions_of(resources, role)
+    return {action: sorted({arn.rsplit("/", 1)[-1] for arn in granted[action]}) for action in
+            ("kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:AlterGroup") if action in granted}
+
+
+def test_each_role_reads_and_writes_exactly_its_topics_as_its_own_consumer_groups(resources):
+    from stacks.config import PipelineConfig
+
+    config = PipelineConfig()  # the test context keeps the default group names
+    flink = next(n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("StreamingAggregationRole"))
+    # Flink reads the transactions and writes only its time ticks there, the features and the invalid reports.
+    assert kafka_names(resources, flink) == {
+        "kafka-cluster:ReadData": [c.TRANSACTIONS_TOPIC],
+        "kafka-cluster:WriteData": sorted([c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC]),
+        "kafka-cluster:AlterGroup": ["fraudstream-features", "fraudstream-features-archive",
+                                     "fraudstream-features-unparsed"]}
+    # The predict function reads the features and the invalid reports, each trigger as its own group; writes nothing.
+    assert kafka_names(resources, role_of(resources, "predict")) == {
+        "kafka-cluster:ReadData": sorted([c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC]),
+        "kafka-cluster:AlterGroup": sorted([config.predict_consumer_group, config.invalid_consumer_group])}
+    assert config.invalid_consumer_group == "fraudstream-invalid-transactions"
+    # The aggregate function reads the features only.
+    assert kafka_names(resources, role_of(resources, "aggregate")) == {
+        "kafka-cluster:ReadData": [c.TRANSACTION_FEATURES_TOPIC],
+        "kafka-cluster:AlterGroup": [config.aggregate_consumer_group]}
+    # No other role touches Kafka data.
+    others = set(of_type(resources, "AWS::IAM::Role")) - {flink, *trigger_roles(resources)}
+    assert others and all(kafka_names(resources, role) == {} for role in others)
 
 
 def test_flink_may_use_its_own_consumer_groups_and_no_other(resources):

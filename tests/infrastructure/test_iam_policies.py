@@ -116,6 +116,19 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
     assert not by_action["sagemaker:PutRecord"] & by_action["sagemaker:InvokeEndpoint"]
 
 
+def test_the_predict_role_may_read_only_the_1_week_group_with_batch_get_record(resources):
+    from tests.infrastructure.test_calls_granted import role_of
+
+    # Given the predict function's role / Then its only Feature Store grant is BatchGetRecord on the batch group,
+    # and nothing of it names the 10-minute group: Flink's message carries each transaction's streaming features.
+    statements = aws_calls.role_statements(resources, role_of(resources, "predict"))
+    store = [(action, aws_calls.evaluate(r, resources)) for s in statements for action in as_list(s["Action"])
+             if action.startswith("sagemaker:") and action != "sagemaker:InvokeEndpoint" for r in as_list(s["Resource"])]
+    assert store == [("sagemaker:BatchGetRecord",
+                      f"arn:aws:sagemaker:us-east-1:123456789012:feature-group/{c.BATCH_FEATURE_GROUP}")]
+    assert c.STREAMING_FEATURE_GROUP not in json.dumps(statements)
+
+
 def evaluated(value, resources: dict):
     """A policy document with its intrinsics as strings (tests/support/aws_calls.py: deploy-time parts as *)."""
     if isinstance(value, list):

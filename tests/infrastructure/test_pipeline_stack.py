@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+
+from kafka.partitioner.default import murmur2
 
 from fraudstream import contract as c
 from fraudstream.packaging.flink_app import tick_keys
 from fraudstream import stack_outputs as out
 from fraudstream.online import settings as env
 from fraudstream.online import telemetry as t
+from stacks.config import PipelineConfig
 from stacks.images import region_images
 from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
@@ -64,7 +68,10 @@ def test_flink_application_runs_1_20_in_the_vpc_with_brokers_and_topics_injected
     assert runtime["transactions.topic"] == c.TRANSACTIONS_TOPIC
     assert (runtime["features.topic"], runtime["invalid.topic"]) == (c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC)
     assert runtime["ticks.keys"].split(",") == tick_keys(CONTEXT["topicPartitions"])  # a tick for every partition
-    assert "time.mode" not in runtime
+    keys = runtime["ticks.keys"].split(",")  # Kafka's default partitioner sends each key to its own partition
+    assert sorted((murmur2(k.encode()) & 0x7FFFFFFF) % CONTEXT["topicPartitions"] for k in keys) == \
+        list(range(CONTEXT["topicPartitions"]))
+    assert not {"time.mode", "idle.timeout.seconds", "aggregates.topic"} & set(runtime)
     brokers_resource = runtime["bootstrap.servers"]["Fn::GetAtt"]
     assert resources[brokers_resource[0]]["Type"] == "Custom::MskBootstrapBrokers"
     assert brokers_resource[1] == "BootstrapBrokerStringSaslIam"
@@ -148,6 +155,22 @@ def test_triggers_read_the_right_topics_with_configured_batching_and_a_failure_d
     assert (predict["BatchSize"], predict["MaximumBatchingWindowInSeconds"]) == (50, 1)
     groups = [m["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"] for m in mappings]
     assert len(set(groups)) == 3  # each trigger its own consumer group
+    invalid = by_target[(c.INVALID_TRANSACTIONS_TOPIC, "Predict")]
+    assert invalid["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"] == env.INVALID_TRIGGER.consumer_group == \
+        PipelineConfig().invalid_consumer_group == "fraudstream-invalid-transactions"
+    assert (invalid["BatchSize"], invalid["MaximumBatchingWindowInSeconds"]) == (
+        env.INVALID_TRIGGER.batch_size, int(env.INVALID_TRIGGER.batching_window_s))
+    # Each trigger is its own construct, the predict function's second one PredictFromFeaturesInvalidTrigger
+    constructs = {re.sub(r"[0-9A-F]{8}$", "", name): (m["Properties"]["Topics"][0], m["Properties"]["FunctionName"]["Ref"])
+                  for name, m in of_type(resources, "AWS::Lambda::EventSourceMapping").items()}
+    assert {name: (topic, "Predict" in function) for name, (topic, function) in constructs.items()} == {
+        "HandlersAggregateToFeatureStoreTrigger": (c.TRANSACTION_FEATURES_TOPIC, False),
+        "HandlersPredictFromFeaturesTrigger": (c.TRANSACTION_FEATURES_TOPIC, True),
+        "HandlersPredictFromFeaturesInvalidTrigger": (c.INVALID_TRANSACTIONS_TOPIC, True)}
+    # Each trigger starts polling only once its own topic exists
+    topic_ids = {r["Properties"]["TopicName"]: n for n, r in of_type(resources, "AWS::MSK::Topic").items()}
+    for name, mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").items():
+        assert topic_ids[mapping["Properties"]["Topics"][0]] in mapping["DependsOn"], name
     for props in mappings:
         assert resources[props["EventSourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::MSK::Cluster"
         assert props["StartingPosition"] == "TRIM_HORIZON"
@@ -199,11 +222,18 @@ def test_freshness_is_on_the_dashboard_and_a_late_p99_alarms(resources):
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in (t.END_TO_END_LAG, t.AGGREGATE_LAG, t.LATE_TRANSACTIONS, t.INVALID_RECORDS):
         assert metric in body
+    assert "StreamingRecordAge" not in body  # the age of a 10-minute record: the predict function reads none
     assert '\\"stat\\":\\"p50\\"' in body and '\\"stat\\":\\"p99\\"' in body
 
 
 def test_outputs_carry_every_key_the_operating_commands_read(template_json):
     assert set(template_json["Outputs"]) == set(out.ALL)
+    outputs = template_json["Outputs"]
+    assert (outputs[out.TRANSACTIONS_TOPIC]["Value"], outputs[out.FEATURES_TOPIC]["Value"],
+            outputs[out.INVALID_TOPIC]["Value"]) == (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
+                                                     c.INVALID_TRANSACTIONS_TOPIC)
+    assert (out.FEATURES_TOPIC, out.INVALID_TOPIC) == ("FeaturesTopic", "InvalidTopic")
+    assert "AggregatesTopic" not in outputs and not hasattr(out, "AGGREGATES_TOPIC")
     assert template_json["Outputs"][out.BOOTSTRAP_BROKERS]["Value"]["Fn::GetAtt"][1] == "BootstrapBrokerStringSaslIam"
 
 
@@ -246,10 +276,10 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-features')}'" in ddl
 
 
-def test_flink_starts_after_both_topics_exist_and_stops_before_they_go(resources):
+def test_flink_starts_after_the_three_topics_exist_and_stops_before_they_go(resources):
     _, run = only(resources, "Custom::FlinkApplicationRun")
     topics = set(of_type(resources, "AWS::MSK::Topic"))
-    assert topics <= set(run["DependsOn"])
+    assert len(topics) == 3 and topics <= set(run["DependsOn"])
 
 
 def test_cloudwatch_alarms_may_publish_to_the_tls_only_alarm_topic(resources):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
+import re
 
 import pytest
 
@@ -37,10 +40,56 @@ def test_the_shipped_properties_name_the_contracts_topics_and_a_tick_key_per_par
     assert properties["ticks.keys"].split(",") == tick_keys(c.TOPIC_PARTITIONS)
 
 
+def partition_of(key: str, partitions: int) -> int:
+    """Where Kafka's default partitioner (the Java client's, which Flink's sink with 'sink.partitioner' = 'default'
+    leaves keyed records to) sends a record keyed ``key``: murmur2 of the key's bytes, made positive, modulo."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 def test_tick_keys_reach_every_partition_as_kafkas_default_partitioner_maps_them():
-    for partitions in (1, 3, 6, 12):
+    for partitions in (1, 2, 3, 6, 12, 50):
         keys = tick_keys(partitions)
-        assert [(murmur2(key.encode()) & 0x7FFFFFFF) % partitions for key in keys] == list(range(partitions))
+        assert [partition_of(key, partitions) for key in keys] == list(range(partitions))
+        assert len(set(keys)) == partitions and all(re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in keys)
+    with pytest.raises(ValueError, match="partitions=0"):
+        tick_keys(0)
+
+
+def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partition(main):
+    # Given the settings the stack passes (stacks/streaming.py), six partitions
+    props = main.runtime_properties("b-1.example:9098", c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
+                                    c.INVALID_TRANSACTIONS_TOPIC, ticks_keys=tick_keys(6))
+    # Then the group names the topics, no aggregates topic, no time mode, and a key per partition
+    assert props == {"bootstrap.servers": "b-1.example:9098", "transactions.topic": c.TRANSACTIONS_TOPIC,
+                     "features.topic": c.TRANSACTION_FEATURES_TOPIC, "invalid.topic": c.INVALID_TRANSACTIONS_TOPIC,
+                     "consumer.group": "fraudstream-features", "max.out.of.orderness.seconds": "0",
+                     "ticks.keys": ",".join(tick_keys(6))}
+    keys = props["ticks.keys"].split(",")
+    assert sorted(partition_of(key, 6) for key in keys) == list(range(6))  # each partition once
+    # And the job's tick INSERT writes each of those keys, through Kafka's default partitioner
+    [sink], insert = main.ticks(props)
+    rows = ", ".join(f"('{key}')" for key in keys)
+    assert f"(VALUES {rows})" in insert
+    assert "'sink.partitioner' = 'default'" in sink and "'key.format' = 'raw'" in sink  # the key's bytes, hashed
+    assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink  # ticks travel with the transactions they follow
+    # Without keys there are no ticks; the other settings go by their property names
+    bare = main.runtime_properties("b:9092", "tx", "feat", "inv", kafka_security="plaintext", archive_path="file:///a")
+    assert "ticks.keys" not in bare and (bare["kafka.security"], bare["archive.path"]) == ("plaintext", "file:///a")
+
+
+@pytest.mark.parametrize("removed", ["time_mode", "idle_timeout_seconds", "aggregates_topic"])
+def test_the_removed_settings_are_refused_by_name(main, removed):
+    with pytest.raises(TypeError, match=removed):
+        main.runtime_properties("b:9098", "tx", "feat", "inv", **{removed: "event"})
+
+
+def test_time_modes_and_the_aggregates_topic_are_gone(main):
+    for name in ("TIME_MODE", "TIME_MODES", "time_attribute", "IDLE_TIMEOUT", "AGGREGATES_TOPIC", "aggregate_query"):
+        assert not hasattr(main, name), name
+    assert set(main.REQUIRED) == {"bootstrap.servers", "transactions.topic", "features.topic", "invalid.topic"}
+    assert not {"time.mode", "idle.timeout.seconds", "aggregates.topic"} & set(main.DEFAULTS)
+    # Event time always: the source has its watermark with no property asking for it
+    assert "WATERMARK FOR row_time" in main.kafka_tables(BASE)[0]
 
 
 def test_kafka_tables_use_iam_over_tls_by_default_with_the_injected_servers_and_topics(main):
@@ -76,6 +125,38 @@ def test_every_query_is_complete_sql(main):
     assert "('tick-0'), ('tick-1')" in insert
     assert main.ticks(BASE) == ([], None)  # no keys: no ticks
     assert main.ticks({**props, "bounded": "true"}) == ([], None)  # a bounded run ends with a final watermark
+
+
+def every_statement(main, properties: dict[str, str]) -> list[str]:
+    """What run() submits for ``properties``, in its order: DDL, then the INSERTs."""
+    tick_tables, tick_insert = main.ticks(properties)
+    archive = main.archive_tables(properties)
+    inserts = main.feature_queries() + ([tick_insert] if tick_insert else [])
+    return (main.kafka_tables(properties) + tick_tables + archive + inserts
+            + ([f"INSERT INTO transactions_archive {main.archive_query()}"] if archive else []))
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"ticks.keys": ",".join(tick_keys(6)), "archive.path": "s3a://bucket/transactions"},
+    {"ticks.keys": "tick-0", "kafka.security": "plaintext", "bounded": "true", "archive.path": "file:///tmp/a",
+     "archive.rollover.seconds": "1", "max.out.of.orderness.seconds": "3600", "auto.offset.reset": "earliest"},
+], ids=["minimal", "msk-with-ticks-and-archive", "local-bounded"])
+def test_the_rendered_sql_has_no_leftover_braces(main, extra):
+    # Given every statement the job would run with these properties
+    texts = every_statement(main, {**BASE, **extra})
+    ticks = "ticks.keys" in extra and extra.get("bounded") != "true"  # a bounded run has no ticks
+    assert len(texts) == 5 + 3 + (2 if ticks else 0) + (4 if "archive.path" in extra else 0)
+    rule = c.invalid_reason_sql()  # the contract's own regular expressions hold braces ('^[0-9]{1,19}$')
+    for text in texts:
+        # Then each is one whole statement, every placeholder filled, no comment left
+        assert text.startswith(("CREATE TABLE", "CREATE TEMPORARY VIEW", "INSERT INTO")), text[:80]
+        rest = text.replace(rule, "")
+        assert "{" not in rest and "}" not in rest, re.findall(r"\{[^}]*\}?", rest)
+        assert not text.rstrip().endswith(";") and not re.search(r"^\s*--", text, re.MULTILINE)
+    # and the views carry the contract's rule whole
+    views = [text for text in texts if text.startswith("CREATE TEMPORARY VIEW")]
+    assert views and all(rule in view for view in views)
 
 
 def test_tick_keys_must_be_plain_words(main):
@@ -162,3 +243,43 @@ def test_archive_files_roll_every_15_minutes_on_aws_and_as_often_as_asked_locall
                                                           "'sink.rolling-policy.check-interval' = '1 s',"]
     with pytest.raises(ValueError, match="archive.rollover.seconds='0'"):
         main.archive_tables({"archive.path": "file:///tmp/a", "archive.rollover.seconds": "0"})
+
+
+class FakeRest:
+    """The mini-cluster's REST API at /jobs/<id>: unreachable at first, then the job's states in turn."""
+
+    def __init__(self, *answers):
+        self.answers, self.urls = list(answers), []
+
+    def __call__(self, url, timeout):
+        self.urls.append(url)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return io.BytesIO(json.dumps(answer).encode())
+
+
+def job(state, *statuses):
+    return {"state": state, "vertices": [{"status": status} for status in statuses]}
+
+
+def test_ready_only_once_every_task_runs(main, monkeypatch):
+    # Given a REST API that is not up yet, then a job whose tasks are still being deployed
+    rest = FakeRest(ConnectionRefusedError(), job("RUNNING", "RUNNING", "DEPLOYING"), job("RUNNING", "CREATED", "CREATED"),
+                    job("RUNNING", "RUNNING", "FINISHED", "RUNNING"))  # the ticks' VALUES source finishes at once
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    # When the job is waited for
+    main.wait_until_running("8081", "abc123")
+    # Then it returns only at the answer where every task runs (or has finished)
+    assert rest.answers == [] and len(rest.urls) == 4
+    assert rest.urls[-1] == "http://127.0.0.1:8081/jobs/abc123"
+
+
+def test_a_job_that_ends_is_not_waited_for_and_never_reported_ready(main, monkeypatch):
+    rest = FakeRest(job("FAILED", "FAILED", "CANCELED"), job("RUNNING", "RUNNING"))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    with pytest.raises(RuntimeError, match="FAILED"):
+        main.wait_until_running("8081", "abc123")
+    assert len(rest.urls) == 1
