@@ -340,7 +340,7 @@ def table_environment(settings: dict[str, str] | None = None):
 
 def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
     """Until every task of the job runs (execute() returns some seconds before: records sent in between
-    would wait), asked of the mini-cluster's REST API; RuntimeError if the job ends or does not run in time."""
+    would wait), asked of the mini-cluster's REST API; RuntimeError if the job failed or was cancelled."""
     deadline = time.monotonic() + timeout
     state = "unknown"
     while time.monotonic() < deadline:
@@ -351,12 +351,16 @@ def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
             statuses = {vertex["status"] for vertex in job["vertices"]}
             if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # the ticks' VALUES source finishes
                 return
-            if state in ("FAILED", "CANCELED", "FINISHED"):
+            if state == "FINISHED":  # a bounded run (tests) that was over before this asked
+                return
+            if state in ("FAILED", "CANCELED"):
                 raise RuntimeError(f"the job ended ({state}) before all its tasks ran; see the log above")
         except (OSError, ValueError, KeyError):
             pass  # the REST endpoint is starting
         time.sleep(0.2)
-    raise RuntimeError(f"the job's tasks did not all run within {timeout:g} s (job state: {state})")
+    # Not all seen running in time (a bounded run's tasks may end one by one): go on; the local pipeline's
+    # supervisor notices a job that does not make progress (fraudstream/local/flink.py).
+    print(f"not every task was seen running within {timeout:g} s (job state: {state})", flush=True)
 
 
 def run(properties: dict[str, str], local: bool = False) -> None:

@@ -283,3 +283,11 @@ def test_a_job_that_ends_is_not_waited_for_and_never_reported_ready(main, monkey
     with pytest.raises(RuntimeError, match="FAILED"):
         main.wait_until_running("8081", "abc123")
     assert len(rest.urls) == 1
+
+
+def test_a_bounded_run_over_before_it_is_asked_counts_as_run(main, monkeypatch):
+    rest = FakeRest(job("FINISHED", "FINISHED", "FINISHED"))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    main.wait_until_running("8081", "abc123")  # no error: the tests' bounded jobs may end this fast
+    assert len(rest.urls) == 1
