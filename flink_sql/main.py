@@ -379,7 +379,8 @@ def run(properties: dict[str, str], local: bool = False) -> None:
         statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")
     result = statement_set.execute()
     if local:
-        wait_until_running(settings["rest.port"], str(result.get_job_client().get_job_id()))
+        if props.get(BOUNDED) != "true":  # a bounded run (tests) is waited for to its end, not to its start
+            wait_until_running(settings["rest.port"], str(result.get_job_client().get_job_id()))
         resumed = settings.get("execution.savepoint.path")
         print(READY_MARKER + (f" (resumed from {resumed})" if resumed else ""), flush=True)
         result.wait()
