@@ -33,7 +33,7 @@ def present_history(transactions: str | os.PathLike, out_dir: Path, now: datetim
     check_parquet(transactions, features.TRANSACTIONS_SCHEMA)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = features.connect()
-    source = f"read_parquet('{str(transactions).replace(chr(39), chr(39) * 2)}')"
+    source = f"read_parquet('{features.sql_string(transactions)}')"
     [(last,)] = con.execute(f"SELECT max({c.DATETIME}) FROM {source}").fetchall()
     if last is None:
         raise ValueError(f"{transactions}: no transactions")
@@ -42,5 +42,5 @@ def present_history(transactions: str | os.PathLike, out_dir: Path, now: datetim
     step(f"moving the history {days:,} days forward, to end at {now:%Y-%m-%d} 00:00 UTC -> {path}")
     with atomic_path(path) as tmp:
         con.execute(f"COPY (SELECT * REPLACE ({c.DATETIME} + INTERVAL ({days}) DAY AS {c.DATETIME}) FROM {source}) "
-                    f"TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd)")
+                    f"TO '{features.sql_string(tmp)}' (FORMAT parquet, COMPRESSION zstd)")
     return {"history": path, **features.run(path, out_dir, progress)}

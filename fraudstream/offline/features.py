@@ -43,7 +43,7 @@ def register_transactions(con: duckdb.DuckDBPyConnection, transactions: pa.Table
         con.register("transactions_input", transactions)
         source = "transactions_input"
     else:
-        source = f"read_parquet('{_sql_string(transactions)}')"
+        source = f"read_parquet('{sql_string(transactions)}')"
     con.execute(f"CREATE OR REPLACE TEMP VIEW transactions AS SELECT *, epoch(datetime) AS trans_ts FROM {source}")
 
 
@@ -86,14 +86,15 @@ def _register_features(con: duckdb.DuckDBPyConnection, features: pa.Table | str 
     if isinstance(features, pa.Table):
         con.register("features", features)
     else:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW features AS SELECT * FROM read_parquet('{_sql_string(features)}')")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW features AS SELECT * FROM read_parquet('{sql_string(features)}')")
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    con.execute(f"COPY ({query}) TO '{_sql_string(path)}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({query}) TO '{sql_string(path)}' (FORMAT parquet, COMPRESSION zstd)")
 
 
-def _sql_string(path: str | os.PathLike) -> str:
+def sql_string(path: str | os.PathLike) -> str:
+    """A path as the body of a DuckDB string literal (quotes doubled)."""
     return str(path).replace("'", "''")
 
 
