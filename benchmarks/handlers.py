@@ -83,7 +83,8 @@ def features_value(i: int, card: int) -> bytes:
     return json.dumps({c.CC_NUM: card, "merchant": "m", c.AMOUNT: 10.5, "zip_code": "0", c.TRANS_TS: T0 + i,
                        c.TID: f"{card:016x}", c.EVENT_MS: c.event_ms(T0 + i), c.NUM_TRANS_LAST_10M: 2,
                        c.AMT_SUM_LAST_10M: 25.0, c.PREV_EVENT_MS: c.event_ms(T0 + i - 30), c.NUM_TRANS_TODAY: 2,
-                       c.AMT_SUM_TODAY: 25.0, c.NUM_TRANS_YESTERDAY: 0, c.AMT_SUM_YESTERDAY: 0, c.LATE: False,
+                       c.AMT_SUM_TODAY: 25.0, c.NUM_TRANS_DAYS_BEFORE: [1, 0, 2, 0, 0, 1, 0],
+                       c.AMT_SUM_DAYS_BEFORE: [9.5, 0, 30.25, 0, 0, 12.0, 0], c.LATE: False,
                        c.TOPIC: c.TRANSACTIONS_TOPIC, c.PARTITION: 0, c.OFFSET: i}).encode()
 
 

@@ -91,14 +91,17 @@ PREV_EVENT_MS = "prev_event_ms"  # the card's transaction before this one, in or
 AMT_SUM_LAST_10M = "amt_sum_last_10m"
 NUM_TRANS_TODAY = "num_trans_today"  # the card's transactions of this UTC day up to this one, included
 AMT_SUM_TODAY = "amt_sum_today"
-NUM_TRANS_YESTERDAY = "num_trans_yesterday"  # the card's transactions of the UTC day before (0 if none)
-AMT_SUM_YESTERDAY = "amt_sum_yesterday"
+# The card's count and sum of each of the DAYS_BEFORE UTC days before this transaction's day, as Flink saw them
+# (element k - 1: the k-th day before): with a nightly record's tiles, the 1-week features at any lag.
+DAYS_BEFORE = 7
+NUM_TRANS_DAYS_BEFORE = "num_trans_days_before"
+AMT_SUM_DAYS_BEFORE = "amt_sum_days_before"
 LATE = "late"  # behind Flink's watermark when read: scored on itself alone (docs/streaming.md: "Late transactions")
 TOPIC, PARTITION, OFFSET = "topic", "partition", "offset"  # where the transaction sat on the transactions topic
 REASON = "reason"  # the invalid-transactions message: topic, partition, offset, reason
 FEATURE_MESSAGE_FIELDS = (CC_NUM, MERCHANT, AMOUNT, ZIP_CODE, TRANS_TS, TID, EVENT_MS, NUM_TRANS_LAST_10M,
-                          AMT_SUM_LAST_10M, PREV_EVENT_MS, NUM_TRANS_TODAY, AMT_SUM_TODAY, NUM_TRANS_YESTERDAY,
-                          AMT_SUM_YESTERDAY, LATE, TOPIC, PARTITION, OFFSET)
+                          AMT_SUM_LAST_10M, PREV_EVENT_MS, NUM_TRANS_TODAY, AMT_SUM_TODAY, NUM_TRANS_DAYS_BEFORE,
+                          AMT_SUM_DAYS_BEFORE, LATE, TOPIC, PARTITION, OFFSET)
 
 # --- Feature groups -------------------------------------------------------------------------
 TRANS_TIME = "trans_time"  # event time feature of both groups, epoch seconds
@@ -111,9 +114,9 @@ INTEGRAL, FRACTIONAL = "Integral", "Fractional"  # SageMaker Feature Store featu
 # (feature name, type) in schema order; the CDK app creates the groups from these.
 # The 1-week record (cc-agg-batch-fg) the nightly job writes for each card, as of its cutoff (00:00 UTC of the
 # day it runs for): the card's transaction count and exact sum of each of the WEEK_TILES days before the cutoff
-# (day k = the k-th day before), and its last transaction before the cutoff. With Flink's running totals of
-# the transaction's day (and of the day before), they give the week the model is trained on exactly, whether
-# the nightly run is early, on time or a day late (fraudstream/online/features.py).
+# (day k = the k-th day before), and its last transaction before the cutoff. Each day the nightly run has not
+# covered comes from Flink's totals in the transaction's message, so the week the model is trained on is served
+# exactly however early or late the nightly run is (fraudstream/online/features.py).
 LAST_TRANS_TIME = "last_trans_time"
 WEEK_TILES = 8
 DAY_COUNTS = tuple(f"num_trans_day_{k}" for k in range(1, WEEK_TILES + 1))

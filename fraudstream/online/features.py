@@ -8,11 +8,12 @@ definition"):
 - 10 minutes: Flink's count, and its exact sum divided by the count (as the batch SQL divides).
 - previous transaction: Flink's, else the 1-week record's last transaction (a card Flink has not seen since
   the cutoff).
-- 1 week: the 7 full UTC days before the transaction's day, from the record's day tiles (and, when the nightly
-  run has not yet covered the day before, Flink's total of that day), plus Flink's running total of the
-  transaction's own day. Exact when the record's cutoff is the transaction's day, the day before or the day
-  after; a card with no record has no history. Sums are added in whole cents, as exact as the batch SQL's
-  decimals.
+- 1 week: the 7 full UTC days before the transaction's day plus Flink's running total of the day itself. Each
+  of the 7 days comes from the nightly record's tile when the nightly run covered it (cutoff after the day,
+  within its WEEK_TILES days), else from Flink's total of that day in the message: exact whether the nightly
+  run is on time, late by days or ahead, as long as Flink has seen the days since the record's cutoff (a job
+  started after them, with no nightly run since, has not: docs/online-path.md). Sums are added in whole
+  cents, as exact as the batch SQL's decimals.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from fraudstream.online.messages import TransactionFeatures
 class Week(NamedTuple):
     count: int
     cents: int
-    exact: bool  # every day of the week came from a source that holds all of it
 
 
 def cents(amount: float) -> int:
@@ -37,25 +37,18 @@ def cents(amount: float) -> int:
 
 def prior_days(tx: TransactionFeatures, record: Mapping[str, Any] | None) -> Week:
     """The card's count and sum over the 7 UTC days before ``tx``'s day."""
-    if record is None:  # no transaction before the cutoff: at most the day before's, after it, which Flink holds
-        return Week(tx.num_trans_yesterday, cents(tx.amt_sum_yesterday), not tx.late)
     day = tx.event_ms // c.MS_PER_DAY
-    cutoff = round(float(record[c.TRANS_TIME]) / c.SECONDS_PER_DAY)
-    count, total, exact = 0, 0, True
-    for before in range(1, 8):
-        d = day - before
-        if d < cutoff:  # the nightly run covered it: its tile, if it kept one that old
-            k = cutoff - d
-            if k <= c.WEEK_TILES:
-                count += int(record[c.DAY_COUNTS[k - 1]])
-                total += cents(float(record[c.DAY_SUMS[k - 1]]))
-            else:
-                exact = False
-        elif before == 1:  # the day before, after the cutoff: Flink's total of it
-            count, total = count + tx.num_trans_yesterday, total + cents(tx.amt_sum_yesterday)
+    cutoff = None if record is None else round(float(record[c.TRANS_TIME]) / c.SECONDS_PER_DAY)
+    count = total = 0
+    for k in range(1, c.DAYS_BEFORE + 1):
+        tile = None if cutoff is None else cutoff - (day - k)  # the record's k-th day before its cutoff
+        if tile is not None and 1 <= tile <= c.WEEK_TILES:
+            count += int(record[c.DAY_COUNTS[tile - 1]])
+            total += cents(float(record[c.DAY_SUMS[tile - 1]]))
         else:
-            exact = False  # a day between the cutoff and the day before: the nightly run is late by days
-    return Week(count, total, exact and not tx.late)
+            count += tx.num_trans_days_before[k - 1]
+            total += cents(tx.amt_sum_days_before[k - 1])
+    return Week(count, total)
 
 
 def model_features(tx: TransactionFeatures, record: Mapping[str, Any] | None) -> dict[str, Any]:

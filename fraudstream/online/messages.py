@@ -50,8 +50,8 @@ class TransactionFeatures(NamedTuple):
     prev_event_ms: int | None
     num_trans_today: int
     amt_sum_today: float
-    num_trans_yesterday: int
-    amt_sum_yesterday: float
+    num_trans_days_before: tuple[int, ...]  # contract.DAYS_BEFORE days, the day before first
+    amt_sum_days_before: tuple[float, ...]
     late: bool
     features_ref: RecordRef
 
@@ -175,8 +175,8 @@ def parse_transaction_features(features_ref: RecordRef, message: dict) -> Transa
         prev_event_ms=prev,
         num_trans_today=_whole(message, c.NUM_TRANS_TODAY, 1, MAX_COUNT),
         amt_sum_today=_number(message, c.AMT_SUM_TODAY, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
-        num_trans_yesterday=_whole(message, c.NUM_TRANS_YESTERDAY, 0, MAX_COUNT),
-        amt_sum_yesterday=_number(message, c.AMT_SUM_YESTERDAY, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        num_trans_days_before=_counts(message, c.NUM_TRANS_DAYS_BEFORE),
+        amt_sum_days_before=_sums(message, c.AMT_SUM_DAYS_BEFORE),
         late=late,
         features_ref=features_ref,
     )
@@ -204,6 +204,27 @@ def _whole(message: dict, name: str, low: float, high: float) -> int:
     if number != int(number):
         raise InvalidMessage(f"{name} is not a whole number")
     return int(number)
+
+
+def _days(message: dict, name: str) -> list:
+    values = message.get(name)
+    if not isinstance(values, list) or len(values) != c.DAYS_BEFORE:
+        raise InvalidMessage(f"{name} is missing or not a list of {c.DAYS_BEFORE} numbers")
+    return values
+
+
+def _counts(message: dict, name: str) -> tuple[int, ...]:
+    values = _days(message, name)
+    if not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
+        raise InvalidMessage(f"{name} holds a value that is not a whole number from 0 to {MAX_COUNT}")
+    return tuple(values)
+
+
+def _sums(message: dict, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(number(v, 0.0, c.MAX_AMOUNT * MAX_COUNT) for v in _days(message, name))
+    except CheckError as error:
+        raise InvalidMessage(f"{name} holds a value that {error}") from None
 
 
 def _printable(text: str) -> str:

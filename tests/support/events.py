@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +49,18 @@ def transaction(cc_num: int, trans_ts: float, amount: float, **extra: Any) -> di
 
 def features_message(cc_num: int, trans_ts: float, amount: float, *, offset: int = 0, partition: int = 0,
                      count_10m: int = 1, sum_10m: float | None = None, prev_ts: float | None = None,
-                     today: tuple[int, float] | None = None, yesterday: tuple[int, float] = (0, 0.0),
+                     today: tuple[int, float] | None = None, days_before: Mapping[int, tuple[int, float]] | None = None,
                      late: bool = False, tid: str | None = None, topic: str = c.TRANSACTIONS_TOPIC) -> dict:
     """Flink's message for one transaction on the features topic (flink_sql/features_in_order.sql), as it
-    writes it; by default the card's first transaction (its own 10-minute and day totals)."""
+    writes it; by default the card's first transaction (its own 10-minute and day totals). ``days_before``:
+    the card's (count, sum) of the k-th day before, by k (the others none)."""
+    days = [(days_before or {}).get(k, (0, 0.0)) for k in range(1, c.DAYS_BEFORE + 1)]
     return {c.CC_NUM: cc_num, c.MERCHANT: "Random Corp", c.AMOUNT: amount, c.ZIP_CODE: "03099", c.TRANS_TS: trans_ts,
             c.TID: tid, c.EVENT_MS: c.event_ms(trans_ts), c.NUM_TRANS_LAST_10M: count_10m,
             c.AMT_SUM_LAST_10M: amount if sum_10m is None else sum_10m,
             c.PREV_EVENT_MS: None if prev_ts is None else c.event_ms(prev_ts),
             c.NUM_TRANS_TODAY: (today or (1, amount))[0], c.AMT_SUM_TODAY: (today or (1, amount))[1],
-            c.NUM_TRANS_YESTERDAY: yesterday[0], c.AMT_SUM_YESTERDAY: yesterday[1], c.LATE: late,
+            c.NUM_TRANS_DAYS_BEFORE: [n for n, _ in days], c.AMT_SUM_DAYS_BEFORE: [s for _, s in days], c.LATE: late,
             c.TOPIC: topic, c.PARTITION: partition, c.OFFSET: offset}
 
 

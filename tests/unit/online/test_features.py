@@ -76,51 +76,57 @@ def test_the_gap_is_measured_in_whole_milliseconds_of_event_time():
 # --- 1 week: the 7 full days before, and the day so far --------------------------------------------------
 
 
+# Flink's totals of the 7 days before DAY (k = 1..7), 100 * k each, never the record's values: each test shows
+# which source a day came from.
+FLINK_DAYS = {k: (k, 100.0 * k) for k in range(1, 8)}
+
+
 def test_with_the_nightly_record_of_the_transactions_day_the_week_is_tiles_1_to_7_plus_the_day_so_far():
-    f = model_features(tx(today=(2, 50.0)), record(DAY, EIGHT_DAYS))
+    f = model_features(tx(today=(2, 50.0), days_before=FLINK_DAYS), record(DAY, EIGHT_DAYS))
     assert f[c.NUM_TRANS_LAST_1W] == 7 + 2
     assert f[c.AVG_AMT_LAST_1W] == (10.0 * (1 + 2 + 3 + 4 + 5 + 6 + 7) + 50.0) / 9  # tile 8 is not the week
-    assert prior_days(tx(), record(DAY, EIGHT_DAYS)) == Week(7, 28_000, True)
+    assert prior_days(tx(days_before=FLINK_DAYS), record(DAY, EIGHT_DAYS)) == Week(7, 28_000)
 
 
-def test_with_the_record_of_the_day_before_the_day_before_comes_from_flinks_total():
+def test_with_the_record_of_the_day_before_the_day_before_comes_from_flink():
     # The nightly run for DAY has not run yet: the newest record is the one with cutoff DAY - 1
-    f = model_features(tx(today=(2, 50.0), yesterday=(3, 99.0)), record(DAY - 1, EIGHT_DAYS))
-    # days DAY-2 .. DAY-7 are tiles 1..6 of that record; DAY-1 is Flink's
-    assert f[c.NUM_TRANS_LAST_1W] == 6 + 3 + 2
-    assert f[c.AVG_AMT_LAST_1W] == (10.0 * (1 + 2 + 3 + 4 + 5 + 6) + 99.0 + 50.0) / 11
-    assert prior_days(tx(yesterday=(3, 99.0)), record(DAY - 1, EIGHT_DAYS)).exact
+    f = model_features(tx(today=(2, 50.0), days_before=FLINK_DAYS), record(DAY - 1, EIGHT_DAYS))
+    # days DAY-2 .. DAY-7 are tiles 1..6 of that record; DAY-1 is Flink's (1 transaction, 100.0)
+    assert f[c.NUM_TRANS_LAST_1W] == 6 + 1 + 2
+    assert f[c.AVG_AMT_LAST_1W] == (10.0 * (1 + 2 + 3 + 4 + 5 + 6) + 100.0 + 50.0) / 9
 
 
 def test_with_the_record_of_the_day_after_the_week_is_tiles_2_to_8():
     # A replay of older events, scored after the nightly run covered their day
-    f = model_features(tx(today=(1, 30.0)), record(DAY + 1, EIGHT_DAYS))
+    f = model_features(tx(today=(1, 30.0), days_before=FLINK_DAYS), record(DAY + 1, EIGHT_DAYS))
     assert f[c.NUM_TRANS_LAST_1W] == 7 + 1
     assert f[c.AVG_AMT_LAST_1W] == (10.0 * (2 + 3 + 4 + 5 + 6 + 7 + 8) + 30.0) / 8
-    assert prior_days(tx(), record(DAY + 1, EIGHT_DAYS)).exact
 
 
-def test_a_record_two_days_old_serves_the_days_it_covers_and_is_not_exact():
-    week = prior_days(tx(yesterday=(3, 99.0)), record(DAY - 2, EIGHT_DAYS))
-    # DAY-1 from Flink, DAY-2 from nobody, DAY-3 .. DAY-7 from tiles 1..5
-    assert week == Week(3 + 5, 9_900 + 1_000 * (1 + 2 + 3 + 4 + 5), False)
+def test_days_the_nightly_run_has_not_covered_come_from_flink_however_late_it_is():
+    # A backlog, or a nightly run that stopped: the record is 3 days old
+    week = prior_days(tx(days_before=FLINK_DAYS), record(DAY - 3, EIGHT_DAYS))
+    # DAY-1 .. DAY-3 from Flink (k = 1, 2, 3), DAY-4 .. DAY-7 from tiles 1..4
+    assert week == Week(1 + 2 + 3 + 4, 10_000 * (1 + 2 + 3) + 1_000 * (1 + 2 + 3 + 4))
+    # a record older than the week: all of it from Flink
+    assert prior_days(tx(days_before=FLINK_DAYS), record(DAY - 9, EIGHT_DAYS)) == Week(28, 280_000)
 
 
-def test_a_record_too_far_after_the_transaction_is_not_exact():
-    assert not prior_days(tx(), record(DAY + 2, EIGHT_DAYS)).exact  # DAY-7 would be tile 9
+def test_days_older_than_the_records_tiles_come_from_flink():
+    # A replay scored after two more nightly runs: DAY-7 would be tile 9 of the record with cutoff DAY + 2
+    assert prior_days(tx(days_before=FLINK_DAYS), record(DAY + 2, EIGHT_DAYS)) == Week(6 + 7, 1_000 * (3 + 4 + 5 + 6 + 7 + 8) + 70_000)
 
 
-def test_a_card_without_a_record_has_no_history_before_the_day_before_which_flink_holds():
-    # No record: no transaction before the newest cutoff; the day before may be after it (nightly not yet run)
-    assert prior_days(tx(yesterday=(3, 99.0)), None) == Week(3, 9_900, True)
-    assert prior_days(tx(), None) == Week(0, 0, True)
+def test_a_card_without_a_record_takes_the_whole_week_from_flink():
+    # No record: no transaction before the newest cutoff, or no nightly run yet since the job started
+    assert prior_days(tx(days_before={1: (3, 99.0), 7: (1, 0.5)}), None) == Week(4, 9_950)
+    assert prior_days(tx(), None) == Week(0, 0)
     f = model_features(tx(amount=30.0, today=(2, 45.0)), None)
     assert (f[c.NUM_TRANS_LAST_1W], f[c.AVG_AMT_LAST_1W]) == (2, 22.5)
 
 
-def test_a_late_transaction_is_scored_on_itself_and_its_week_is_not_exact():
-    late = tx(amount=30.0, late=True)  # Flink's late message: the features of itself alone
-    assert not prior_days(late, record(DAY, EIGHT_DAYS)).exact
+def test_a_late_transaction_is_scored_on_itself_and_the_records_week():
+    late = tx(amount=30.0, late=True)  # Flink's late message: the features of itself alone, no days before
     f = model_features(late, record(DAY, EIGHT_DAYS))
     assert (f[c.NUM_TRANS_LAST_10M], f[c.NUM_TRANS_LAST_1W]) == (1, 8)
 

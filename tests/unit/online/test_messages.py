@@ -47,7 +47,7 @@ def _raw(name, text):
 
 def test_a_features_message_parses_with_both_its_places_and_every_value():
     message = features_message(CARD, TS, 12.5, offset=41, partition=2, tid="t-1", count_10m=3, sum_10m=40.25,
-                               prev_ts=TS - 60, today=(4, 50.75), yesterday=(2, 7.5))
+                               prev_ts=TS - 60, today=(4, 50.75), days_before={1: (2, 7.5), 7: (1, 0.25)})
     [tx], invalid = parse_event(_features_event([message], partition=1, first_offset=9), parse_transaction_features)
     assert invalid == []
     # ref: where the transaction sat on the transactions topic; features_ref: where this message sits
@@ -55,7 +55,9 @@ def test_a_features_message_parses_with_both_its_places_and_every_value():
     assert tx.features_ref == RecordRef(FEATURES, 1, 9)
     assert (tx.cc_num, tx.amount, tx.trans_ts, tx.tid, tx.event_ms) == (CARD, 12.5, TS, "t-1", 1_700_000_000_250)
     assert (tx.num_trans_last_10m, tx.amt_sum_last_10m, tx.prev_event_ms) == (3, 40.25, 1_699_999_940_250)
-    assert (tx.num_trans_today, tx.amt_sum_today, tx.num_trans_yesterday, tx.amt_sum_yesterday) == (4, 50.75, 2, 7.5)
+    assert (tx.num_trans_today, tx.amt_sum_today) == (4, 50.75)
+    assert tx.num_trans_days_before == (2, 0, 0, 0, 0, 0, 1)
+    assert tx.amt_sum_days_before == (7.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25)
     assert tx.late is False
 
 
@@ -186,8 +188,13 @@ def test_an_amount_and_an_event_time_given_as_number_strings_are_accepted():
         (_message(prev_event_ms=c.event_ms(TS) + 1), "prev_event_ms is out of range"),
         (_message(num_trans_today=0), "num_trans_today is out of range"),
         (_message(amt_sum_today="lots"), "amt_sum_today is missing or not a number"),
-        (_message(num_trans_yesterday=-1), "num_trans_yesterday is out of range"),
-        (_message(amt_sum_yesterday=None), "amt_sum_yesterday is missing or not a number"),
+        (_message(num_trans_days_before=DROP), "num_trans_days_before is missing or not a list of 7 numbers"),
+        (_message(num_trans_days_before=[0] * 6), "num_trans_days_before is missing or not a list of 7 numbers"),
+        (_message(num_trans_days_before=[0, 0, 0, -1, 0, 0, 0]), "num_trans_days_before holds a value that is not a whole"),
+        (_message(num_trans_days_before=[0, 0, 0, 1.5, 0, 0, 0]), "num_trans_days_before holds a value that is not a whole"),
+        (_message(amt_sum_days_before={"1": 2}), "amt_sum_days_before is missing or not a list of 7 numbers"),
+        (_message(amt_sum_days_before=[0, 0, None, 0, 0, 0, 0]), "amt_sum_days_before holds a value that is missing or not a number"),
+        (_message(amt_sum_days_before=[0, 0, 0, 0, 0, 0, -0.01]), "amt_sum_days_before holds a value that is out of range"),
         (_message(late=DROP), "late is not true or false"),
         (_message(late="yes"), "late is not true or false"),
         (_message(topic=DROP), "topic is missing or not text"),

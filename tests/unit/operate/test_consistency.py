@@ -97,7 +97,7 @@ def flink_messages(sent: list[tuple[int, float, float, int]]) -> list[dict]:
     """Flink's message for each (card, time, amount, offset) of ``sent``, in its order. Per card, in (event
     millisecond, offset) order, the on-time transactions Flink saw before (all sent, none of the history):
     the 10-minute count and sum of the rows within 600,000 ms before or at it, itself included; the previous
-    one's time; today's and the day before's totals. Sums are added in cents, exact as Flink's decimals. A late
+    one's time; today's totals and those of each of the 7 days before. Sums are added in cents, exact as Flink's decimals. A late
     transaction gets itself alone and enters no window."""
     seen: dict[int, list[tuple[int, int]]] = defaultdict(list)  # card -> [(event ms, cents)] in order
     messages = {}
@@ -109,10 +109,10 @@ def flink_messages(sent: list[tuple[int, float, float, int]]) -> list[dict]:
         day = ms // c.MS_PER_DAY
         window = [x for m, x in before if m >= ms - c.WINDOW_10M_SECONDS * 1000] + [cents]
         today = [x for m, x in before if m // c.MS_PER_DAY == day] + [cents]
-        yesterday = [x for m, x in before if m // c.MS_PER_DAY == day - 1]
+        days = {k: [x for m, x in before if m // c.MS_PER_DAY == day - k] for k in range(1, c.DAYS_BEFORE + 1)}
         message = features_message(card, ts, amount, offset=offset, count_10m=len(window), sum_10m=sum(window) / 100,
                                    today=(len(today), sum(today) / 100),
-                                   yesterday=(len(yesterday), sum(yesterday) / 100))
+                                   days_before={k: (len(x), sum(x) / 100) for k, x in days.items()})
         message[c.PREV_EVENT_MS] = before[-1][0] if before else None
         if (card, ts) == CORRUPTED:
             message[c.NUM_TRANS_LAST_10M] = 7
@@ -198,7 +198,7 @@ def test_the_reference_flink_counts_in_event_order_and_in_cents(run):
         (1, 0.1, 1), (2, 0.3, 2), (3, 0.6, 3)]  # 0.1 + 0.2 + 0.3 in cents: 0.6, not 0.6000000000000001
     assert messages[E, T + 41][c.NUM_TRANS_LAST_10M] == 2 and messages[E, T + 40][c.NUM_TRANS_LAST_10M] == 1
     y = messages[Y, T + 50]
-    assert (y[c.NUM_TRANS_YESTERDAY], y[c.AMT_SUM_YESTERDAY]) == (1, 12.34)
+    assert (y[c.NUM_TRANS_DAYS_BEFORE][0], y[c.AMT_SUM_DAYS_BEFORE][0]) == (1, 12.34)
     assert y[c.PREV_EVENT_MS] == c.event_ms(T - 3 * HOUR)
     assert messages[LATE][c.LATE] and messages[LATE][c.NUM_TRANS_LAST_10M] == 1
     # A's first takes its gap from its record's last transaction, its week from the record's tiles
