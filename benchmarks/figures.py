@@ -5,7 +5,7 @@ terminal), and writes one section per measurement with the command, the date, th
 time. `--only NAME` measures one section again and keeps the others as they were. `make figures` runs
 them all (about 15 minutes on 2 cores); `make figures ONLY=handlers` one.
 
-Usage: python benchmarks/figures.py [--only demo|batch|handlers|streaming|holdout ...] [--data data] [--out docs/figures.md]
+Usage: python benchmarks/figures.py [--only demo|batch|handlers|streaming|holdout|flood ...] [--data data] [--out docs/figures.md]
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ MEASUREMENTS = (
                 (PYTHON, "benchmarks/streaming.py", "--model", "{data}/model.tar.gz")),
     Measurement("holdout", "The hold-out period through the streaming path", "make benchmark-holdout",
                 (PYTHON, "benchmarks/online_holdout.py", "--data", "{data}")),
+    Measurement("flood", "The hold-out period as one flood, with only the first night's records",
+                "make benchmark-flood", (PYTHON, "benchmarks/online_holdout.py", "--data", "{data}", "--flood")),
 )
 BY_NAME = {m.name: m for m in MEASUREMENTS}
 _SECTION = re.compile(r"^<!-- figures:(\w+) -->$", re.MULTILINE)
