@@ -138,7 +138,9 @@ def baseline_per_s(model_path: Path, seconds: float, size: int = 100) -> tuple[f
         messages = [orjson.loads(base64.b64decode(value)) for _, value in records(each)]
         features = [{c.AMOUNT: m[c.AMOUNT], c.NUM_TRANS_LAST_10M: m[c.NUM_TRANS_LAST_10M],
                      c.AVG_AMT_LAST_10M: m[c.AMT_SUM_LAST_10M] / m[c.NUM_TRANS_LAST_10M],
-                     c.NUM_TRANS_LAST_1W: m[c.NUM_TRANS_TODAY], c.AVG_AMT_LAST_1W: m[c.AMT_SUM_TODAY] / m[c.NUM_TRANS_TODAY],
+                     c.NUM_TRANS_LAST_1W: m[c.NUM_TRANS_TODAY] + sum(m[c.NUM_TRANS_DAYS_BEFORE]),
+                     c.AVG_AMT_LAST_1W: (m[c.AMT_SUM_TODAY] + sum(m[c.AMT_SUM_DAYS_BEFORE]))
+                     / (m[c.NUM_TRANS_TODAY] + sum(m[c.NUM_TRANS_DAYS_BEFORE])),
                      c.SECS_SINCE_PREV_TX: (m[c.EVENT_MS] - m[c.PREV_EVENT_MS]) / 1000} for m in messages]
         features = [c.add_ratio_features(f) for f in features]
         scores = scorer.score([feature_vector(f, feature_set) for f in features])

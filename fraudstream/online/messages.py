@@ -150,6 +150,7 @@ def _python_json(text: str) -> Any:
 
 
 MAX_COUNT = 10_000_000  # more transactions of one card in a day than any real card makes: not Flink's
+MAX_SUM = c.MAX_AMOUNT * MAX_COUNT
 
 
 def parse_transaction_features(features_ref: RecordRef, message: dict) -> TransactionFeatures:
@@ -171,10 +172,10 @@ def parse_transaction_features(features_ref: RecordRef, message: dict) -> Transa
         tid=None if tid is None else _printable(str(tid)[:64]),
         event_ms=event_ms,
         num_trans_last_10m=_whole(message, c.NUM_TRANS_LAST_10M, 1, MAX_COUNT),
-        amt_sum_last_10m=_number(message, c.AMT_SUM_LAST_10M, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        amt_sum_last_10m=_number(message, c.AMT_SUM_LAST_10M, low=0.0, high=MAX_SUM),
         prev_event_ms=prev,
         num_trans_today=_whole(message, c.NUM_TRANS_TODAY, 1, MAX_COUNT),
-        amt_sum_today=_number(message, c.AMT_SUM_TODAY, low=0.0, high=c.MAX_AMOUNT * MAX_COUNT),
+        amt_sum_today=_number(message, c.AMT_SUM_TODAY, low=0.0, high=MAX_SUM),
         num_trans_days_before=_counts(message, c.NUM_TRANS_DAYS_BEFORE),
         amt_sum_days_before=_sums(message, c.AMT_SUM_DAYS_BEFORE),
         late=late,
@@ -221,8 +222,11 @@ def _counts(message: dict, name: str) -> tuple[int, ...]:
 
 
 def _sums(message: dict, name: str) -> tuple[float, ...]:
+    values = _days(message, name)
+    if all((type(v) is float or type(v) is int) and 0.0 <= v <= MAX_SUM for v in values):
+        return tuple(values)  # JSON numbers as Flink writes them (NaN fails the comparison: checked below)
     try:
-        return tuple(number(v, 0.0, c.MAX_AMOUNT * MAX_COUNT) for v in _days(message, name))
+        return tuple(number(v, 0.0, MAX_SUM) for v in values)
     except CheckError as error:
         raise InvalidMessage(f"{name} holds a value that {error}") from None
 
@@ -244,8 +248,11 @@ def _card(message: dict) -> int:
 
 
 def _number(message: dict, name: str, low: float, high: float) -> float:
+    value = message.get(name)
+    if (type(value) is float or type(value) is int) and low <= value <= high:
+        return float(value)  # the JSON numbers Flink writes; anything else (text, NaN, bool) gets the full check
     try:
-        return number(message.get(name), low, high)
+        return number(value, low, high)
     except CheckError as error:
         raise InvalidMessage(f"{name} {error}") from None
 
