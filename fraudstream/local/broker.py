@@ -55,6 +55,13 @@ class TlsListener:
     private_key: str
 
 
+PORT_ATTEMPTS = 3  # sets of fresh ports tried when another process takes one first
+
+
+class PortTaken(Exception):
+    """A port the broker is to bind is in use (str: which)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -95,6 +102,7 @@ class KafkaBroker:
                  log: Callable[[str], None] = lambda _m: None) -> None:
         self.directory, self.log_dir, self.partitions, self.tls, self.log = Path(directory), Path(log_dir), partitions, tls, log
         self.data_dir = self.directory / "data"
+        self._output_seen: dict[Path, int] = {}
         self.ports = self._ports()
         self.process: Supervised | None = None
 
@@ -109,18 +117,34 @@ class KafkaBroker:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start the broker (formatting its storage on the first start) and wait until it answers."""
+        """Start the broker (formatting its storage on the first start) and wait until it answers.
+
+        Ports chosen for this start (a new work directory) are free when chosen, but another process may take one
+        before the JVM binds it: then new ones are chosen and the start tried again. Ports a previous start used
+        are kept (clients remember them), so there a taken port is an error."""
+        fresh = not (self.data_dir / "meta.properties").is_file()  # never started: no client knows its ports
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start(timeout)
+            except PortTaken as taken:
+                if not fresh or attempt == PORT_ATTEMPTS:
+                    raise BrokerError(f"cannot start the Kafka broker: port(s) {taken} on 127.0.0.1 already in use (another "
+                                      f"pipeline on {self.directory}? stop it, or remove {self.directory})") from None
+                self.log(f"port(s) {taken} taken before the broker bound them; choosing others")
+                self.ports = self._ports(choose=True)
+
+    def _start(self, timeout: float) -> None:
         cp, java_bin = classpath(), java()
         taken = [f"{name} {port}" for name, port in self.ports.items() if not port_is_free(port)]
         if taken:
-            raise BrokerError(f"cannot start the Kafka broker: port(s) {', '.join(taken)} on 127.0.0.1 already in use "
-                              f"(another pipeline on {self.directory}? stop it, or remove {self.directory})")
+            raise PortTaken(", ".join(taken))
         config = self._write_config()
         logging = [f"-Dlog4j.configuration=file:{self._write_log4j()}", f"-Dkafka.logs.dir={self.log_dir}"]
         if not (self.data_dir / "meta.properties").is_file():
             self._format(java_bin, cp, logging, config)
         command = [java_bin, HEAP, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError",
                    "-Djava.awt.headless=true", *logging, "-cp", cp, "kafka.Kafka", str(config)]
+        self._output_seen = {path: path.stat().st_size if path.is_file() else 0 for path in self._outputs()}
         self.process = Supervised("kafka", command, self.log_dir / "kafka.out")
         self.process.start()
         self._wait_until_ready(timeout)
@@ -158,11 +182,12 @@ class KafkaBroker:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _ports(self) -> dict[str, int]:
-        """The ports of this work directory: kept across restarts (clients remember them), chosen once."""
+    def _ports(self, choose: bool = False) -> dict[str, int]:
+        """The ports of this work directory: kept across restarts (clients remember them), chosen once (or again,
+        with ``choose``, while no start has bound them)."""
         path = self.directory / "ports.json"
         names = ["broker", "controller", *(["tls"] if self.tls else [])]
-        if path.is_file():
+        if path.is_file() and not choose:
             ports = json.loads(path.read_text(encoding="utf-8"))
             if set(names) <= set(ports):
                 return {name: ports[name] for name in names}
@@ -227,7 +252,11 @@ class KafkaBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.process.running:
-                raise BrokerError(f"the Kafka broker exited with code {self.process.returncode}; "
+                returncode = self.process.returncode
+                self.stop()
+                if self._bind_failed():
+                    raise PortTaken(", ".join(f"{name} {port}" for name, port in self.ports.items()))
+                raise BrokerError(f"the Kafka broker exited with code {returncode}; "
                                   f"see {self.log_dir / 'kafka.log'} and {self.log_dir / 'kafka.out'}")
             try:
                 with socket.create_connection(("127.0.0.1", self.ports["broker"]), timeout=0.5):
@@ -241,6 +270,20 @@ class KafkaBroker:
                 time.sleep(0.2)
         self.stop()
         raise BrokerError(f"the Kafka broker did not answer within {timeout:.0f} s; see {self.log_dir / 'kafka.log'}")
+
+
+    def _outputs(self) -> tuple[Path, Path]:
+        return self.log_dir / "kafka.out", self.log_dir / "kafka.log"
+
+    def _bind_failed(self) -> bool:
+        """Whether the broker's output since this start says it could not bind a port."""
+        for path in self._outputs():
+            if path.is_file():
+                with path.open("rb") as output:
+                    output.seek(self._output_seen.get(path, 0))
+                    if b"Address already in use" in output.read():
+                        return True
+        return False
 
 
 def _one_line(pem: str) -> str:

@@ -19,6 +19,7 @@ from fraudstream.online.features import model_features
 from fraudstream.online.messages import RecordRef, parse_transaction_features
 from tests.flink.conftest import Topics, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
+from tests.support.wait import wait_for
 
 T0 = 1_640_000_000.0  # 2021-12-20, before the generated sample
 SAMPLE = GeneratorConfig(cards=100, transactions=12_000, fraud_ratio=0.02, seed=77,
@@ -120,14 +121,6 @@ def test_every_feature_equals_the_batch_definition_for_every_transaction(bounded
                for t, m in messages.items())
 
 
-def _wait_for(condition, seconds: float = 120):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    return condition()
 
 
 def test_a_quiet_stream_a_late_transaction_and_bad_records_all_come_out(kafka_broker, flink_app, topics, tmp_path):
@@ -138,12 +131,13 @@ def test_a_quiet_stream_a_late_transaction_and_bad_records_all_come_out(kafka_br
     now = time.time()
     try:
         produce(kafka_broker.bootstrap, topics.transactions, [_tx(5, 0, 1.0) | {c.TRANS_TS: now}], keys=[5])
-        first = _wait_for(lambda: read_all(kafka_broker.bootstrap, topics.features))
-        assert [m["value"][c.CC_NUM] for m in first] == [5], f"nothing emitted on a quiet stream; see {tmp_path / 'flink.log'}"
+        first = wait_for(lambda: read_all(kafka_broker.bootstrap, topics.features),
+                         message=f"nothing emitted on a quiet stream; see {tmp_path / 'flink.log'}")
+        assert [m["value"][c.CC_NUM] for m in first] == [5]
         produce(kafka_broker.bootstrap, topics.transactions,
                 [_tx(5, 0, 2.0) | {c.TRANS_TS: now - 60}, _tx(6, 0, 3.0) | {c.TRANS_TS: now + 1}, b"{oops", None],
                 keys=[5, 6, 7, 7])
-        received = _wait_for(lambda: len(read_all(kafka_broker.bootstrap, topics.features)) >= 3
+        received = wait_for(lambda: len(read_all(kafka_broker.bootstrap, topics.features)) >= 3
                              and len(read_all(kafka_broker.bootstrap, topics.invalid)) >= 2
                              and read_all(kafka_broker.bootstrap, topics.features))
     finally:

@@ -15,17 +15,13 @@ from fraudstream.local.pipeline import LocalPipeline
 from fraudstream.operate import consistency
 from tests.support.models import write_model
 from tests.support.pipeline import wrap_predict_handler
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
 BURST_CARD, PACED_CARD, BACKLOG_CARDS, LATE_CARD = 4111111111111111, 4222222222222222, 5000, 4333333333333333
 
 
-def wait_for(condition, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_bursts_a_backlog_late_and_refused_records_all_scored_exactly_or_reported(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from fraudstream import contract as c
 from fraudstream.local.pipeline import LocalPipeline
 from fraudstream.online.stores import EmbeddedOnlineStore
 from tests.support.models import write_model
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +30,19 @@ def send(pipeline: LocalPipeline, count: int, start: float) -> list:
     return [pipeline.send({c.CC_NUM: CARD, c.AMOUNT: 1.0 + i, c.TRANS_TS: start + i}) for i in range(count)]
 
 
-def wait_for(condition, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+
+
+def checkpoint_number(pipeline: LocalPipeline) -> int:
+    """The number of the Flink job's newest completed checkpoint (0: none yet)."""
+    done = (pipeline.flink.directory / "checkpoints").glob("*/chk-*/_metadata")
+    return max((int(meta.parent.name.removeprefix("chk-")) for meta in done), default=0)
+
+
+def wait_for_a_checkpoint_from_now(pipeline: LocalPipeline) -> None:
+    """Until a checkpoint started after this call has completed: the second to complete from now (the first may
+    have started before)."""
+    now = checkpoint_number(pipeline)
+    wait_for(lambda: checkpoint_number(pipeline) >= now + 2, message="no checkpoint completed")
 
 
 def stored_count(pipeline: LocalPipeline) -> int:
@@ -48,7 +57,7 @@ def test_flink_killed_mid_stream_restarts_from_its_checkpoint_and_every_transact
         now = time.time()
         first = send(pipeline, 10, now)
         wait_for(lambda: pipeline.aggregates_consumed >= 10 and stored_count(pipeline) == 10)
-        time.sleep(2.5)  # at least one checkpoint after the ten (they are taken every second)
+        wait_for_a_checkpoint_from_now(pipeline)  # one that holds the ten
         # When the Flink job dies without warning
         pipeline.flink.kill()
         second = send(pipeline, 10, now + 10)
@@ -66,7 +75,7 @@ def test_a_hung_flink_job_is_noticed_and_restarted(tmp_path, model):
         now = time.time()
         send(pipeline, 3, now)
         wait_for(lambda: stored_count(pipeline) == 3)
-        time.sleep(2.5)
+        wait_for_a_checkpoint_from_now(pipeline)
         # When its JVM stops answering while transactions keep coming
         pipeline.flink.pause()
         send(pipeline, 3, now + 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -55,13 +56,37 @@ def test_a_restarted_broker_keeps_its_topics_records_and_ports(tmp_path):
         broker.stop()
 
 
-def test_a_port_in_use_is_one_clear_error(tmp_path):
-    broker = KafkaBroker(tmp_path / "kafka", tmp_path / "logs")
+def test_a_port_another_process_takes_before_the_first_start_binds_it_is_replaced(tmp_path, monkeypatch):
+    # Given a new broker whose chosen port another process takes after the check, before the JVM binds it
+    broker = KafkaBroker(tmp_path / "kafka", tmp_path / "logs", partitions=1)
+    chosen = broker.ports["broker"]
+    monkeypatch.setattr(broker_module, "port_is_free", lambda _port: True)  # the check passes, the bind will not
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", chosen))
+            taken.listen()
+            # When it starts
+            broker.start()
+            # Then it started on other ports, kept for its restarts, and answers there
+            assert broker.ports["broker"] != chosen and broker.running
+            assert json.loads((tmp_path / "kafka" / "ports.json").read_text())["broker"] == broker.ports["broker"]
+            broker.create_topics(["after-the-race"])
+    finally:
+        broker.stop()
+
+
+def test_a_port_in_use_after_a_first_start_is_one_clear_error(tmp_path):
+    # Given a broker that started once (its clients know its ports), then stopped
+    broker = KafkaBroker(tmp_path / "kafka", tmp_path / "logs", partitions=1)
+    broker.start()
+    broker.stop()
+    # When another process holds its port, the restart fails with one line naming it
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", broker.ports["broker"]))
         taken.listen()
         with pytest.raises(BrokerError, match=f"port.*{broker.ports['broker']}.*already in use"):
             broker.start()
+    assert not broker.running
 
 
 def test_missing_java_or_jars_say_what_to_install(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ from tests.support.events import features_message
 from tests.support.kafka import produce
 from tests.support.models import write_model
 from tests.support.pipeline import wrap_predict_handler
+from tests.support.wait import wait_for
 
 CARD = 4111111111111111
 T = 1_700_000_000.0
@@ -70,7 +71,7 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
         # When Flink writes a transaction of the card with its features (its third in 10 minutes)
         key = emit(pipeline, 30.0, count_10m=3, sum_10m=60.0, prev_ts=T - 30, today=(3, 60.0))
         assert pipeline.wait_for_verdicts(1, timeout=30)
-        _wait(lambda: pipeline.aggregates_consumed == 1)
+        wait_for(lambda: pipeline.aggregates_consumed == 1)
     # Then its verdict is scored on those features, and was shown and logged once
     verdict = pipeline.verdicts[key]
     assert (verdict.features[c.NUM_TRANS_LAST_10M], verdict.features[c.AVG_AMT_LAST_10M]) == (3, 20.0)
@@ -104,7 +105,7 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
     with LocalPipeline(tmp_path / "work", model, triggers=triggers) as pipeline:
         pipeline.start()
         lost = emit(pipeline, 1.0)
-        _wait(lambda: pipeline.triggers[local_pipeline.PREDICT_TRIGGER].failed_records == 1)
+        wait_for(lambda: pipeline.triggers[local_pipeline.PREDICT_TRIGGER].failed_records == 1)
         down.clear()
         scored = emit(pipeline, 2.0, T + 1)
         assert pipeline.wait_for_verdicts(1, timeout=30)
@@ -146,7 +147,7 @@ def test_a_killed_run_leaves_nothing_running_and_the_next_run_starts_clean(tmp_p
     watchdog = int(run.stdout.readline())
     run.kill()
     run.wait(timeout=30)
-    _wait(lambda: not _alive(watchdog))  # the broker went with it
+    wait_for(lambda: not _alive(watchdog))  # the broker went with it
     # When the next run starts on the same directory, then it works
     with LocalPipeline(tmp_path / "work", model) as pipeline:
         pipeline.start()
@@ -175,11 +176,3 @@ def test_the_1_week_aggregates_file_fills_the_batch_group(tmp_path):
     store = EmbeddedOnlineStore(tmp_path / "s.sqlite")
     assert load_batch_aggregates(tmp_path / "batch_aggregates.parquet", store) == 3
     assert store.get_records({c.BATCH_FEATURE_GROUP: [CARD + 2]})[c.BATCH_FEATURE_GROUP][CARD + 2] == rows[2]
-
-
-def _wait(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-

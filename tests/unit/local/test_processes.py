@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from fraudstream.local.processes import Supervised
 from fraudstream.paths import REPO
+from tests.support.wait import wait_for
 
 # A command that starts a grandchild, as PyFlink starts its JVM: both must go.
 FAMILY = ["bash", "-c", "sleep 300 & echo $! > \"$1\"; sleep 300", "family"]
@@ -26,17 +26,11 @@ def alive(pid: int) -> bool:
 
 
 def wait_gone(pids: list[int], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return not any(alive(p) for p in pids)
+    return wait_for(lambda: not any(alive(p) for p in pids), timeout, message=f"processes {pids} still alive")
 
 
 def wait_file(path: Path, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while not (path.is_file() and path.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return int(path.read_text())
+    return int(wait_for(lambda: path.is_file() and path.read_text().strip(), timeout, message=f"{path} not written"))
 
 
 def test_stop_ends_the_command_and_everything_it_started(tmp_path):

@@ -14,6 +14,7 @@ from fraudstream.local.trigger import Trigger
 from fraudstream.online.messages import parse_event
 from fraudstream.online.settings import TriggerSettings
 from tests.support.kafka import new_topic_name, produce
+from tests.support.wait import wait_for
 
 CARDS = [4111111111111111, 5500000000000004, 4000123412341234]
 
@@ -58,11 +59,6 @@ def trigger_for(broker, tmp_path, handler, **settings) -> tuple[Trigger, Trigger
     return Trigger("predict", handler, config, broker.bootstrap, tmp_path / "failed", sleep=lambda _s: None), config
 
 
-def wait_for(condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def committed(broker, group, topic) -> dict[int, int]:

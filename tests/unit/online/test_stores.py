@@ -247,26 +247,39 @@ sys.path.insert(0, sys.argv[1])
 from fraudstream import contract as c
 from fraudstream.online.stores import EmbeddedOnlineStore
 card = int(sys.argv[3])
-while time.time() < float(sys.argv[4]):  # all start at the same moment
-    pass
+print("ready", flush=True)
+sys.stdin.readline()  # the barrier: every process waits here until the test releases them all at once
+started = time.monotonic()
 EmbeddedOnlineStore(sys.argv[2]).put_record(c.STREAMING_FEATURE_GROUP, {c.CC_NUM: card, c.NUM_TRANS_LAST_10M: 1,
     c.AVG_AMT_LAST_10M: 1.0, c.TRANS_TIME: 100.0, c.PREV_TRANS_TIME: None})
+print(started, time.monotonic(), flush=True)
 """
 
 
 def test_processes_creating_a_fresh_store_at_once_never_fail(tmp_path):
-    # Given many fresh stores, each created by three processes at the same moment
-    failures = []
+    # Given many fresh stores, each created by three processes released together from a barrier
+    failures, overlapped = [], 0
     for trial in range(20):
         path = tmp_path / f"store-{trial}.sqlite"
-        start = time.time() + 0.5
-        runs = [subprocess.Popen([sys.executable, "-c", OPEN_AND_WRITE, str(REPO), str(path), str(card), str(start)],
-                                 stderr=subprocess.PIPE, text=True) for card in (1, 2, 3)]
+        runs = [subprocess.Popen([sys.executable, "-c", OPEN_AND_WRITE, str(REPO), str(path), str(card)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for card in (1, 2, 3)]
+        assert [run.stdout.readline().strip() for run in runs] == ["ready"] * 3  # all imported, all waiting
         for run in runs:
-            _, err = run.communicate(timeout=60)
+            run.stdin.write("go\n")
+        for run in runs:
+            run.stdin.flush()
+        spans = []
+        for run in runs:
+            out, err = run.communicate(timeout=60)
             if run.returncode:
                 failures.append(err.strip().splitlines()[-1])
+            else:
+                spans.append(tuple(map(float, out.split())))
+        # (the monotonic clock is the system's: the processes' spans compare)
+        overlapped += len(spans) == 3 and max(start for start, _ in spans) < min(end for _, end in spans)
         # Then every process wrote its record
         found = EmbeddedOnlineStore(path).get_records({STREAM: [1, 2, 3]})[STREAM]
         assert failures or all(found[card] is not None for card in (1, 2, 3))
     assert failures == []
+    assert overlapped > 0  # the three opened the fresh store at the same time, or the test proved nothing

@@ -27,7 +27,6 @@ from tests.support.stack import OUTPUTS, create_stack
 GROUP = OUTPUTS[out.PREDICT_LOG_GROUP]
 STREAM = "2026/11/28/[$LATEST]0123456789abcdef"
 THRESHOLD = 0.5
-NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)  # moto refuses events older than 14 days
 
 
 # --- Builders ---------------------------------------------------------------------------------------
@@ -122,12 +121,19 @@ def spy():
         yield calls
 
 
+@pytest.fixture
+def now() -> datetime:
+    """The time the test started, to the minute: the tests log relative to it (moto refuses events older than 14
+    days) and hand it to the command as its clock where the range depends on it."""
+    return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+
+
 # --- Reading a time range ---------------------------------------------------------------------------
 
 
-def test_table_shows_each_prediction_logged_in_the_range_and_none_outside_it(stack, capsys):
+def test_table_shows_each_prediction_logged_in_the_range_and_none_outside_it(stack, capsys, now):
     # Given predictions logged before, inside and after 10 minutes of an hour ago, and other lines inside
-    start = NOW - timedelta(hours=1)
+    start = now - timedelta(hours=1)
     put((start - timedelta(seconds=1), prediction_line(1, start - timedelta(seconds=1))),
         (start, prediction_line(2, start, fraud=True, score=0.912345, amount=7.5, num_10m=3, avg_10m=9.256)),
         (start + timedelta(minutes=4), prediction_line(3, start + timedelta(minutes=4))),
@@ -150,21 +156,20 @@ def test_table_shows_each_prediction_logged_in_the_range_and_none_outside_it(sta
             and "skipped 3 other log lines and 1 malformed line" in captured.err)
 
 
-def test_default_range_is_the_last_15_minutes(stack, capsys):
+def test_default_range_is_the_last_15_minutes(stack, capsys, now):
     # Given one prediction logged 5 minutes ago and one 20 minutes ago
-    now = datetime.now(timezone.utc)
     put((now - timedelta(minutes=20), prediction_line(1, now - timedelta(minutes=20))),
         (now - timedelta(minutes=5), prediction_line(2, now - timedelta(minutes=5))))
     # When no range is given
-    code = cli.main(["logs", "--stack", "FraudTest"])
+    code = run_logs(now=now)
     # Then only the recent one is shown
     assert code == 0
     assert [row[1] for row in table_rows(capsys.readouterr().out)] == [masked(2)]
 
 
-def test_since_counts_back_from_end(stack, capsys):
+def test_since_counts_back_from_end(stack, capsys, now):
     # Given predictions 90, 30 and 10 minutes before a chosen end
-    end = NOW - timedelta(hours=2)
+    end = now - timedelta(hours=2)
     put(*((end - timedelta(minutes=m), prediction_line(m, end - timedelta(minutes=m))) for m in (90, 30, 10)))
     # When the last hour before that end is asked for
     assert cli.main(["logs", "--stack", "FraudTest", "--since", "1h", "--end", iso(end) + "Z"]) == 0
@@ -172,9 +177,9 @@ def test_since_counts_back_from_end(stack, capsys):
     assert [row[1] for row in table_rows(capsys.readouterr().out)] == [masked(30), masked(10)]
 
 
-def test_every_page_is_read(stack, spy, capsys):
+def test_every_page_is_read(stack, spy, capsys, now):
     # Given 25 predictions, more than the pages of 4 events the viewer is made to ask for
-    start = NOW - timedelta(minutes=30)
+    start = now - timedelta(minutes=30)
     put(*((start + timedelta(seconds=i), prediction_line(i, start + timedelta(seconds=i))) for i in range(25)))
     # When they are read
     code = run_logs("--since", "1h", page_size=4)
@@ -185,18 +190,13 @@ def test_every_page_is_read(stack, spy, capsys):
     assert [row[1] for row in table_rows(capsys.readouterr().out)] == [masked(i) for i in range(25)]
 
 
-def recent() -> datetime:
-    """Ten minutes ago, at the time of the call (NOW is fixed at import; a long run makes it older than 15m)."""
-    return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
-
-
-def test_fraud_only_shows_only_fraud_verdicts(stack, spy, capsys):
+def test_fraud_only_shows_only_fraud_verdicts(stack, spy, capsys, now):
     # Given FRAUD and NOT FRAUD verdicts (moto ignores JSON filter patterns: all come back)
-    start = recent()
+    start = now - timedelta(minutes=10)
     put(*((start + timedelta(seconds=i), prediction_line(i, start + timedelta(seconds=i), fraud=i % 3 == 0))
           for i in range(9)), (start + timedelta(seconds=20), NOISE[0]))
     # When only FRAUD is asked for
-    code = cli.main(["logs", "--stack", "FraudTest", "--fraud-only"])
+    code = run_logs("--fraud-only", now=now)
     # Then CloudWatch is asked for FRAUD lines only, and only those are shown
     captured = capsys.readouterr()
     assert code == 0
@@ -206,13 +206,13 @@ def test_fraud_only_shows_only_fraud_verdicts(stack, spy, capsys):
     assert "3 FRAUD verdicts in" in captured.err
 
 
-def test_json_prints_one_parsable_object_per_prediction(stack, capsys):
+def test_json_prints_one_parsable_object_per_prediction(stack, capsys, now):
     # Given two predictions among other lines
-    start = recent()
+    start = now - timedelta(minutes=10)
     put((start, prediction_line(1, start, fraud=True, score=0.987654)), *((start, line) for line in NOISE),
         (start + timedelta(seconds=1), prediction_line(2, start + timedelta(seconds=1), score=0.123)))
     # When they are asked for as JSON
-    code = cli.main(["logs", "--stack", "FraudTest", "--json"])
+    code = run_logs("--json", now=now)
     # Then stdout is one JSON object per prediction, as logged, and nothing else
     captured = capsys.readouterr()
     assert code == 0
@@ -227,9 +227,9 @@ def test_json_prints_one_parsable_object_per_prediction(stack, capsys):
 # --- Following ----------------------------------------------------------------------------------------
 
 
-def test_follow_shows_events_logged_between_polls_once(stack, spy, capsys):
+def test_follow_shows_events_logged_between_polls_once(stack, spy, capsys, now):
     # Given two predictions already logged, and a sleep that logs more between polls
-    first = recent() + timedelta(minutes=7)
+    first = now - timedelta(minutes=3)
     put((first, prediction_line(1, first)), (first + timedelta(seconds=5), prediction_line(2, first + timedelta(seconds=5))))
     later = [
         # logged late, with the same millisecond as the newest one shown, and one a bit after
@@ -258,9 +258,9 @@ def test_follow_shows_events_logged_between_polls_once(stack, spy, capsys):
     assert "5 predictions (1 FRAUD)" in captured.err and "skipped 1 other log line" in captured.err
 
 
-def test_ctrl_c_ends_follow_normally(stack, capsys):
+def test_ctrl_c_ends_follow_normally(stack, capsys, now):
     # Given one prediction, and a user who presses Ctrl-C during the first wait
-    moment = recent() + timedelta(minutes=9)
+    moment = now - timedelta(minutes=1)
     put((moment, prediction_line(1, moment)))
 
     def sleep(_seconds):
@@ -430,11 +430,11 @@ def test_lines_that_are_not_readable_predictions_are_told_apart(message, skipped
         log_viewer.parse_event({"eventId": "1", "timestamp": 0, "message": message})
 
 
-def test_a_prediction_without_trans_ts_takes_the_log_time():
-    record = json.loads(prediction_line(1, NOW, fraud=True))
+def test_a_prediction_without_trans_ts_takes_the_log_time(now):
+    record = json.loads(prediction_line(1, now, fraud=True))
     del record[c.TRANS_TS]
-    row = log_viewer.parse_event({"eventId": "9", "timestamp": log_viewer.to_ms(NOW), "message": json.dumps(record) + "\n"})
-    assert (row.time, row.verdict.card, row.verdict.verdict, row.event_id) == (NOW, masked(1), "FRAUD", "9")
+    row = log_viewer.parse_event({"eventId": "9", "timestamp": log_viewer.to_ms(now), "message": json.dumps(record) + "\n"})
+    assert (row.time, row.verdict.card, row.verdict.verdict, row.event_id) == (now, masked(1), "FRAUD", "9")
 
 
 # --- A local run's verdict log (--local) -------------------------------------------------------------
@@ -448,15 +448,15 @@ def local_run(tmp_path, *lines: str):
     return tmp_path
 
 
-def run_local_logs(workdir, *options: str, **seams) -> int:
+def run_local_logs(workdir, *options: str, now: datetime, **seams) -> int:
     args = cli.build_parser().parse_args(["logs", "--local", str(workdir), *options])
-    return cli_operate.cmd_logs(args, now=NOW, **seams)
+    return cli_operate.cmd_logs(args, now=now, **seams)
 
 
-def test_local_shows_the_whole_run_as_the_same_table_whatever_its_age(tmp_path, capsys):
-    old = NOW - timedelta(days=30)  # older than the stack's default range: a local run is read whole
+def test_local_shows_the_whole_run_as_the_same_table_whatever_its_age(tmp_path, capsys, now):
+    old = now - timedelta(days=30)  # older than the stack's default range: a local run is read whole
     workdir = local_run(tmp_path, prediction_line(1, old), prediction_line(2, old, fraud=True), NOISE[3])
-    assert run_local_logs(workdir) == 0
+    assert run_local_logs(workdir, now=now) == 0
     captured = capsys.readouterr()
     rows = table_rows(captured.out)
     assert [(row[1], row[4]) for row in rows] == [(masked(1), c.NOT_FRAUD), (masked(2), c.FRAUD)]
@@ -464,30 +464,30 @@ def test_local_shows_the_whole_run_as_the_same_table_whatever_its_age(tmp_path, 
                                     "skipped 1 malformed line")
 
 
-def test_local_takes_the_same_filters_and_formats(tmp_path, capsys):
-    workdir = local_run(tmp_path, prediction_line(1, NOW - timedelta(hours=2), fraud=True),
-                        prediction_line(2, NOW - timedelta(minutes=5), fraud=True),
-                        prediction_line(3, NOW - timedelta(minutes=4)))
-    assert run_local_logs(workdir, "--since", "1h", "--fraud-only", "--json") == 0
+def test_local_takes_the_same_filters_and_formats(tmp_path, capsys, now):
+    workdir = local_run(tmp_path, prediction_line(1, now - timedelta(hours=2), fraud=True),
+                        prediction_line(2, now - timedelta(minutes=5), fraud=True),
+                        prediction_line(3, now - timedelta(minutes=4)))
+    assert run_local_logs(workdir, "--since", "1h", "--fraud-only", "--json", now=now) == 0
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [record["card"] for record in shown] == [masked(2)]  # logged in the last hour, FRAUD
 
 
-def test_local_follow_shows_lines_appended_between_polls_once(tmp_path, capsys):
-    workdir = local_run(tmp_path, prediction_line(1, NOW - timedelta(minutes=1)))
+def test_local_follow_shows_lines_appended_between_polls_once(tmp_path, capsys, now):
+    workdir = local_run(tmp_path, prediction_line(1, now - timedelta(minutes=1)))
     log = workdir / "logs" / "verdicts.jsonl"
 
     def sleep(_seconds):
         with open(log, "a") as file:
-            file.write(prediction_line(len(log.read_text().splitlines()) + 1, NOW) + "\n")
+            file.write(prediction_line(len(log.read_text().splitlines()) + 1, now) + "\n")
 
-    assert run_local_logs(workdir, "--follow", "--json", sleep=sleep, max_polls=3) == 0
+    assert run_local_logs(workdir, "--follow", "--json", sleep=sleep, max_polls=3, now=now) == 0
     assert [json.loads(line)["card"] for line in capsys.readouterr().out.splitlines()] == [masked(1), masked(2), masked(3)]
 
 
-def test_local_without_a_run_and_with_url_are_refused(tmp_path, capsys):
+def test_local_without_a_run_and_with_url_are_refused(tmp_path, capsys, now):
     assert cli.main(["logs", "--local", str(tmp_path)]) == 1
     assert "no run.json; not the work directory of a local run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        run_local_logs(local_run(tmp_path), "--url")
+        run_local_logs(local_run(tmp_path), "--url", now=now)
     assert "--url links to CloudWatch: it cannot be combined with --local" in capsys.readouterr().err
