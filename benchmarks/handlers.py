@@ -64,7 +64,7 @@ from fraudstream.online.stores import (  # noqa: E402
     EmbeddedOnlineStore,
     FeatureStoreOnlineStore,
 )
-from fraudstream.online.telemetry import logger, metrics  # noqa: E402
+from fraudstream.online.telemetry import logger, metrics, skip_unlogged_lookups  # noqa: E402
 from fraudstream.online.verdict import Verdict  # noqa: E402
 from fraudstream.packaging import lambda_assets  # noqa: E402
 from fraudstream.paths import REPO  # noqa: E402
@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per batch size (default: 3)")
     parser.add_argument("--profile", action="store_true", help="also print the predict logic's profile at batch 100")
     args = parser.parse_args()
+    skip_unlogged_lookups()  # as the handlers' processes do at their start
     print(f"# one core: pinned to CPU {CPU}, XGBoost on 1 thread; logs built and written to /dev/null", flush=True)
     logger.registered_handler.setStream(open(os.devnull, "w"))  # log lines are built and written, not shown
     with tempfile.TemporaryDirectory() as tmp:

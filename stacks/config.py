@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream.offline.sagemaker_jobs import PROCESSING_INSTANCE
 from fraudstream.online.settings import AGGREGATE_TRIGGER, INVALID_TRIGGER, PREDICT_TRIGGER
 from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
@@ -69,7 +70,7 @@ class PipelineConfig:
     # Batch jobs and the nightly refresh.
     archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; docs/nightly-refresh.md)
     archive_retention_days: int = 8
-    processing_instance_type: str = "ml.m5.xlarge"
+    processing_instance_type: str = PROCESSING_INSTANCE
     processing_instance_count: int = 2
     nightly_refresh_schedule: str = "cron(0 2 * * ? *)"
     # Operations.

@@ -21,6 +21,20 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
 os.environ.pop("AWS_PROFILE", None)
 
 
+# Fixtures that start servers, and the marker each test that uses them must carry (pyproject.toml: markers).
+SERVER_MARKERS = {"kafka_broker": "kafka", "flink_app": "flink"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that starts a server says so: one that uses a server's fixture without its marker is an error, so
+    `-m "not kafka"` and `-m "not flink"` select what they say."""
+    unmarked = [f"{item.nodeid} (uses {fixture}, not marked {marker})" for item in items
+                for fixture, marker in SERVER_MARKERS.items()
+                if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None]
+    if unmarked:
+        raise pytest.UsageError("tests that start a server must carry its marker:\n  " + "\n  ".join(unmarked))
+
+
 @pytest.fixture(autouse=True)
 def _record_aws_calls(request):
     """Tests marked aws_component(NAME) record their AWS calls when tests/infrastructure/test_calls_granted.py

@@ -23,8 +23,7 @@ from datetime import date, datetime, timezone
 from fraudstream import contract as c
 from fraudstream.offline import spark as spark_sql
 from fraudstream.offline.train_config import DEFAULT_SPLIT, TrainConfig, utc_epoch
-from fraudstream.online import aws
-from fraudstream.online.stores import FeatureStoreOnlineStore
+from fraudstream.online.backends import bulk_feature_store
 
 LOG = logging.getLogger("fraudstream.processing")
 
@@ -102,12 +101,6 @@ def csv_prefix(output: str, feature_set: str, split: str) -> str:
     return f"{output}/csv/{feature_set}/{split}"
 
 
-def build_store(region: str | None) -> FeatureStoreOnlineStore:
-    """Feature Store with more attempts and connections than a Lambda: the job writes every card at once."""
-    config = aws.client_config("sagemaker-featurestore-runtime", attempts=8, max_pool_connections=64)
-    return FeatureStoreOnlineStore(aws.new_client("sagemaker-featurestore-runtime", config=config, region_name=region))
-
-
 def cutoff_day(args: argparse.Namespace, today: date | None = None) -> int | None:
     """The cutoff as days since 1970-01-01 UTC: the one asked for, else the nightly run's day (archive input),
     else None (the day after the newest transaction)."""
@@ -131,7 +124,7 @@ def run(args: argparse.Namespace, spark, store=None) -> dict:
             frame.write.mode("overwrite").option("header", "false").csv(csv_prefix(args.output, args.feature_set, name))
             summary[f"{name}_rows"] = frame.count()
     if args.feature_group:
-        store = store or build_store(args.region)
+        store = store or bulk_feature_store(args.region)
         rows = (row.asDict() for row in aggregates.toLocalIterator())
         result = store.put_records(args.feature_group, rows, args.concurrency)
         summary.update(loaded=result.written, failed=len(result.failed))

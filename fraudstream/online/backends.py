@@ -22,6 +22,12 @@ def build_store(settings: StoreSettings) -> OnlineStore:
     return FeatureStoreOnlineStore(aws.client("sagemaker-featurestore-runtime"))
 
 
+def bulk_feature_store(region: str | None = None) -> FeatureStoreOnlineStore:
+    """Feature Store with more attempts and connections than a Lambda: for a job that writes every card at once."""
+    config = aws.client_config("sagemaker-featurestore-runtime", attempts=8, max_pool_connections=64)
+    return FeatureStoreOnlineStore(aws.new_client("sagemaker-featurestore-runtime", config=config, region_name=region))
+
+
 def build_scorer(settings: PredictSettings) -> Scorer:
     """The model backend, after checking it expects the configured feature set."""
     if settings.model_backend == "local":

@@ -167,15 +167,15 @@ def parse_transaction_features(features_ref: RecordRef, message: dict) -> Transa
         ref=RecordRef(_text(message, c.TOPIC), _whole(message, c.PARTITION, 0, 2**31 - 1),
                       _whole(message, c.OFFSET, 0, 2**63 - 1)),
         cc_num=_card(message),
-        amount=_number(message, c.AMOUNT, low=c.MIN_AMOUNT, high=c.MAX_AMOUNT),
+        amount=_field_number(message, c.AMOUNT, low=c.MIN_AMOUNT, high=c.MAX_AMOUNT),
         trans_ts=trans_ts,
         tid=None if tid is None else _printable(str(tid)[:64]),
         event_ms=event_ms,
         num_trans_last_10m=_whole(message, c.NUM_TRANS_LAST_10M, 1, MAX_COUNT),
-        amt_sum_last_10m=_number(message, c.AMT_SUM_LAST_10M, low=0.0, high=MAX_SUM),
+        amt_sum_last_10m=_field_number(message, c.AMT_SUM_LAST_10M, low=0.0, high=MAX_SUM),
         prev_event_ms=prev,
         num_trans_today=_whole(message, c.NUM_TRANS_TODAY, 1, MAX_COUNT),
-        amt_sum_today=_number(message, c.AMT_SUM_TODAY, low=0.0, high=MAX_SUM),
+        amt_sum_today=_field_number(message, c.AMT_SUM_TODAY, low=0.0, high=MAX_SUM),
         num_trans_days_before=_counts(message, c.NUM_TRANS_DAYS_BEFORE),
         amt_sum_days_before=_sums(message, c.AMT_SUM_DAYS_BEFORE),
         late=late,
@@ -201,7 +201,7 @@ def _whole(message: dict, name: str, low: float, high: float) -> int:
     value = message.get(name)
     if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
         return value  # JSON integers as Flink writes them, exact whatever their size
-    number = _number(message, name, low=low, high=high)
+    number = _field_number(message, name, low=low, high=high)
     if number != int(number):
         raise InvalidMessage(f"{name} is not a whole number")
     return int(number)
@@ -247,7 +247,7 @@ def _card(message: dict) -> int:
         raise InvalidMessage(f"{c.CC_NUM} {error}") from None
 
 
-def _number(message: dict, name: str, low: float, high: float) -> float:
+def _field_number(message: dict, name: str, low: float, high: float) -> float:
     value = message.get(name)
     if (type(value) is float or type(value) is int) and low <= value <= high:
         return float(value)  # the JSON numbers Flink writes; anything else (text, NaN, bool) gets the full check
@@ -258,7 +258,7 @@ def _number(message: dict, name: str, low: float, high: float) -> float:
 
 
 def _event_time(message: dict, name: str) -> float:
-    return _number(message, name, low=c.MIN_EVENT_TIME, high=c.MAX_EVENT_TIME)
+    return _field_number(message, name, low=c.MIN_EVENT_TIME, high=c.MAX_EVENT_TIME)
 
 
 def _refuse_constant(name: str):

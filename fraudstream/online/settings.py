@@ -91,7 +91,7 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default, kind=float, low=-math.inf, high=math.inf):
+def _env_number(env: Mapping[str, str], name: str, default, kind=float, low=-math.inf, high=math.inf):
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -110,7 +110,7 @@ def store_settings(env: Mapping[str, str] = os.environ) -> StoreSettings:
     return StoreSettings(
         backend=_choice(env, ENV_STORE_BACKEND, STORE_BACKENDS, "sagemaker"),
         embedded_path=env.get(ENV_EMBEDDED_STORE_PATH) or DEFAULT_EMBEDDED_STORE,
-        ttl_seconds=_number(env, ENV_EMBEDDED_STORE_TTL, None, float, low=0),
+        ttl_seconds=_env_number(env, ENV_EMBEDDED_STORE_TTL, None, float, low=0),
         streaming_group=env.get(ENV_STREAMING_GROUP) or c.STREAMING_FEATURE_GROUP,
         batch_group=env.get(ENV_BATCH_GROUP) or c.BATCH_FEATURE_GROUP,
     )
@@ -119,7 +119,7 @@ def store_settings(env: Mapping[str, str] = os.environ) -> StoreSettings:
 def aggregate_settings(env: Mapping[str, str] = os.environ) -> AggregateSettings:
     return AggregateSettings(
         store=store_settings(env),
-        max_concurrency=_number(env, ENV_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, int, low=1, high=64),
+        max_concurrency=_env_number(env, ENV_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, int, low=1, high=64),
     )
 
 
@@ -132,7 +132,7 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
         model_path=env.get(ENV_MODEL_PATH) or None,
         feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
         model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
-        threshold=_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
+        threshold=_env_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
     )
     if backend == "endpoint" and not settings.endpoint_name:
         raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")

@@ -85,10 +85,16 @@ class JsonFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=JsonFormatter())
-# No record shows a thread, process or asyncio task name (Powertools' keys do not include them), so the standard
-# library need not look them up for every record: its documented switches (the logging HOWTO, "Optimization";
-# logAsyncioTasks exists from Python 3.12, as on Lambda's runtime, and is a plain attribute before).
-logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False
+
+
+def skip_unlogged_lookups() -> None:
+    """No record shows a thread, process or asyncio task name (Powertools' keys do not include them), so the
+    standard library need not look them up for every record: its documented switches (the logging HOWTO,
+    "Optimization"; logAsyncioTasks exists from Python 3.12, as on Lambda's runtime, and is a plain attribute
+    before). Process-wide, so called where a handler's process starts, not on import."""
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = logging.logAsyncioTasks = False
+
+
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 # Metric names (the CDK dashboard and alarms read these).

@@ -80,12 +80,12 @@ class Verdict(NamedTuple):
         card, features = record.get("card"), record.get("features")
         if not isinstance(card, str) or not isinstance(features, dict):
             raise UnreadableVerdict("no card or features")
-        count = _number(features, c.NUM_TRANS_LAST_10M)
-        _number(features, c.AVG_AMT_LAST_10M)
+        count = _logged_number(features, c.NUM_TRANS_LAST_10M)
+        _logged_number(features, c.AVG_AMT_LAST_10M)
         trans_ts = _optional_number(record, c.TRANS_TS)
         offset, partition = record.get("offset"), record.get("partition")
         batch_age = _optional_number(record, "batch_record_age_s")
-        return cls(card=card, amount=_number(record, c.AMOUNT), score=_number(record, "score"), verdict=verdict,
+        return cls(card=card, amount=_logged_number(record, c.AMOUNT), score=_logged_number(record, "score"), verdict=verdict,
                    features={**features, c.NUM_TRANS_LAST_10M: int(count)}, trans_ts=trans_ts,
                    tid=record.get("tid") if isinstance(record.get("tid"), str) else None,
                    topic=record.get("topic") if isinstance(record.get("topic"), str) else None,
@@ -101,7 +101,7 @@ def _optional_number(record: Mapping[str, Any], key: str) -> float | None:
         return None
 
 
-def _number(record: Mapping[str, Any], key: str) -> float:
+def _logged_number(record: Mapping[str, Any], key: str) -> float:
     try:
         return finite_number(record.get(key))
     except CheckError:

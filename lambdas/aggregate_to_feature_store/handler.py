@@ -3,7 +3,9 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fraudstream.online import aggregate, backends, settings
-from fraudstream.online.telemetry import logger, metrics
+from fraudstream.online.telemetry import logger, metrics, skip_unlogged_lookups
+
+skip_unlogged_lookups()  # a handler's process logs only through Powertools' Logger
 
 SETTINGS = settings.aggregate_settings()  # a missing or invalid variable fails the cold start
 STORE = backends.build_store(SETTINGS.store)

@@ -4,7 +4,9 @@ invalid-transactions topic -> one logged error per refused record."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fraudstream.online import backends, predict, settings
-from fraudstream.online.telemetry import logger, metrics
+from fraudstream.online.telemetry import logger, metrics, skip_unlogged_lookups
+
+skip_unlogged_lookups()  # a handler's process logs only through Powertools' Logger
 
 SETTINGS = settings.predict_settings()  # a missing or invalid variable fails the cold start
 STORE = backends.build_store(SETTINGS.store)

@@ -3,20 +3,14 @@ session's real Kafka broker: what these tests run is what the managed service ru
 
 from __future__ import annotations
 
-import json
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from fraudstream.local.flink import APPLICATION_ZIP, jvm_environment
-from fraudstream.local.processes import Supervised
-from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point, tick_keys
+from fraudstream.local.flink import APPLICATION_ZIP
 from fraudstream.paths import FLINK_PYTHON
-from tests.support.kafka import new_topic_name
-
-FLINK = entry_point()
+from tests.support.flink_job import Topics
 
 
 @pytest.fixture(scope="session")
@@ -32,46 +26,6 @@ def flink_app(tmp_path_factory) -> Path:
     return directory
 
 
-class Topics:
-    """Fresh topics on the session's broker (transactions, features, invalid), so tests never see each other's
-    records; the job ticks on every partition of the transactions topic."""
-
-    def __init__(self, broker) -> None:
-        self.broker = broker
-        self.transactions, self.features, self.invalid = new_topic_name("tx"), new_topic_name("feat"), new_topic_name("inv")
-        broker.create_topics([self.transactions, self.features, self.invalid])
-
-    def properties(self, tmp_path: Path, **extra: str) -> Path:
-        group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.features, self.invalid,
-                                         ticks_keys=tick_keys(self.broker.partitions),
-                                         consumer_group=new_topic_name("flink"), kafka_security="plaintext",
-                                         auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
-                                         **extra)
-        path = tmp_path / f"properties-{self.transactions}.json"
-        path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
-                                    {"PropertyGroupId": FLINK.PROPERTY_GROUP, "PropertyMap": group}]))
-        return path
-
-
 @pytest.fixture
 def topics(kafka_broker) -> Topics:
     return Topics(kafka_broker)
-
-
-def command(app: Path, properties: Path) -> list[str]:
-    return [str(FLINK_PYTHON), str(app / "main.py"), "--local", "--properties", str(properties)]
-
-
-def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the job over what the topic holds now (bounded) and wait for it to finish."""
-    result = subprocess.run(command(app, properties), capture_output=True, text=True, timeout=timeout, check=False,
-                            env=jvm_environment(properties.parent / "flink-tmp"), cwd=app)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def start_unbounded(app: Path, properties: Path, log: Path) -> Supervised:
-    job = Supervised("flink-test", command(app, properties), log, env=jvm_environment(properties.parent / "flink-tmp"),
-                     cwd=app)
-    job.start()
-    return job

@@ -7,12 +7,16 @@ s3://.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from fraudstream import contract as c
-from tests.flink.conftest import run_bounded, start_unbounded
+from tests.support.flink_job import run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
 from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 
 
 def test_every_valid_transaction_lands_in_its_utc_day_partition_with_its_place_in_the_topic(

@@ -17,9 +17,11 @@ from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online.features import model_features
 from fraudstream.online.messages import RecordRef, parse_transaction_features
-from tests.flink.conftest import Topics, run_bounded, start_unbounded
+from tests.support.flink_job import Topics, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
 from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 
 T0 = 1_640_000_000.0  # 2021-12-20, before the generated sample
 SAMPLE = GeneratorConfig(cards=100, transactions=12_000, fraud_ratio=0.02, seed=77,

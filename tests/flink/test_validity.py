@@ -7,13 +7,17 @@ One table of edge values goes through both; each must accept exactly the valid o
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 
 from fraudstream import contract as c
 from fraudstream.local.scenario import read_scenario
-from tests.flink.conftest import run_bounded
+from tests.support.flink_job import run_bounded
 from tests.support.kafka import produce, read_all
+
+pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 
 T = 1_700_000_000.0
 CARD = 4_000_000_000_000_000

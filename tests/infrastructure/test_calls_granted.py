@@ -19,10 +19,9 @@ import pytest
 
 from fraudstream import contract as c
 from fraudstream.paths import REPO
-from tests.infrastructure.conftest import of_type
 from tests.support import aws_calls
-from tests.unit.lambdas.test_stack_resources import APP, copy_event
-from tests.unit.online.test_scorers import ENDPOINT
+from tests.support.components import APP, ENDPOINT, copy_event
+from tests.support.synth import of_type, role_of
 
 RECORDING_TESTS = ["tests/unit/online/test_stores.py", "tests/unit/online/test_scorers.py",
                    "tests/unit/lambdas/test_stack_resources.py", "tests/unit/offline/test_processing_job_store.py"]
@@ -41,18 +40,6 @@ def calls(tmp_path_factory) -> dict[str, list[aws_calls.Call]]:
     for call in aws_calls.read_calls(sink):
         by_component.setdefault(call.component, []).append(call)
     return by_component
-
-
-def role_of(resources: dict, component: str) -> str:
-    """The logical id of the role ``component`` runs as in the template."""
-    functions = of_type(resources, "AWS::Lambda::Function")
-    prefix = {"predict": "HandlersPredictFromFeatures", "aggregate": "HandlersAggregateToFeatureStore",
-              "stack_resources": "StackResourcesHandler"}
-    if component == "processing_job":
-        [role] = [n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("BatchJobsJobRole")]
-        return role
-    [function] = [f for n, f in functions.items() if n.startswith(prefix[component]) and "Role" not in n]
-    return function["Properties"]["Role"]["Fn::GetAtt"][0]
 
 
 @pytest.fixture(scope="module")

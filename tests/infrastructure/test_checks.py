@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stacks.config import ConfigError, PipelineConfig
-from tests.infrastructure.conftest import run_app
+from tests.support.synth import run_app
 from tests.support.models import write_model
 
 

@@ -6,8 +6,7 @@ import json
 
 from fraudstream import contract as c
 from stacks.images import supported_regions
-from tests.infrastructure.conftest import CONTEXT, of_type, run_app
-from tests.infrastructure.test_calls_granted import role_of
+from tests.support.synth import CONTEXT, of_type, role_of, run_app
 from tests.support import aws_calls
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from fraudstream import contract as c
-from tests.infrastructure.conftest import of_type
+from tests.support.synth import of_type, role_of
 from tests.support import aws_calls
 
 # Actions whose API has no resource-level permission: the only ones allowed on Resource "*".
@@ -117,7 +117,6 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
 
 
 def test_the_predict_role_may_read_only_the_1_week_group_with_batch_get_record(resources):
-    from tests.infrastructure.test_calls_granted import role_of
 
     # Given the predict function's role / Then its only Feature Store grant is BatchGetRecord on the batch group,
     # and nothing of it names the 10-minute group: Flink's message carries each transaction's streaming features.

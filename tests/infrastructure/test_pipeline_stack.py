@@ -14,7 +14,7 @@ from fraudstream.online import settings as env
 from fraudstream.online import telemetry as t
 from stacks.config import PipelineConfig
 from stacks.images import region_images
-from tests.infrastructure.conftest import CONTEXT, FEATURE_SET, of_type
+from tests.support.synth import CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
 
 

@@ -17,7 +17,7 @@ from tests.support.models import write_model
 from tests.support.pipeline import wrap_predict_handler
 from tests.support.wait import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.flink]
 
 BURST_CARD, PACED_CARD, BACKLOG_CARDS, LATE_CARD = 4111111111111111, 4222222222222222, 5000, 4333333333333333
 

@@ -16,7 +16,7 @@ from fraudstream.online.stores import EmbeddedOnlineStore
 from tests.support.models import write_model
 from tests.support.wait import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.flink]
 
 CARD = 4111111111111111
 

@@ -12,7 +12,7 @@ import pytest
 
 from fraudstream import contract as c
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.flink]
 
 FRAUDSTREAM = str(Path(sys.executable).with_name("fraudstream"))
 

@@ -10,6 +10,7 @@ the SageMaker job requests and packaging; flink_sql/ imports only the contract (
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,25 @@ def test_the_allowed_exception_is_only_the_lazy_import_of_the_model_artifact_for
     lazy.write_text("def load():\n    from fraudstream.offline import model_artifact\n")
     assert violations(lazy, "fraudstream.online.scorers", PACKAGE / "online" / "scorers.py") == []
 
+
+
+
+def imports_of_tests(path: Path) -> list[str]:
+    """The test modules (not tests/support) that ``path`` imports, with their lines."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        found += [f"{node.lineno}: imports {name}" for name in names
+                  if name.startswith("tests.") and not name.startswith("tests.support")]
+    return found
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest(tmp_path):
+    """Shared test pieces live in tests/support (docs/development.md: "Dependencies and tests")."""
+    problems = [f"{path.relative_to(REPO)}:{problem}" for path in sorted((REPO / "tests").rglob("*.py"))
+                if "__pycache__" not in path.parts for problem in imports_of_tests(path)]
+    assert problems == []
+    planted = tmp_path / "test_planted.py"
+    planted.write_text("import tests.support.kafka\nfrom tests.flink.conftest import run_bounded\n")
+    assert imports_of_tests(planted) == ["2: imports tests.flink.conftest"]

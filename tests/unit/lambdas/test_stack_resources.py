@@ -11,12 +11,12 @@ import pytest
 from botocore.stub import Stubber
 
 from fraudstream.paths import LAMBDAS
+from tests.support.components import APP, copy_event
 
 pytestmark = pytest.mark.aws_component("stack_resources")  # tests/infrastructure/test_calls_granted.py
 HANDLER = LAMBDAS / "stack_resources" / "handler.py"
 CLUSTER = "arn:aws:kafka:us-east-1:123456789012:cluster/fraudstream/11111111-2222-3333-4444-555555555555-1"
 BROKERS = "b-1.fraudstream.kafka.us-east-1.amazonaws.com:9098,b-2.fraudstream.kafka.us-east-1.amazonaws.com:9098"
-APP = "fraudstream-features"
 
 _spec = importlib.util.spec_from_file_location("handler_stack_resources", HANDLER)
 handler = importlib.util.module_from_spec(_spec)
@@ -299,11 +299,6 @@ def test_every_version_and_delete_marker_of_a_versioned_bucket_goes(s3):
     # Then nothing is left, not even a delete marker, so CloudFormation can delete the bucket
     listing = s3.list_object_versions(Bucket="versioned")
     assert deleted == 4 and not listing.get("Versions") and not listing.get("DeleteMarkers")
-
-
-def copy_event(request: str, key: str = "models/abc/model.tar.gz") -> dict:
-    return {"ResourceType": "Custom::CopiedObject", "RequestType": request,
-            "ResourceProperties": {"SourceBucket": "cdk-assets", "SourceKey": "abc.gz", "Bucket": "data", "Key": key}}
 
 
 def test_the_model_artifact_is_copied_under_a_tar_gz_key_and_the_copy_goes_with_the_resource(s3, monkeypatch):

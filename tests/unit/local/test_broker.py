@@ -12,6 +12,8 @@ from fraudstream.local import broker as broker_module
 from fraudstream.local.broker import BrokerError, KafkaBroker
 from tests.support.kafka import new_topic_name, produce, read_all
 
+pytestmark = pytest.mark.kafka  # the real broker's tests
+
 
 def test_topics_get_the_partition_count_and_records_keep_their_card_key(kafka_broker):
     topic = new_topic_name("t")

@@ -62,6 +62,7 @@ def no_flink(monkeypatch):
         monkeypatch.setattr(local_pipeline.FlinkJob, name, lambda self, *args, **kwargs: None)
 
 
+@pytest.mark.kafka  # the pipeline starts its own broker
 def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_collected_once(tmp_path, model, no_flink):
     shown = []
     stream_before = logger.registered_handler.stream
@@ -90,6 +91,7 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     assert os.environ.get("POWERTOOLS_METRICS_DISABLED") == metrics_disabled_before
 
 
+@pytest.mark.kafka  # the pipeline starts its own broker
 def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_partition_moves_on(
         tmp_path, model, no_flink, monkeypatch):
     # Given a predict handler that fails while `down` is set, and a trigger that retries once
@@ -116,6 +118,7 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
     assert [json.loads(base64.b64decode(r["value"]))[c.OFFSET] for r in records] == [lost[1]]
 
 
+@pytest.mark.kafka  # the pipeline starts its own broker
 def test_a_second_pipeline_on_the_same_work_directory_stops_at_once_naming_it(tmp_path, model, no_flink):
     with LocalPipeline(tmp_path / "work", model) as first:
         first.start()
@@ -140,6 +143,7 @@ time.sleep(300)
 """
 
 
+@pytest.mark.kafka  # the pipeline starts its own broker
 def test_a_killed_run_leaves_nothing_running_and_the_next_run_starts_clean(tmp_path, model, no_flink):
     # Given a pipeline whose process is killed without cleaning up
     run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(REPO), str(tmp_path / "work"), str(model)],

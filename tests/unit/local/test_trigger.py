@@ -3,6 +3,8 @@ committed only after success, a failing batch retried then written whole to the 
 
 from __future__ import annotations
 
+import pytest
+
 import base64
 import json
 import threading
@@ -15,6 +17,8 @@ from fraudstream.online.messages import parse_event
 from fraudstream.online.settings import TriggerSettings
 from tests.support.kafka import new_topic_name, produce
 from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.kafka  # every test here reads from a real broker
 
 CARDS = [4111111111111111, 5500000000000004, 4000123412341234]
 

@@ -22,7 +22,7 @@ spec.loader.exec_module(job)
 @pytest.mark.aws_component("processing_job")
 def test_the_job_writes_each_cards_aggregates_to_the_group_it_is_given():
     # Given the job's own Feature Store client, stubbed
-    store = job.build_store("us-east-1")
+    store = job.bulk_feature_store("us-east-1")
     rows = [{c.CC_NUM: card, c.TRANS_TIME: 1_653_004_800.0, c.LAST_TRANS_TIME: 1_653_000_000.0,
              **dict.fromkeys(c.DAY_COUNTS, 3), **dict.fromkeys(c.DAY_SUMS, 10.5)} for card in (4111, 4222)]
     with Stubber(store.client) as stubber:

@@ -14,8 +14,8 @@ from fraudstream import contract as c
 from fraudstream.offline import model_artifact as model
 from fraudstream.online import aws
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer, payloads, to_csv
+from tests.support.components import ENDPOINT
 
-ENDPOINT = "fraud-endpoint"
 
 
 def test_payloads_split_only_when_a_request_would_exceed_the_limit():

@@ -418,6 +418,7 @@ def _sent_lines(stdout: str) -> list[tuple[int, int]]:
             for line in stdout.splitlines() if "-> partition" in line]
 
 
+@pytest.mark.kafka
 def test_a_real_broker_receives_every_transaction_keyed_by_card_at_the_place_reported(kafka_broker, scenario, capsys):
     topic = new_topic_name("sim")
     kafka_broker.create_topics([topic])
@@ -434,6 +435,7 @@ def test_a_real_broker_receives_every_transaction_keyed_by_card_at_the_place_rep
     assert all(before <= r["value"][c.TRANS_TS] <= after for r in records)  # stamped when sent
 
 
+@pytest.mark.kafka
 def test_a_tls_listener_is_reached_with_its_ca_and_refused_with_another(kafka_broker, scenario, tmp_path, capsys):
     topic = new_topic_name("simtls")
     kafka_broker.create_topics([topic])
