@@ -26,10 +26,10 @@ archive.path (every transaction is also written there as JSON lines, partitioned
 batch job and `fraudstream consistency`) and archive.rollover.seconds, and locally checkpoints.dir,
 tmp.dir, parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
-At import only the standard library and fraudstream/contract.py (pure Python): the CDK app and the local
-pipeline read this file's names without PyFlink. The application zip carries contract.py beside this file,
-so the validity rule and the event time are rendered from the same definitions the handlers and the batch
-SQL use.
+At import only the standard library, fraudstream/contract.py and fraudstream/flink_properties.py (pure Python):
+the application zip carries both beside this file, so the validity rule and the event time are rendered from
+the same definitions the handlers and the batch SQL use, and the property names from the ones the CDK app and
+the local pipeline write.
 """
 
 from __future__ import annotations
@@ -51,11 +51,32 @@ for _root in (HERE, HERE.parent):
             sys.path.insert(0, str(_root))
         break
 from fraudstream import contract  # noqa: E402
+from fraudstream.flink_properties import (  # noqa: E402, F401 (the job's property names, and the Python side's)
+    PROPERTY_GROUP,
+    READY_MARKER,
+    BOOTSTRAP_SERVERS,
+    TRANSACTIONS_TOPIC,
+    FEATURES_TOPIC,
+    INVALID_TOPIC,
+    CONSUMER_GROUP,
+    MAX_OUT_OF_ORDERNESS,
+    TICKS_KEYS,
+    KAFKA_SECURITY,
+    AUTO_OFFSET_RESET,
+    ARCHIVE_PATH,
+    ARCHIVE_ROLLOVER,
+    CHECKPOINTS_DIR,
+    TMP_DIR,
+    PARALLELISM,
+    BOUNDED,
+    REQUIRED,
+    DEFAULTS,
+    runtime_properties,
+    consumer_groups,
+)
 
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application zip puts the dependency jar
-PROPERTY_GROUP = "fraudstream"
-READY_MARKER = "features job running"
 LOCAL_CHECKPOINT_MS = 1000  # locally: how often the job checkpoints and commits its Kafka offsets
 SECURITY_MODES = ("iam", "plaintext")
 TICK_INTERVAL_MS = 100  # processing time between two ticks while transactions arrive (ticks.sql)
@@ -66,35 +87,9 @@ FUTURE_TOLERANCE_MS = 300_000
 # (Flink's defaults, 200 ms and 100 ms, would add their sum to each transaction's wait for its features).
 WATERMARK_INTERVAL = "50 ms"
 BUFFER_TIMEOUT = "10 ms"
-# Per (card, day) window state is kept this long after its last use (processing time): the day before is
-# the oldest any transaction reads.
+# Per card window state is kept this long after its last use (processing time): the 8-day frame of the day
+# totals is the oldest any transaction reads.
 STATE_TTL = "8 d"
-# The keys of the property group, one name each.
-BOOTSTRAP_SERVERS = "bootstrap.servers"
-TRANSACTIONS_TOPIC = "transactions.topic"
-FEATURES_TOPIC = "features.topic"
-INVALID_TOPIC = "invalid.topic"
-CONSUMER_GROUP = "consumer.group"
-MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
-TICKS_KEYS = "ticks.keys"
-KAFKA_SECURITY = "kafka.security"
-AUTO_OFFSET_RESET = "auto.offset.reset"
-ARCHIVE_PATH = "archive.path"
-ARCHIVE_ROLLOVER = "archive.rollover.seconds"  # how long a part file stays open before it is committed
-CHECKPOINTS_DIR = "checkpoints.dir"
-TMP_DIR = "tmp.dir"  # local only: the mini-cluster's working files (else /tmp, left behind when the job is stopped)
-PARALLELISM = "parallelism"
-BOUNDED = "bounded"
-REQUIRED = (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, FEATURES_TOPIC, INVALID_TOPIC)
-DEFAULTS = {
-    CONSUMER_GROUP: "fraudstream-features",
-    MAX_OUT_OF_ORDERNESS: "0",
-    KAFKA_SECURITY: "iam",
-    AUTO_OFFSET_RESET: "latest",
-    # Files roll every 15 minutes on S3 (few, large objects); the local pipeline rolls each second so that
-    # `fraudstream consistency` finds every transaction it carried a moment after the last verdict.
-    ARCHIVE_ROLLOVER: "900",
-}
 # The client options of each security mode (the rest of the Kafka tables is the same everywhere).
 SECURITY_OPTIONS = {
     "iam": {  # Amazon MSK: IAM authentication over TLS, the MSK IAM library in the application jar
@@ -107,39 +102,6 @@ SECURITY_OPTIONS = {
     },
     "plaintext": {"properties.security.protocol": "PLAINTEXT"},  # the local broker, loopback only
 }
-
-
-def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
-                       ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
-                       max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
-                       archive_path: str | None = None, **extra: str) -> dict[str, str]:
-    """The `fraudstream` property group for these settings (values may be CDK tokens); ``extra`` takes
-    the other keys by their property name with '.' as '_' (kafka_security="plaintext", ...)."""
-    properties = {
-        BOOTSTRAP_SERVERS: bootstrap_servers,
-        TRANSACTIONS_TOPIC: transactions_topic,
-        FEATURES_TOPIC: features_topic,
-        INVALID_TOPIC: invalid_topic,
-        CONSUMER_GROUP: consumer_group,
-        MAX_OUT_OF_ORDERNESS: str(max_out_of_orderness_seconds),
-    }
-    if ticks_keys:
-        properties[TICKS_KEYS] = ",".join(ticks_keys)
-    if archive_path:
-        properties[ARCHIVE_PATH] = archive_path
-    known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
-                                                    TMP_DIR, PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
-    for name, value in extra.items():
-        if name not in known:
-            raise TypeError(f"unknown runtime property {name!r}")
-        properties[known[name]] = str(value)
-    return properties
-
-
-def consumer_groups(group: str, archive: bool) -> list[str]:
-    """Every consumer group the job reads the transactions topic as: the features', the unparsed source's
-    (invalid records), and the archive's own when it archives (the stack grants each)."""
-    return [group, f"{group}-unparsed"] + ([f"{group}-archive"] if archive else [])
 
 
 def sql_file(name: str) -> str:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream import flink_properties as flink
 from fraudstream.offline.sagemaker_jobs import PROCESSING_INSTANCE
 from fraudstream.online.settings import AGGREGATE_TRIGGER, INVALID_TRIGGER, PREDICT_TRIGGER
-from fraudstream.packaging.flink_app import entry_point
 from fraudstream.paths import REPO
 
-FLINK = entry_point()  # flink_sql/main.py: its property defaults
 
 
 class ConfigError(ValueError):
@@ -40,7 +39,7 @@ class PipelineConfig:
     topic_replication_factor: int = 2
     # Streaming aggregation.
     flink_parallelism: int = 1
-    flink_consumer_group: str = FLINK.DEFAULTS[FLINK.CONSUMER_GROUP]
+    flink_consumer_group: str = flink.DEFAULTS[flink.CONSUMER_GROUP]
     # Feature store.
     streaming_feature_group: str = c.STREAMING_FEATURE_GROUP
     batch_feature_group: str = c.BATCH_FEATURE_GROUP

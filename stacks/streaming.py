@@ -19,6 +19,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from fraudstream import contract as c
+from fraudstream import flink_properties
 from fraudstream.packaging import flink_app
 from stacks.batch_jobs import BatchJobs
 from stacks.config import PipelineConfig
@@ -56,7 +57,6 @@ class StreamingAggregation(Construct):
     def _build_application(self, config: PipelineConfig, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, kafka: Kafka,
                            batch: BatchJobs) -> flink.Application:
         """The Flink 1.20 application in the VPC; its runtime properties tell flink_sql/main.py where everything is."""
-        entry = flink_app.entry_point()
         return flink.Application(
             self,
             "Application",
@@ -66,7 +66,7 @@ class StreamingAggregation(Construct):
             role=self.role.without_policy_updates(),
             property_groups={
                 flink_app.RUN_OPTIONS_GROUP: flink_app.RUN_OPTIONS,
-                entry.PROPERTY_GROUP: entry.runtime_properties(
+                flink_properties.PROPERTY_GROUP: flink_properties.runtime_properties(
                     bootstrap_servers=kafka.bootstrap_brokers,
                     transactions_topic=c.TRANSACTIONS_TOPIC,
                     features_topic=c.TRANSACTION_FEATURES_TOPIC,
@@ -130,7 +130,7 @@ class StreamingAggregation(Construct):
     @staticmethod
     def consumer_groups(config: PipelineConfig) -> list[str]:
         """The job's consumer groups: the features', the unparsed records', and the archive's own when it archives."""
-        return flink_app.entry_point().consumer_groups(config.flink_consumer_group, config.archive_transactions)
+        return flink_properties.consumer_groups(config.flink_consumer_group, config.archive_transactions)
 
     def _build_run(self, resources: StackResources, kafka: Kafka, batch: BatchJobs) -> CustomResource:
         """Start the application on deploy, so the deploy ends with the job RUNNING; stop it before deletion."""

@@ -28,7 +28,8 @@ from kafka.errors import KafkaError
 
 from fraudstream import contract as c
 from fraudstream.local.processes import Supervised
-from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point, tick_keys
+from fraudstream import flink_properties
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, tick_keys
 from fraudstream.paths import BUILD, FLINK_PYTHON
 
 APPLICATION_ZIP = BUILD / "flink-app.zip"
@@ -55,8 +56,7 @@ class FlinkJob:
         self.archive_dir = archive_dir  # where the job archives every transaction, as on S3 (None: no archive)
         self.directory, self.log_path, self.bootstrap_servers = directory, log_path, bootstrap_servers
         self.log, self.application_zip, self.max_restarts, self.hung_seconds = log, application_zip, max_restarts, hung_seconds
-        self.flink = entry_point()
-        self.consumer_group = self.flink.DEFAULTS[self.flink.CONSUMER_GROUP]
+        self.consumer_group = flink_properties.DEFAULTS[flink_properties.CONSUMER_GROUP]
         self.process: Supervised | None = None
         self.restarts = 0
         self.failure: str | None = None
@@ -118,7 +118,7 @@ class FlinkJob:
 
     def _write_properties(self) -> Path:
         """The runtime properties of this machine, in the managed service's format."""
-        f = self.flink
+        f = flink_properties
         group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
                                      c.INVALID_TRANSACTIONS_TOPIC, ticks_keys=tick_keys(c.TOPIC_PARTITIONS),
                                      kafka_security="plaintext", auto_offset_reset="earliest",
@@ -141,7 +141,7 @@ class FlinkJob:
         while True:
             with open(self.log_path, "rb") as log:
                 log.seek(start)
-                if self.flink.READY_MARKER.encode() in log.read():
+                if flink_properties.READY_MARKER.encode() in log.read():
                     return
             if not self.process.running:
                 raise RuntimeError(f"Flink exited with code {self.process.returncode}; see {self.log_path}")

@@ -12,8 +12,6 @@ application_properties.json, and refuses a zip that lacks what the job loads (`c
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import re
@@ -22,9 +20,8 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
-from fraudstream.paths import BUILD, FLINK_MAIN, FLINK_SQL, REPO
+from fraudstream.paths import BUILD, FLINK_SQL, REPO
 
 POM = FLINK_SQL / "pom.xml"
 MAVEN_OUT = BUILD / "flink-maven"  # the pom's default output directory (its fraudstream.build.dir)
@@ -72,18 +69,6 @@ def tick_keys(partitions: int) -> list[str]:
     return [keys[partition] for partition in range(partitions)]
 
 
-@functools.cache
-def entry_point() -> ModuleType:
-    """flink_sql/main.py as a module, for its names: property group and keys, consumer groups, the ready marker.
-
-    It imports PyFlink only when it runs a job, so this works in any environment (the CDK app, the CLI).
-    """
-    spec = importlib.util.spec_from_file_location("fraudstream_flink_main", FLINK_MAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class PackageError(RuntimeError):
     """Maven is missing or fails, or an application zip lacks what the job needs."""
 
@@ -110,7 +95,7 @@ def build_jar(directory: Path = MAVEN_OUT, pom: Path = POM) -> Path:
 
 
 # The contract travels with main.py: the query's filter of valid transactions is rendered from it.
-CONTRACT_FILES = ("fraudstream/__init__.py", "fraudstream/contract.py")
+CONTRACT_FILES = ("fraudstream/__init__.py", "fraudstream/contract.py", "fraudstream/flink_properties.py")
 
 
 def _sources() -> list[tuple[str, Path]]:

@@ -101,9 +101,9 @@ def test_eventbridge_may_publish_to_the_alarm_topic_for_the_nightly_rule_only(re
 
 
 def test_msk_clients_back_off_between_reconnects():
-    from fraudstream.packaging.flink_app import entry_point
+    from tests.support.flink_job import flink_main
 
-    iam = entry_point().SECURITY_OPTIONS["iam"]
+    iam = flink_main().SECURITY_OPTIONS["iam"]
     assert iam["properties.reconnect.backoff.ms"] == str(c.MSK_RECONNECT_BACKOFF_MS) == "1000"
     assert int(iam["properties.reconnect.backoff.max.ms"]) == c.MSK_RECONNECT_BACKOFF_MAX_MS > c.MSK_RECONNECT_BACKOFF_MS
 

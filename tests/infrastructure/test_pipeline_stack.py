@@ -254,12 +254,12 @@ def test_destroy_removes_everything_the_stack_created(resources):
 
 def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resources):
     # Given the property group the stack gives the application, brokers resolved as at deploy time
-    from fraudstream.packaging.flink_app import entry_point
+    from tests.support.flink_job import flink_main
 
     _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
     groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in
               app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
-    entry = entry_point()
+    entry = flink_main()
     properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
     assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "features.topic",
                                                      "invalid.topic", "ticks.keys", "archive.path"}

@@ -3,17 +3,28 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 from fraudstream.local.flink import jvm_environment
 from fraudstream.local.processes import Supervised
-from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, entry_point, tick_keys
-from fraudstream.paths import FLINK_PYTHON
+from fraudstream import flink_properties as flink
+from fraudstream.packaging.flink_app import RUN_OPTIONS, RUN_OPTIONS_GROUP, tick_keys
+from fraudstream.paths import FLINK_MAIN, FLINK_PYTHON
 from tests.support.kafka import new_topic_name
 
-FLINK = entry_point()
+
+@functools.cache
+def flink_main() -> ModuleType:
+    """flink_sql/main.py as a module, for the tests of what it renders (it imports PyFlink only to run a job)."""
+    spec = importlib.util.spec_from_file_location("fraudstream_flink_main", FLINK_MAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class Topics:
@@ -26,14 +37,14 @@ class Topics:
         broker.create_topics([self.transactions, self.features, self.invalid])
 
     def properties(self, tmp_path: Path, **extra: str) -> Path:
-        group = FLINK.runtime_properties(self.broker.bootstrap, self.transactions, self.features, self.invalid,
+        group = flink.runtime_properties(self.broker.bootstrap, self.transactions, self.features, self.invalid,
                                          ticks_keys=tick_keys(self.broker.partitions),
                                          consumer_group=new_topic_name("flink"), kafka_security="plaintext",
                                          auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
                                          **extra)
         path = tmp_path / f"properties-{self.transactions}.json"
         path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
-                                    {"PropertyGroupId": FLINK.PROPERTY_GROUP, "PropertyMap": group}]))
+                                    {"PropertyGroupId": flink.PROPERTY_GROUP, "PropertyMap": group}]))
         return path
 
 

@@ -5,7 +5,8 @@ modules and never each other; `packaging` only root modules; `local` may use off
 packaging; `operate` may use offline, online and local; `cli` may use everything and nothing imports
 it. Outside the package: the Lambda handlers import online, the processing job offline and online,
 `stacks/` the names of contract, stack_outputs and paths, the settings and telemetry names of online,
-the SageMaker job requests and packaging; flink_sql/ imports only the contract (shipped beside it).
+the SageMaker job requests and packaging; flink_sql/ imports only the contract and the Flink properties (shipped
+beside it).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ ALLOWED = {
     "training": {"root", "offline", "online"},
     "app": {"root", "packaging", "offline.model_artifact"},
     "stacks": {"root", "online.settings", "online.telemetry", "offline.sagemaker_jobs", "packaging"},
-    "flink_sql": {"contract"},  # shipped in the application zip beside main.py
+    "flink_sql": {"contract", "flink_properties"},  # shipped in the application zip beside main.py
 }
 # The one exception: the in-process scorer (local runs only) loads model.tar.gz with xgboost when it is built.
 EXCEPTIONS = {("fraudstream.online.scorers", "fraudstream.offline.model_artifact", True)}

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 from fraudstream.packaging import flink_app as fp
+from fraudstream.packaging.modules import imports
 from fraudstream.paths import FLINK_SQL
 from tests.support.flink_package import stand_in_jar, stand_in_package
 
@@ -36,6 +37,11 @@ def _services(jar, service):
     return jar.read(f"META-INF/services/{service}").decode().split()
 
 
+def test_the_zip_carries_every_module_of_ours_the_entry_point_imports():
+    imported = {i.module.replace(".", "/") + ".py" for i in imports(FLINK_SQL / "main.py", "flink_main")}
+    assert imported and imported | {"fraudstream/__init__.py"} == set(fp.CONTRACT_FILES)
+
+
 def test_the_zip_holds_the_entry_point_the_sql_the_properties_the_contract_and_the_jar(package):
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
@@ -43,7 +49,7 @@ def test_the_zip_holds_the_entry_point_the_sql_the_properties_the_contract_and_t
     sql = sorted(path.name for path in FLINK_SQL.glob("*.sql"))
     assert sql and set(sql) <= set(names)
     assert names == ["main.py", *sql, "application_properties.json", "fraudstream/__init__.py",
-                     "fraudstream/contract.py", "lib/fraudstream-flink-deps.jar"]
+                     "fraudstream/contract.py", "fraudstream/flink_properties.py", "lib/fraudstream-flink-deps.jar"]
     (run_options,) = [g["PropertyMap"] for g in properties
                       if g["PropertyGroupId"] == "kinesis.analytics.flink.run.options"]
     assert run_options == {"python": "main.py", "jarfile": "lib/fraudstream-flink-deps.jar"} == fp.RUN_OPTIONS

@@ -1,0 +1,65 @@
+"""The Flink job's runtime properties: the property group's name, its keys and defaults, the consumer groups it
+reads as, and the line it prints when it runs. One typed module that flink_sql/main.py (shipped beside it in the
+application zip, as contract.py is) and the Python side (the CDK app, the local pipeline) import alike."""
+
+from __future__ import annotations
+
+PROPERTY_GROUP = "fraudstream"
+READY_MARKER = "features job running"
+# The keys of the property group, one name each.
+BOOTSTRAP_SERVERS = "bootstrap.servers"
+TRANSACTIONS_TOPIC = "transactions.topic"
+FEATURES_TOPIC = "features.topic"
+INVALID_TOPIC = "invalid.topic"
+CONSUMER_GROUP = "consumer.group"
+MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
+TICKS_KEYS = "ticks.keys"
+KAFKA_SECURITY = "kafka.security"
+AUTO_OFFSET_RESET = "auto.offset.reset"
+ARCHIVE_PATH = "archive.path"
+ARCHIVE_ROLLOVER = "archive.rollover.seconds"  # how long a part file stays open before it is committed
+CHECKPOINTS_DIR = "checkpoints.dir"
+TMP_DIR = "tmp.dir"  # local only: the mini-cluster's working files (else /tmp, left behind when the job is stopped)
+PARALLELISM = "parallelism"
+BOUNDED = "bounded"
+REQUIRED = (BOOTSTRAP_SERVERS, TRANSACTIONS_TOPIC, FEATURES_TOPIC, INVALID_TOPIC)
+DEFAULTS = {
+    CONSUMER_GROUP: "fraudstream-features",
+    MAX_OUT_OF_ORDERNESS: "0",
+    KAFKA_SECURITY: "iam",
+    AUTO_OFFSET_RESET: "latest",
+    # Files roll every 15 minutes on S3 (few, large objects); the local pipeline rolls each second so that
+    # `fraudstream consistency` finds every transaction it carried a moment after the last verdict.
+    ARCHIVE_ROLLOVER: "900",
+}
+def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
+                       ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
+                       max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
+                       archive_path: str | None = None, **extra: str) -> dict[str, str]:
+    """The `fraudstream` property group for these settings (values may be CDK tokens); ``extra`` takes
+    the other keys by their property name with '.' as '_' (kafka_security="plaintext", ...)."""
+    properties = {
+        BOOTSTRAP_SERVERS: bootstrap_servers,
+        TRANSACTIONS_TOPIC: transactions_topic,
+        FEATURES_TOPIC: features_topic,
+        INVALID_TOPIC: invalid_topic,
+        CONSUMER_GROUP: consumer_group,
+        MAX_OUT_OF_ORDERNESS: str(max_out_of_orderness_seconds),
+    }
+    if ticks_keys:
+        properties[TICKS_KEYS] = ",".join(ticks_keys)
+    if archive_path:
+        properties[ARCHIVE_PATH] = archive_path
+    known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
+                                                    TMP_DIR, PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
+    for name, value in extra.items():
+        if name not in known:
+            raise TypeError(f"unknown runtime property {name!r}")
+        properties[known[name]] = str(value)
+    return properties
+
+
+def consumer_groups(group: str, archive: bool) -> list[str]:
+    """Every consumer group the job reads the transactions topic as: the features', the unparsed source's
+    (invalid records), and the archive's own when it archives (the stack grants each)."""
+    return [group, f"{group}-unparsed"] + ([f"{group}-archive"] if archive else [])
