@@ -57,7 +57,8 @@ from fraudstream import contract as c  # noqa: E402
 from fraudstream.local.lambda_runtime import msk_event, msk_record  # noqa: E402
 from fraudstream.online import aggregate, aws, predict  # noqa: E402
 from fraudstream.online.features import feature_vector, model_features  # noqa: E402
-from fraudstream.online.messages import RecordRef, parse_transaction_features, records  # noqa: E402
+from fraudstream.contract import RecordRef  # noqa: E402
+from fraudstream.online.messages import parse_transaction_features, records  # noqa: E402
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer  # noqa: E402
 from fraudstream.online.settings import aggregate_settings, predict_settings  # noqa: E402
 from fraudstream.online.stores import (  # noqa: E402

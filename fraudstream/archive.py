@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.checks import CheckError, card_number, finite_number
 
 S3_PREFIX = "transactions/"  # in the stack's data bucket (stacks/batch_jobs.py)
 PARTITION_PREFIX = "dt="  # one directory per UTC day
-TOPIC, PARTITION, OFFSET = "topic", "partition", "offset"
-
-Key = tuple[str, int, int]  # (topic, partition, offset)
 
 
 @dataclass(frozen=True)
@@ -35,8 +33,8 @@ class ArchivedTransaction:
     tid: str | None = None
 
     @property
-    def key(self) -> Key:
-        return self.topic, self.partition, self.offset
+    def key(self) -> RecordRef:
+        return RecordRef(self.topic, self.partition, self.offset)
 
 
 def parse_line(line: str) -> ArchivedTransaction:
@@ -54,7 +52,7 @@ def parse_line(line: str) -> ArchivedTransaction:
             numbers[name] = finite_number(record.get(name))
         except CheckError as error:
             raise ValueError(f"{name} {error}") from None
-    topic, partition, offset = record.get(TOPIC), record.get(PARTITION), record.get(OFFSET)
+    topic, partition, offset = record.get(c.TOPIC), record.get(c.PARTITION), record.get(c.OFFSET)
     if not isinstance(topic, str) or not all(isinstance(v, int) and not isinstance(v, bool) for v in (partition, offset)):
         raise ValueError("no topic, partition and offset (archived before they were kept?)")
     tid = record.get(c.TID)

@@ -34,6 +34,7 @@ from kafka import KafkaProducer
 from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.checks import InputError
+from fraudstream.contract import RecordRef
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
 from fraudstream.local.lambda_runtime import environment, invoker, load_handler
@@ -58,7 +59,6 @@ PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
 
-Key = tuple[int, int]  # (partition, offset) of a transaction on the transactions topic
 # What a run leaves in its work directory for `fraudstream consistency --local` (docs/online-path.md: "Consistency").
 RUN_FILE = "run.json"  # the model, feature set, threshold and inputs of the run
 LOADED_BATCH_AGGREGATES = "batch_aggregates-{n}.parquet"  # a copy of each set of 1-week records the run loaded
@@ -87,7 +87,7 @@ class VerdictCollector(logging.Handler):
     """Receives the handlers' log records: passes on the verdicts, and the reason each refused transaction got."""
 
     def __init__(self, on_verdict: Callable[[Verdict], None],
-                 on_refusal: Callable[[Key, str], None] = lambda _key, _reason: None) -> None:
+                 on_refusal: Callable[[RecordRef, str], None] = lambda _key, _reason: None) -> None:
         super().__init__(level=logging.INFO)
         self.on_verdict, self.on_refusal = on_verdict, on_refusal
 
@@ -99,7 +99,7 @@ class VerdictCollector(logging.Handler):
                 self.handleError(record)
         elif record.levelno >= logging.ERROR and getattr(record, "topic", None) == c.TRANSACTIONS_TOPIC:
             reason = getattr(record, "reason", None)
-            self.on_refusal((record.partition, record.offset),
+            self.on_refusal(RecordRef(record.topic, record.partition, record.offset),
                             f"{record.getMessage()}: {reason}" if reason else record.getMessage())
 
 
@@ -167,9 +167,9 @@ class LocalPipeline:
         self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, log,
                               archive_dir=self.archive_dir, max_out_of_orderness_s=max_out_of_orderness_s,
                               **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
-        self.verdicts: dict[Key, Verdict] = {}
-        self.arrival: dict[Key, float] = {}  # key -> time.monotonic() of its first verdict
-        self.refusals: dict[Key, str] = {}  # why the predict handler gave a transaction no verdict
+        self.verdicts: dict[RecordRef, Verdict] = {}
+        self.arrival: dict[RecordRef, float] = {}  # key -> time.monotonic() of its first verdict
+        self.refusals: dict[RecordRef, str] = {}  # why the predict handler gave a transaction no verdict
         self.duplicates = 0  # verdicts for a transaction that already had one (the trigger is at-least-once)
         self.triggers: dict[str, Trigger] = {}
         self.errors: list[BaseException] = []
@@ -179,7 +179,7 @@ class LocalPipeline:
         self._producer: KafkaProducer | None = None
         self._raw_producer: KafkaProducer | None = None
         self._handlers: dict[str, ModuleType] = {}
-        self._archived_files: dict[Path, set[Key]] = {}  # committed archive files read, and what they hold
+        self._archived_files: dict[Path, set[RecordRef]] = {}  # committed archive files read, and what they hold
         self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (RUN_FILE lists them)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -236,23 +236,23 @@ class LocalPipeline:
 
     # --- sending and waiting ----------------------------------------------------------------------
 
-    def send(self, message: dict, timeout: float = 30) -> Key:
-        """Send one transaction message, keyed by its card; returns its (partition, offset) once delivered."""
+    def send(self, message: dict, timeout: float = 30) -> RecordRef:
+        """Send one transaction message, keyed by its card; returns its place once delivered."""
         metadata = self._producer.send(c.TRANSACTIONS_TOPIC, key=message[c.CC_NUM], value=message).get(timeout=timeout)
-        return metadata.partition, metadata.offset
+        return RecordRef(metadata.topic, metadata.partition, metadata.offset)
 
-    def send_raw(self, value: bytes | None, key: bytes = b"0", timeout: float = 30) -> Key:
+    def send_raw(self, value: bytes | None, key: bytes = b"0", timeout: float = 30) -> RecordRef:
         """Send a record as it is (any bytes, or none): how tests and benchmarks send what nobody can score."""
         if self._raw_producer is None:
             self._raw_producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local-raw",
                                                **PRODUCER_OPTIONS)
         metadata = self._raw_producer.send(c.TRANSACTIONS_TOPIC, key=key, value=value).get(timeout=timeout)
-        return metadata.partition, metadata.offset
+        return RecordRef(metadata.topic, metadata.partition, metadata.offset)
 
-    def send_many(self, messages: list[dict], timeout: float = 120) -> list[Key]:
+    def send_many(self, messages: list[dict], timeout: float = 120) -> list[RecordRef]:
         futures = [self._producer.send(c.TRANSACTIONS_TOPIC, key=m[c.CC_NUM], value=m) for m in messages]
         self._producer.flush(timeout=timeout)
-        return [(meta.partition, meta.offset) for meta in (f.get(timeout=timeout) for f in futures)]
+        return [RecordRef(meta.topic, meta.partition, meta.offset) for meta in (f.get(timeout=timeout) for f in futures)]
 
     def wait_for_verdicts(self, count: int, timeout: float) -> bool:
         """Until ``count`` transactions have a verdict; raises when a part of the pipeline failed for good."""
@@ -283,16 +283,16 @@ class LocalPipeline:
         self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
         return count
 
-    def archived(self) -> set[Key]:
-        """(partition, offset) of the transactions in committed archive files. A committed file never changes,
+    def archived(self) -> set[RecordRef]:
+        """The places of the transactions in committed archive files. A committed file never changes,
         so each is read once."""
         for path in archive.data_files(self.archive_dir) if self.archive_dir else ():
             if path not in self._archived_files:
                 rows, _ = archive.parse_lines(path.read_text(encoding="utf-8").splitlines(), str(path))
-                self._archived_files[path] = {(r.partition, r.offset) for r in rows if r.topic == c.TRANSACTIONS_TOPIC}
+                self._archived_files[path] = {r.key for r in rows if r.topic == c.TRANSACTIONS_TOPIC}
         return set().union(*self._archived_files.values())
 
-    def wait_for_archive(self, keys: list[Key], timeout: float) -> int:
+    def wait_for_archive(self, keys: list[RecordRef], timeout: float) -> int:
         """Until every transaction of ``keys`` is in a committed archive file (Flink commits each second locally);
         returns how many are not. Valid transactions only reach the archive: pass those."""
         deadline, wanted = time.monotonic() + timeout, set(keys)
@@ -365,7 +365,7 @@ class LocalPipeline:
         (self.workdir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
     def _record_verdict(self, verdict: Verdict) -> None:
-        key = (verdict.partition, verdict.offset)
+        key = verdict.place()
         with self._lock:
             if key in self.verdicts:
                 self.duplicates += 1
@@ -374,7 +374,7 @@ class LocalPipeline:
             self.arrival[key] = time.monotonic()
         self.on_verdict(verdict)
 
-    def _record_refusal(self, key: Key, reason: str) -> None:
+    def _record_refusal(self, key: RecordRef, reason: str) -> None:
         with self._lock:
             self.refusals.setdefault(key, reason)
 

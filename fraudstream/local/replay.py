@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.local.scenario import ScenarioLine, seed_outcome
 from fraudstream.online.verdict import Verdict
 
@@ -24,9 +25,9 @@ class ReplayResult:
     verdicts: list[Verdict | None]  # the verdict of each, None if it did not come in time
     latencies: list[float]  # send to verdict, seconds, sorted: the end-to-end lag (transactions are stamped when sent)
     complete: bool
-    keys: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset) of each message
+    keys: list[RecordRef] = field(default_factory=list)  # where each message sat on the transactions topic
     line_numbers: list[int] = field(default_factory=list)  # the scenario line of each message
-    refusals: dict[tuple[int, int], str] = field(default_factory=dict)  # key -> why the handler gave no verdict
+    refusals: dict[RecordRef, str] = field(default_factory=dict)  # key -> why the handler gave no verdict
     interrupted: bool = False  # Ctrl-C: the lines after the last message were not sent
 
     @property
@@ -73,7 +74,7 @@ class ReplayResult:
 def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> ReplayResult:
     """Send ``lines`` through a started pipeline (local/pipeline.py) and wait for their verdicts."""
-    sent_at, messages, numbers = {}, [], []  # key (partition, offset) -> send time, in send order
+    sent_at, messages, numbers = {}, [], []  # place -> send time, in send order
     interrupted, complete = False, False
     try:
         for line in lines:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.checks import CheckError, card_number, number
 
 MAX_VALUE_BYTES = 64 * 1024  # messages are ~150 bytes; anything this large is not one of ours
@@ -22,17 +23,6 @@ MAX_VALUE_BYTES = 64 * 1024  # messages are ~150 bytes; anything this large is n
 
 # The messages are immutable value objects made once per record on the handlers' hot path: NamedTuples,
 # which build in a third of a frozen dataclass's time (docs/lambda.md: "Handler speed").
-class RecordRef(NamedTuple):
-    """Where a record came from: what an operator needs to find it again."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def as_log(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
-
-
 class TransactionFeatures(NamedTuple):
     """Flink's message for one transaction (fraudstream/contract.py: "Transaction features"): the transaction
     with its card's streaming features as Flink computed them, in order. ``ref`` is where the transaction sat

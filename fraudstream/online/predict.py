@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.online import telemetry as t
 from fraudstream.online.features import feature_vector, model_features
-from fraudstream.online.messages import (RecordRef, TransactionFeatures, parse_event,
-                                         parse_invalid_report, parse_transaction_features)
+from fraudstream.online.messages import (TransactionFeatures, parse_event, parse_invalid_report,
+                                         parse_transaction_features)
 from fraudstream.online.scorers import ModelOutputError, Scorer, check_scores
 from fraudstream.online.settings import PredictSettings
 from fraudstream.online.stores import OnlineStore

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from fraudstream import contract as c
 from fraudstream.checks import CheckError, finite_number
+from fraudstream.contract import RecordRef
 from fraudstream.online.messages import TransactionFeatures
 
 
@@ -47,10 +48,10 @@ class Verdict(NamedTuple):
                    tid=transaction.tid, topic=ref.topic, partition=ref.partition, offset=ref.offset,
                    batch_record_age_s=batch_record_age_s, late=transaction.late)
 
-    def place(self) -> tuple[str, int, int]:
-        """Where its transaction sat on the transactions topic: (topic, partition, offset)."""
-        return (self.topic or "", -1 if self.partition is None else self.partition,
-                -1 if self.offset is None else self.offset)
+    def place(self) -> RecordRef:
+        """Where its transaction sat on the transactions topic."""
+        return RecordRef(self.topic or "", -1 if self.partition is None else self.partition,
+                         -1 if self.offset is None else self.offset)
 
     @property
     def fraud(self) -> bool:

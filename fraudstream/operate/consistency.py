@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 
 from fraudstream import archive
 from fraudstream import contract as c
-from fraudstream.archive import ArchivedTransaction, Key
+from fraudstream.archive import ArchivedTransaction
+from fraudstream.contract import RecordRef
 from fraudstream.local.replay import percentile
 from fraudstream.online.features import feature_vector
 from fraudstream.online.scorers import Scorer
@@ -46,7 +47,7 @@ TEN_MINUTE_VALUES = {c.NUM_TRANS_LAST_10M, c.AVG_AMT_LAST_10M}
 class OfflineRow:
     """A transaction of the archive or the history, with the batch definition's features."""
 
-    key: Key | None  # None: a history row (before the archive)
+    key: RecordRef | None  # None: a history row (before the archive)
     trans_ts: float
     amount: float
     features: dict[str, float]
@@ -95,9 +96,9 @@ class Report:
 # --- Inputs -----------------------------------------------------------------------------------------
 
 
-def read_verdicts(records: Iterable[tuple[str, Mapping[str, Any]]], report: Report) -> dict[Key, Verdict]:
+def read_verdicts(records: Iterable[tuple[str, Mapping[str, Any]]], report: Report) -> dict[RecordRef, Verdict]:
     """The first verdict of each transaction from (where, log record) pairs; the rest counted in ``report``."""
-    verdicts: dict[Key, Verdict] = {}
+    verdicts: dict[RecordRef, Verdict] = {}
     for where, record in records:
         if "verdict" not in record:
             continue  # the handler's other lines (summaries, errors)
@@ -110,7 +111,7 @@ def read_verdicts(records: Iterable[tuple[str, Mapping[str, Any]]], report: Repo
         if verdict.topic is None or verdict.partition is None or verdict.offset is None or verdict.trans_ts is None:
             report.problem("verdict without topic, partition, offset or trans_ts", where)
             continue
-        key = (verdict.topic, verdict.partition, verdict.offset)
+        key = verdict.place()
         if key in verdicts:
             report.problem("verdict logged again for a redelivered transaction (the first is compared)", _name(key))
             continue
@@ -118,8 +119,8 @@ def read_verdicts(records: Iterable[tuple[str, Mapping[str, Any]]], report: Repo
     return verdicts
 
 
-def index_archive(rows: Iterable[ArchivedTransaction], report: Report) -> dict[Key, ArchivedTransaction]:
-    archived: dict[Key, ArchivedTransaction] = {}
+def index_archive(rows: Iterable[ArchivedTransaction], report: Report) -> dict[RecordRef, ArchivedTransaction]:
+    archived: dict[RecordRef, ArchivedTransaction] = {}
     for row in rows:
         if row.key in archived:
             report.problem("transaction archived twice (kept once)", _name(row.key))
@@ -153,7 +154,8 @@ def offline_features(archived: Sequence[ArchivedTransaction], history: pa.Table 
                      "ORDER BY cc_num, trans_ts, k_partition NULLS FIRST, k_offset NULLS FIRST").fetch_arrow_table().to_pydict()
     cards: dict[int, list[OfflineRow]] = defaultdict(list)
     for i, card in enumerate(result["cc_num"]):
-        key = None if result["k_topic"][i] is None else (result["k_topic"][i], result["k_partition"][i], result["k_offset"][i])
+        key = None if result["k_topic"][i] is None else RecordRef(result["k_topic"][i], result["k_partition"][i],
+                                                                   result["k_offset"][i])
         cards[card].append(OfflineRow(key, result["trans_ts"][i], result["amount"][i],
                                       {name: result[name][i] for name in FEATURES}))
     return cards
@@ -166,7 +168,7 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def compare(verdicts: Mapping[Key, Verdict], archived: Mapping[Key, ArchivedTransaction],
+def compare(verdicts: Mapping[RecordRef, Verdict], archived: Mapping[RecordRef, ArchivedTransaction],
             offline: Mapping[int, list[OfflineRow]], report: Report,
             coverage_start: float = -math.inf) -> list[tuple[Verdict, dict[str, float]]]:
     """Classify every feature value of every verdict that has its transaction; returns (verdict, batch
@@ -313,8 +315,8 @@ def _percentile(ordered: Sequence[float], q: float) -> float | None:
     return percentile(list(ordered), q) if ordered else None
 
 
-def _name(key: Key) -> str:
-    return f"{key[0]}/{key[1]}/{key[2]}"
+def _name(key: RecordRef) -> str:
+    return str(key)
 
 
 # --- Readers ------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from fraudstream.offline import features
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online.features import model_features
-from fraudstream.online.messages import RecordRef, parse_transaction_features
+from fraudstream.contract import RecordRef
+from fraudstream.online.messages import parse_transaction_features
 from tests.support.flink_job import Topics, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
 from tests.support.wait import wait_for

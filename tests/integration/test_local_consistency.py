@@ -64,7 +64,8 @@ def test_bursts_a_backlog_late_and_refused_records_all_scored_exactly_or_reporte
     assert pipeline.verdicts[late].late and not any(pipeline.verdicts[k].late for k in burst + paced + backlog)
     # and each refused record is logged with its place and reason, never its content
     lines = [json.loads(line) for line in (workdir / "logs" / "handlers.jsonl").read_text().splitlines()]
-    refused = {(r["partition"], r["offset"]): r["reason"] for r in lines if r.get("message") == "invalid transaction refused"}
+    refused = {(r["topic"], r["partition"], r["offset"]): r["reason"] for r in lines
+               if r.get("message") == "invalid transaction refused"}
     assert set(refused) == set(bad) and not any("lots" in json.dumps(r) for r in lines)
     # and the consistency report finds every on-time value exact, and names the late one
     report = consistency.local(workdir)

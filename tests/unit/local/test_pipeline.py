@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.local import pipeline as local_pipeline
 from fraudstream.local.pipeline import (
     LocalPipeline,
@@ -47,7 +48,7 @@ def emit(pipeline, amount: float, trans_ts: float = T, **fields) -> tuple[int, i
     offset = next(_places)
     produce(pipeline.broker.bootstrap, c.TRANSACTION_FEATURES_TOPIC,
             [features_message(CARD, trans_ts, amount, offset=offset, **fields)], keys=[CARD])
-    return 0, offset
+    return RecordRef(c.TRANSACTIONS_TOPIC, 0, offset)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     assert record[c.STREAMING_FEATURE_GROUP][CARD][c.NUM_TRANS_LAST_10M] == 3
     assert shown == [verdict]
     logged = [json.loads(line) for line in pipeline.verdict_log.read_text().splitlines()]
-    assert [(r["partition"], r["offset"]) for r in logged] == [key]  # the verdict log holds verdicts only
+    assert [(r["topic"], r["partition"], r["offset"]) for r in logged] == [key]  # the verdict log holds verdicts only
     others = [json.loads(line) for line in pipeline.handler_log.read_text().splitlines()]
     assert "transactions processed" in {r["message"] for r in others} and not any("verdict" in r for r in others)
     # And the process is as it was: the logger writes where it did, the pipeline's variables are gone
@@ -115,7 +116,7 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
     assert lost not in pipeline.verdicts and scored in pipeline.verdicts
     (document,) = [json.loads(p.read_text()) for p in pipeline.failure_dir.rglob("*") if p.is_file()]
     (records,) = json.loads(document["payload"])["records"].values()
-    assert [json.loads(base64.b64decode(r["value"]))[c.OFFSET] for r in records] == [lost[1]]
+    assert [json.loads(base64.b64decode(r["value"]))[c.OFFSET] for r in records] == [lost.offset]
 
 
 @pytest.mark.kafka  # the pipeline starts its own broker

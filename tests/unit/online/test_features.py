@@ -11,7 +11,8 @@ import pytest
 
 from fraudstream import contract as c
 from fraudstream.online.features import Week, feature_vector, model_features, prior_days
-from fraudstream.online.messages import RecordRef, parse_transaction_features
+from fraudstream.contract import RecordRef
+from fraudstream.online.messages import parse_transaction_features
 from tests.support.events import features_message
 
 CARD = 4111111111111111

@@ -12,7 +12,8 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from fraudstream import contract as c
 from fraudstream.online.features import model_features
-from fraudstream.online.messages import RecordRef, parse_transaction_features
+from fraudstream.contract import RecordRef
+from fraudstream.online.messages import parse_transaction_features
 from fraudstream.online.scorers import ModelOutputError
 from fraudstream.online.telemetry import JsonFormatter, logger
 from fraudstream.online.verdict import Verdict

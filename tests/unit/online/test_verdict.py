@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fraudstream import contract as c
-from fraudstream.online.messages import RecordRef, parse_transaction_features
+from fraudstream.contract import RecordRef
+from fraudstream.online.messages import parse_transaction_features
 from fraudstream.online.verdict import UnreadableVerdict, Verdict
 from tests.support.events import features_message
 

@@ -18,7 +18,8 @@ from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.cli import args
 from fraudstream.cli import operate as cli_operate
-from fraudstream.online.messages import RecordRef, parse_transaction_features
+from fraudstream.contract import RecordRef
+from fraudstream.online.messages import parse_transaction_features
 from fraudstream.online.verdict import Verdict
 from fraudstream.operate import log_viewer
 from tests.support.events import features_message
