@@ -200,11 +200,13 @@ def cmd_logs(args: argparse.Namespace, now: datetime | None = None, **seams) -> 
     start, end = time_range(args.since or duration(LOGS_SINCE), args.start, args.end, now or datetime.now(timezone.utc))
     _check_logs_options(args, start, end)
     if args.local is not None:
-        from fraudstream.local.pipeline import run_info
+        from fraudstream.local.workdir import WorkDir
 
         if not args.local.is_dir():
             raise InputError(f"{args.local}: no such directory (a local run's work directory, such as data/local)")
-        log = args.local / run_info(args.local)["verdict_log"]
+        files = WorkDir(args.local)
+        files.read_run()  # a local run's directory, or one line saying it is not
+        log = files.verdict_log
         return log_viewer.run_local(log, start if ranged else None, end if ranged else None, follow_log=args.follow,
                                     fraud_only=args.fraud_only, as_json=args.json, interval=args.interval,
                                     **{k: v for k, v in seams.items() if k != "page_size"})

@@ -33,12 +33,12 @@ from kafka import KafkaProducer
 
 from fraudstream import archive
 from fraudstream import contract as c
-from fraudstream.checks import InputError
 from fraudstream.contract import RecordRef
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
 from fraudstream.local.lambda_runtime import environment, invoker, load_handler
 from fraudstream.local.trigger import Trigger
+from fraudstream.local.workdir import RunRecord, WorkDir
 from fraudstream.offline import model_artifact
 from fraudstream.offline.features import read_batch_aggregates
 from fraudstream.online import settings
@@ -59,23 +59,8 @@ PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
 
-# What a run leaves in its work directory for `fraudstream consistency --local` (docs/online-path.md: "Consistency").
-RUN_FILE = "run.json"  # the model, feature set, threshold and inputs of the run
-LOADED_BATCH_AGGREGATES = "batch_aggregates-{n}.parquet"  # a copy of each set of 1-week records the run loaded
-ARCHIVE_DIR = "archive"  # every transaction Flink read, as on S3
-
-
 class PipelineBusy(RuntimeError):
     """Another pipeline runs on this work directory."""
-
-
-def run_info(workdir: Path) -> dict:
-    """What a local run recorded in its work directory (RUN_FILE: model, inputs, logs); InputError without one."""
-    run_file = Path(workdir) / RUN_FILE
-    if not run_file.is_file():
-        raise InputError(f"{workdir}: no {RUN_FILE}; not the work directory of a local run (run `fraudstream replay` "
-                         "or `make demo`)")
-    return json.loads(run_file.read_text(encoding="utf-8"))
 
 
 def carries_verdict(record: logging.LogRecord) -> bool:
@@ -152,19 +137,17 @@ class LocalPipeline:
                  on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
                  triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
                  archive_transactions: bool = True, history: Path | None = None, max_out_of_orderness_s: float = 0):
-        self.workdir, self.model_path = Path(workdir).resolve(), Path(model_path).resolve()
+        self.files = WorkDir(workdir)
+        self.workdir, self.model_path = self.files.root, Path(model_path).resolve()
         self.on_verdict, self.log = on_verdict, log
         # Trigger name -> its settings; TRIGGERS says which handler each feeds (``triggers`` replaces some).
         self.trigger_settings = {**DEFAULT_TRIGGERS, **(triggers or {})}
-        self.store_path = self.workdir / "online_store.sqlite"
-        self.logs = self.workdir / "logs"
-        self.verdict_log = self.logs / "verdicts.jsonl"  # the predict function's verdict records
-        self.handler_log = self.logs / "handlers.jsonl"  # the rest of both functions' records: summaries, refusals
-        self.failure_dir = self.workdir / "failed"
-        self.archive_dir = self.workdir / ARCHIVE_DIR if archive_transactions else None
+        self.store_path, self.logs, self.failure_dir = self.files.store, self.files.logs, self.files.failed
+        self.verdict_log, self.handler_log = self.files.verdict_log, self.files.handler_log
+        self.archive_dir = self.files.archive if archive_transactions else None
         self.history = Path(history).resolve() if history else None  # transactions before the run (for consistency)
-        self.broker = KafkaBroker(self.workdir / "kafka", self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
-        self.flink = FlinkJob(self.workdir / "flink", self.logs / "flink.log", self.broker.bootstrap, log,
+        self.broker = KafkaBroker(self.files.kafka, self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
+        self.flink = FlinkJob(self.files.flink, self.logs / "flink.log", self.broker.bootstrap, log,
                               archive_dir=self.archive_dir, max_out_of_orderness_s=max_out_of_orderness_s,
                               **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
         self.verdicts: dict[RecordRef, Verdict] = {}
@@ -180,7 +163,7 @@ class LocalPipeline:
         self._raw_producer: KafkaProducer | None = None
         self._handlers: dict[str, ModuleType] = {}
         self._archived_files: dict[Path, set[RecordRef]] = {}  # committed archive files read, and what they hold
-        self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (RUN_FILE lists them)
+        self.batch_loads: list[str] = []  # the copies of the 1-week records loaded, in order (the run record lists them)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -276,9 +259,9 @@ class LocalPipeline:
         """Load 1-week records into the batch feature group, as the nightly run does on AWS (at start, or while
         running); a copy stays in the work directory for `fraudstream consistency`. Returns the card count."""
         count = load_batch_aggregates(path, self._handlers[AGGREGATE_HANDLER].STORE)
-        name = LOADED_BATCH_AGGREGATES.format(n=len(self.batch_loads) + 1)
-        shutil.copyfile(path, self.workdir / name)
-        self.batch_loads.append(name)
+        copy = self.files.loaded_batch(len(self.batch_loads) + 1)
+        shutil.copyfile(path, copy)
+        self.batch_loads.append(copy.name)
         self._write_run_file()
         self.log(f"loaded {count:,} cards' 1-week aggregates into {c.BATCH_FEATURE_GROUP}")
         return count
@@ -313,13 +296,8 @@ class LocalPipeline:
 
     def _reset_workdir(self) -> None:
         """A fresh run: the previous run's topics, store, checkpoints, failed batches and logs go."""
-        for path in (self.workdir / "kafka" / "data", self.workdir / "flink", self.failure_dir, self.logs,
-                     self.workdir / ARCHIVE_DIR):
-            shutil.rmtree(path, ignore_errors=True)
-        for path in (self.store_path, self.workdir / RUN_FILE, *self.workdir.glob(LOADED_BATCH_AGGREGATES.format(n="*"))):
-            path.unlink(missing_ok=True)
-        self.logs.mkdir(parents=True)
-        handler = logging.FileHandler(self.logs / "triggers.log", encoding="utf-8")
+        self.files.clear_run()
+        handler = logging.FileHandler(self.files.trigger_log, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         trigger_log = logging.getLogger("fraudstream.local.trigger")
         trigger_log.addHandler(handler)
@@ -356,13 +334,9 @@ class LocalPipeline:
 
     def _write_run_file(self) -> None:
         predict_settings = self.predict_settings
-        run = {"model": str(self.model_path), "feature_set": predict_settings.feature_set,
-               "threshold": predict_settings.threshold, "batch_aggregates": self.batch_loads,
-               "archive": ARCHIVE_DIR if self.archive_dir else None,
-               "history": str(self.history) if self.history else None,
-               "verdict_log": str(self.verdict_log.relative_to(self.workdir)),
-               "handler_log": str(self.handler_log.relative_to(self.workdir))}
-        (self.workdir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+        self.files.write_run(RunRecord(model=self.model_path, feature_set=predict_settings.feature_set,
+                                       threshold=predict_settings.threshold, batch_aggregates=tuple(self.batch_loads),
+                                       archived=self.archive_dir is not None, history=self.history))
 
     def _record_verdict(self, verdict: Verdict) -> None:
         key = verdict.place()

@@ -360,28 +360,28 @@ def read_history(path: Path) -> pa.Table:
 def local(workdir: Path, *, history: Path | None = None, model: Path | None = None) -> Report:
     """The report of a local pipeline's work directory (what `fraudstream replay` leaves there)."""
     from fraudstream.checks import InputError
-    from fraudstream.local import pipeline
+    from fraudstream.local.workdir import WorkDir
     from fraudstream.online.scorers import InProcessScorer
 
-    run_info = pipeline.run_info(workdir)
-    log = workdir / run_info["verdict_log"]
-    records = read_log_lines(log) if log.is_file() else []
+    files = WorkDir(workdir)
+    run_record = files.read_run()
+    records = read_log_lines(files.verdict_log) if files.verdict_log.is_file() else []
     report_problems: list[str] = []
     rows: list[ArchivedTransaction] = []
-    if run_info.get("archive"):
-        rows, report_problems = archive.read_directory(workdir / run_info["archive"])
-    history = history or (Path(run_info["history"]) if run_info.get("history") else None)
+    if run_record.archived:
+        rows, report_problems = archive.read_directory(files.archive)
+    history = history or run_record.history
     if history is not None and not history.is_file():
         raise InputError(f"{history}: no such file (the history: transactions before the run)")
-    model = model or Path(run_info["model"])
+    model = model or run_record.model
     scorer = InProcessScorer(model) if model.is_file() else None
     report = run(records, rows, f"the local run in {workdir}", history=read_history(history) if history else None,
                  scorer=scorer,
-                 feature_set=run_info["feature_set"], threshold=run_info["threshold"], archive_problems=report_problems,
+                 feature_set=run_record.feature_set, threshold=run_record.threshold, archive_problems=report_problems,
                  # The topic started empty, so the archive holds all the run carried; with the history before it (or
                  # no 1-week records loaded, which would have counted an unknown one) nothing is missing.
-                 archive_complete=history is not None or not run_info.get("batch_aggregates"))
-    if not run_info.get("archive"):
+                 archive_complete=history is not None or not run_record.batch_aggregates)
+    if not run_record.archived:
         report.problem("the run kept no archive (archive_transactions off)")
     if scorer is None:
         report.problem("model not found; scores not compared", str(model))

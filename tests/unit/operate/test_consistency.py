@@ -9,6 +9,7 @@ transaction that came late (scored on itself alone).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -23,7 +24,7 @@ from moto import mock_aws
 from fraudstream import contract as c
 from fraudstream.archive import ArchivedTransaction
 from fraudstream.cli.main import build_parser, main
-from fraudstream.local.pipeline import ARCHIVE_DIR, RUN_FILE
+from fraudstream.local.workdir import RunRecord, WorkDir
 from fraudstream.offline import features
 from fraudstream.online import predict
 from fraudstream.online.messages import parse_event, parse_transaction_features
@@ -300,11 +301,11 @@ def test_an_empty_window_is_named(run):
 
 
 def write_workdir(path: Path, records: list[dict], archived: list[ArchivedTransaction], model: Path) -> Path:
-    (path / "logs").mkdir(parents=True)
-    (path / "logs" / "verdicts.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in records) + "\nnot json, but mentions \"verdict\"\n")
-    (path / "logs" / "handlers.jsonl").write_text("")
-    day = path / ARCHIVE_DIR / "dt=2026-01-01"
+    files = WorkDir(path)
+    files.logs.mkdir(parents=True)
+    files.verdict_log.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json, but mentions \"verdict\"\n")
+    files.handler_log.write_text("")
+    day = WorkDir(path).archive / "dt=2026-01-01"
     day.mkdir(parents=True)
     (day / "part-0-0").write_text("\n".join(json.dumps(a.__dict__) for a in archived) + "\n")
     (day / ".part-0-1.inprogress").write_text("{broken\n")  # Flink's open part file: not data
@@ -312,9 +313,8 @@ def write_workdir(path: Path, records: list[dict], archived: list[ArchivedTransa
     pq.write_table(pa.table({c.CC_NUM: [h[0] for h in HISTORY], c.AMOUNT: [h[2] for h in HISTORY],
                              c.TID: [f"h{i}" for i in range(len(HISTORY))],
                              c.DATETIME: pa.array([round(h[1] * 1e6) for h in HISTORY], pa.timestamp("us"))}), history)
-    (path / RUN_FILE).write_text(json.dumps({
-        "model": str(model), "feature_set": "v2", "threshold": 0.5, "batch_aggregates": [], "archive": ARCHIVE_DIR,
-        "history": str(history), "verdict_log": "logs/verdicts.jsonl", "handler_log": "logs/handlers.jsonl"}))
+    WorkDir(path).write_run(RunRecord(model=model, feature_set="v2", threshold=0.5, batch_aggregates=(),
+                                      archived=True, history=history))
     return path
 
 
@@ -356,8 +356,8 @@ def test_a_local_run_that_kept_no_history_leaves_the_week_unverifiable(run, tmp_
     # counted card A's week: without that history the check cannot tell, as with a stack.
     records, archived = run
     workdir = write_workdir(tmp_path / "local", without(records, D, L), archived, tmp_path / "no-model.tar.gz")
-    info = json.loads((workdir / RUN_FILE).read_text())
-    (workdir / RUN_FILE).write_text(json.dumps({**info, "history": None, "batch_aggregates": ["batch_aggregates-1.parquet"]}))
+    files = WorkDir(workdir)
+    files.write_run(dataclasses.replace(files.read_run(), history=None, batch_aggregates=("batch_aggregates-1.parquet",)))
     assert main(["consistency", "--local", str(workdir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["unexplained_values"] == 0 and result["features"][c.NUM_TRANS_LAST_1W]["unverifiable"] == 3

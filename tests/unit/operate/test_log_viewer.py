@@ -19,6 +19,7 @@ from fraudstream import stack_outputs as out
 from fraudstream.cli import args
 from fraudstream.cli import operate as cli_operate
 from fraudstream.contract import RecordRef
+from fraudstream.local.workdir import RunRecord, WorkDir
 from fraudstream.online.messages import parse_transaction_features
 from fraudstream.online.verdict import Verdict
 from fraudstream.operate import log_viewer
@@ -442,10 +443,12 @@ def test_a_prediction_without_trans_ts_takes_the_log_time(now):
 
 
 def local_run(tmp_path, *lines: str):
-    """A local run's work directory as fraudstream/local/pipeline.py leaves it: run.json and the verdict log."""
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "verdicts.jsonl").write_text("".join(line + "\n" for line in lines))
-    (tmp_path / "run.json").write_text(json.dumps({"verdict_log": "logs/verdicts.jsonl"}))
+    """A local run's work directory as fraudstream/local/pipeline.py leaves it: its run record and verdict log."""
+    files = WorkDir(tmp_path)
+    files.logs.mkdir()
+    files.verdict_log.write_text("".join(line + "\n" for line in lines))
+    files.write_run(RunRecord(model=tmp_path / "model.tar.gz", feature_set="v2", threshold=0.5, batch_aggregates=(),
+                              archived=False, history=None))
     return tmp_path
 
 
