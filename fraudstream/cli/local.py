@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from fraudstream.checks import InputError
 from fraudstream.cli.args import positive_seconds
 from fraudstream.cli.progress import Progress
 
-ARCHIVE_WAIT_S = 30.0  # after the last verdict, for Flink to commit the archive (about 2 s locally)
 
 
 def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
@@ -72,55 +69,23 @@ def cmd_scenario(args: argparse.Namespace) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from fraudstream.local import replay
-    from fraudstream.local.pipeline import LocalPipeline
-    from fraudstream.local.scenario import read_scenario
+    from fraudstream.local.replay import ARCHIVE_WAIT_S, ReplayOptions, replay
 
-    lines, problems = read_scenario(args.file)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if not lines:
-        raise InputError(f"{args.file}: no valid transaction to replay")
-    if args.history_to_today and args.history is None:
-        raise InputError("--history-to-today needs --history TX.parquet (the transactions to move)")
-    for path, what in ((args.model, "run `fraudstream train` (or `make demo`)"),
-                       (args.history if args.history_to_today else args.batch_aggregates,
-                        "run `fraudstream features` (or `make demo`)")):
-        if not Path(path).is_file():
-            raise InputError(f"{path}: no such file; {what}")
-    from fraudstream.offline import model_artifact
-
-    model_artifact.feature_set_of(model_artifact.load_artifact(args.model))  # a bad model: one line, before any start
-    history = args.history or Path(args.batch_aggregates).with_name("transactions.parquet")
-    if args.history is not None and not history.is_file():
-        raise InputError(f"--history {history}: no such file")
-    progress = Progress(args.quiet)
-    batch_aggregates = args.batch_aggregates
-    if args.history_to_today:
-        from fraudstream.local.history import present_history
-
-        moved = present_history(history, Path(args.workdir) / "history", progress=progress)
-        history, batch_aggregates = moved["history"], moved["batch_aggregates"]
-    if args.no_delay:
-        lines = [replace(line, delay_s=0.0) for line in lines]
-    pipeline = LocalPipeline(args.workdir, args.model,
-                             on_verdict=lambda v: print(v.message(), flush=True), log=progress,
-                             history=history if history.is_file() else None)
-    with pipeline:
-        pipeline.start(batch_aggregates)
-        used = pipeline.predict_settings
-        progress(f"replaying {len(lines)} transactions from {args.file}")
-        result = replay.run(lines, pipeline, verdict_timeout=args.timeout)
-        missing = 0 if result.interrupted else pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
-    if missing:
-        print(f"{missing} of {len(result.keys)} transactions not in the archive after {ARCHIVE_WAIT_S:g} s "
+    options = ReplayOptions(scenario=Path(args.file), model=Path(args.model), workdir=Path(args.workdir),
+                            batch_aggregates=Path(args.batch_aggregates), history=args.history and Path(args.history),
+                            history_to_today=args.history_to_today, no_delay=args.no_delay, verdict_timeout=args.timeout)
+    done = replay(options, on_verdict=lambda v: print(v.message(), flush=True), progress=Progress(args.quiet),
+                  warn=lambda problem: print(problem, file=sys.stderr))
+    result = done.result
+    if done.archive_missing:
+        print(f"{done.archive_missing} of {len(result.keys)} transactions not in the archive after {ARCHIVE_WAIT_S:g} s "
               f"(`fraudstream consistency --local {args.workdir}` names them)", file=sys.stderr)
     print()
-    print(f"model: {args.model} (feature set {used.feature_set}, FRAUD above {used.threshold:g}); "
-          f"1-week records: {batch_aggregates}")
+    print(f"model: {args.model} (feature set {done.feature_set}, FRAUD above {done.threshold:g}); "
+          f"1-week records: {done.batch_aggregates}")
     print("\n".join(result.summary_lines()))
-    print(f"verdicts: {pipeline.verdict_log} (fraudstream logs --local {args.workdir}); other handler records: "
-          f"{pipeline.handler_log}")
+    print(f"verdicts: {done.verdict_log} (fraudstream logs --local {args.workdir}); other handler records: "
+          f"{done.handler_log}")
     print(f"check the features served: fraudstream consistency --local {args.workdir}")
     if result.interrupted:
         return 130
@@ -130,7 +95,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not ok:
             return 1
     if not result.complete:
-        print(f"fraudstream replay: error: {len(lines) - len(result.received)} transaction(s) got no verdict within "
+        print(f"fraudstream replay: error: {len(result.messages) - len(result.received)} transaction(s) got no verdict within "
               f"{args.timeout:g} s (the lines above say why)", file=sys.stderr)
         return 1
     return 0

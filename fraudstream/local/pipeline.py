@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from kafka import KafkaProducer
 
@@ -58,6 +59,14 @@ PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 # Clients of kafka.t3.small MSK brokers should back off reconnects (docs/deploy-reference.md: brokerInstanceType); the same here.
 PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
+
+class Collected(NamedTuple):
+    """A copy of what the pipeline collected, taken under its lock."""
+
+    verdicts: dict[RecordRef, Verdict]
+    arrival: dict[RecordRef, float]  # time.monotonic() of each transaction's first verdict
+    refusals: dict[RecordRef, str]  # why the predict handler gave a transaction no verdict
+
 
 class PipelineBusy(RuntimeError):
     """Another pipeline runs on this work directory."""
@@ -136,8 +145,10 @@ class LocalPipeline:
     def __init__(self, workdir: Path, model_path: Path,
                  on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
                  triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
-                 archive_transactions: bool = True, history: Path | None = None, max_out_of_orderness_s: float = 0):
+                 archive_transactions: bool = True, history: Path | None = None, max_out_of_orderness_s: float = 0,
+                 feature_set: str | None = None):
         self.files = WorkDir(workdir)
+        self.feature_set = feature_set  # the model's, when the caller has checked it already (else read at start)
         self.workdir, self.model_path = self.files.root, Path(model_path).resolve()
         self.on_verdict, self.log = on_verdict, log
         # Trigger name -> its settings; TRIGGERS says which handler each feeds (``triggers`` replaces some).
@@ -237,6 +248,11 @@ class LocalPipeline:
         self._producer.flush(timeout=timeout)
         return [RecordRef(meta.topic, meta.partition, meta.offset) for meta in (f.get(timeout=timeout) for f in futures)]
 
+    def results(self) -> Collected:
+        """What the handlers gave so far, consistent (their threads add to it while the pipeline runs)."""
+        with self._lock:
+            return Collected(dict(self.verdicts), dict(self.arrival), dict(self.refusals))
+
     def wait_for_verdicts(self, count: int, timeout: float) -> bool:
         """Until ``count`` transactions have a verdict; raises when a part of the pipeline failed for good."""
         deadline = time.monotonic() + timeout
@@ -306,7 +322,7 @@ class LocalPipeline:
         self._cleanup.callback(handler.close)
 
     def _load_handlers(self) -> dict[str, ModuleType]:
-        feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
+        feature_set = self.feature_set or model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
         env = handler_environment(self.store_path, self.model_path, feature_set)
         handlers = {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
         # The JSON log records (the local CloudWatch log groups) go to two files: verdicts, and everything else.

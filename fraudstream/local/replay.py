@@ -11,12 +11,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from fraudstream import contract as c
+from fraudstream.checks import InputError
 from fraudstream.contract import RecordRef
-from fraudstream.local.scenario import ScenarioLine, seed_outcome
+from fraudstream.local.scenario import ScenarioLine, read_scenario, seed_outcome
 from fraudstream.online.verdict import Verdict
+
+ARCHIVE_WAIT_S = 30.0  # after the last verdict, for Flink to commit the archive (about 2 s locally)
 
 
 @dataclass
@@ -87,10 +91,82 @@ def run(lines: list[ScenarioLine], pipeline, verdict_timeout: float = 60.0,
         complete = pipeline.wait_for_verdicts(len(lines), verdict_timeout)
     except KeyboardInterrupt:  # report what was sent so far
         interrupted = True
-    verdicts = [pipeline.verdicts.get(key) for key in sent_at]
-    latencies = sorted(pipeline.arrival[key] - sent_at[key] for key in sent_at if key in pipeline.arrival)
-    return ReplayResult(messages, verdicts, latencies, complete, list(sent_at), numbers, dict(pipeline.refusals),
-                        interrupted)
+    got = pipeline.results()
+    verdicts = [got.verdicts.get(key) for key in sent_at]
+    latencies = sorted(got.arrival[key] - sent_at[key] for key in sent_at if key in got.arrival)
+    return ReplayResult(messages, verdicts, latencies, complete, list(sent_at), numbers, got.refusals, interrupted)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What `fraudstream replay` takes (its --help explains each)."""
+
+    scenario: Path
+    model: Path
+    workdir: Path
+    batch_aggregates: Path
+    history: Path | None = None  # default: transactions.parquet beside batch_aggregates, if there
+    history_to_today: bool = False  # move the history to end at today's 00:00 UTC (and the 1-week records with it)
+    no_delay: bool = False  # send every line at once
+    verdict_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What a replay did: its result, and what it ran with."""
+
+    result: ReplayResult
+    feature_set: str
+    threshold: float
+    batch_aggregates: Path  # the 1-week records loaded
+    archive_missing: int  # transactions not in the archive after ARCHIVE_WAIT_S
+    verdict_log: Path
+    handler_log: Path
+
+
+def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambda _v: None,
+           progress: Callable[[str], None] = lambda _m: None,
+           warn: Callable[[str], None] = lambda _m: None) -> ReplayReport:
+    """`fraudstream replay`: check the inputs (the model once, before anything starts), start the local pipeline
+    on the work directory, send the scenario and wait for its verdicts and its archive. ``warn`` gets each
+    scenario line that cannot be sent; InputError for inputs that cannot be used at all."""
+    from fraudstream.local.pipeline import LocalPipeline
+    from fraudstream.offline import model_artifact
+
+    lines, problems = read_scenario(options.scenario)
+    for problem in problems:
+        warn(problem)
+    if not lines:
+        raise InputError(f"{options.scenario}: no valid transaction to replay")
+    if options.history_to_today and options.history is None:
+        raise InputError("--history-to-today needs --history TX.parquet (the transactions to move)")
+    for path, what in ((options.model, "run `fraudstream train` (or `make demo`)"),
+                       (options.history if options.history_to_today else options.batch_aggregates,
+                        "run `fraudstream features` (or `make demo`)")):
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file; {what}")
+    feature_set = model_artifact.feature_set_of(model_artifact.load_artifact(options.model))  # a bad model: one line
+    history = options.history or Path(options.batch_aggregates).with_name("transactions.parquet")
+    if options.history is not None and not history.is_file():
+        raise InputError(f"--history {history}: no such file")
+    batch_aggregates = options.batch_aggregates
+    if options.history_to_today:
+        from fraudstream.local.history import present_history
+
+        moved = present_history(history, Path(options.workdir) / "history", progress=progress)
+        history, batch_aggregates = moved["history"], moved["batch_aggregates"]
+    if options.no_delay:
+        lines = [replace(line, delay_s=0.0) for line in lines]
+    pipeline = LocalPipeline(options.workdir, options.model, on_verdict=on_verdict, log=progress,
+                             history=history if history.is_file() else None, feature_set=feature_set)
+    with pipeline:
+        pipeline.start(batch_aggregates)
+        used = pipeline.predict_settings
+        progress(f"replaying {len(lines)} transactions from {options.scenario}")
+        result = run(lines, pipeline, verdict_timeout=options.verdict_timeout)
+        missing = 0 if result.interrupted else pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
+    return ReplayReport(result, used.feature_set, used.threshold, Path(batch_aggregates), missing,
+                        pipeline.verdict_log, pipeline.handler_log)
 
 
 def percentile(ordered: list[float], q: float) -> float:

@@ -4,6 +4,7 @@ tests/integration/test_local_pipeline.py runs the real one)."""
 from __future__ import annotations
 
 from fraudstream import contract as c
+from fraudstream.local.pipeline import Collected
 from fraudstream.local.replay import ReplayResult, run, true_10m_counts
 from fraudstream.local.scenario import ScenarioLine
 from fraudstream.online.verdict import Verdict
@@ -37,6 +38,9 @@ class EchoPipeline:
 
     def wait_for_verdicts(self, count, timeout):
         return len(self.verdicts) >= count
+
+    def results(self):
+        return Collected(dict(self.verdicts), dict(self.arrival), dict(self.refusals))
 
 
 def lines(cards):
@@ -122,3 +126,25 @@ def test_the_report_gives_the_end_to_end_lag_and_counts_late_transactions():
     assert any(line.startswith("late: 3 transaction(s) came behind Flink's watermark") for line in summary)
     assert any(line.startswith("send to verdict: p50 0.51 s, p99 0.99 s, max 1.00 s (the end-to-end lag")
                for line in summary)
+
+
+def test_the_entry_point_refuses_unusable_inputs_with_one_line_before_anything_starts(tmp_path):
+    import pytest
+
+    from fraudstream.checks import InputError
+    from fraudstream.local.replay import ReplayOptions, replay
+
+    scenario = tmp_path / "scenario.jsonl"
+    scenario.write_text('{"cc_num": "not a card"}\n')
+    options = ReplayOptions(scenario=scenario, model=tmp_path / "model.tar.gz", workdir=tmp_path / "work",
+                            batch_aggregates=tmp_path / "batch_aggregates.parquet")
+    warned = []
+    with pytest.raises(InputError, match="no valid transaction to replay"):
+        replay(options, warn=warned.append)
+    assert len(warned) == 1 and warned[0].endswith("scenario.jsonl:1: cc_num must be a card number; line skipped")
+    scenario.write_text('{"cc_num": 4111111111111111, "amount": 1.0}\n')
+    with pytest.raises(InputError, match="model.tar.gz: no such file; run `fraudstream train`"):
+        replay(options)
+    with pytest.raises(InputError, match="--history-to-today needs --history"):
+        replay(ReplayOptions(**{**options.__dict__, "history_to_today": True}))
+    assert not (tmp_path / "work").exists()  # nothing started
