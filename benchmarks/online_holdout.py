@@ -182,7 +182,7 @@ def main() -> int:
         both = {name: values[have] for name, values in rows.items()}
         offline_figures = figures(both, offline_scores[have], threshold)
         online_figures = figures(both, online_scores[have], threshold)
-        report = consistency.local(workdir, history=transactions)
+        report = consistency.check_local_run(workdir, history=transactions)
 
     mode = "flood" if args.flood else (f"lockstep step_minutes={args.step_minutes:g} nightly={args.nightly} "
                                        f"batching_window_s={args.batching_window_s:g} batch_size={args.batch_size}")

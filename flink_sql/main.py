@@ -51,7 +51,7 @@ for _root in (HERE, HERE.parent):
             sys.path.insert(0, str(_root))
         break
 from fraudstream import contract  # noqa: E402
-from fraudstream.flink_properties import (  # noqa: E402, F401 (the job's property names, and the Python side's)
+from fraudstream.flink_properties import (  # noqa: E402 (the job's property names, shared with the Python side)
     PROPERTY_GROUP,
     READY_MARKER,
     BOOTSTRAP_SERVERS,
@@ -71,7 +71,6 @@ from fraudstream.flink_properties import (  # noqa: E402, F401 (the job's proper
     BOUNDED,
     REQUIRED,
     DEFAULTS,
-    runtime_properties,
     consumer_groups,
 )
 

@@ -330,7 +330,7 @@ def cmd_consistency(args: argparse.Namespace, now: datetime | None = None, stdou
             args.consistency_parser.error("--start and --end select log times of a stack: not with --local")
         if not args.local.is_dir():
             raise InputError(f"{args.local}: no such directory (a local run's work directory, such as data/local)")
-        report = consistency.local(args.local, history=args.history, model=args.model)
+        report = consistency.check_local_run(args.local, history=args.history, model=args.model)
     else:
         if args.start is None:
             args.consistency_parser.error("give --local [DIR], or --start (and --end) for a deployed stack")
@@ -339,7 +339,7 @@ def cmd_consistency(args: argparse.Namespace, now: datetime | None = None, stdou
             args.consistency_parser.error(f"the range is empty: start {args.start:%Y-%m-%d %H:%M:%S} is not before end "
                                           f"{end:%Y-%m-%d %H:%M:%S} UTC")
         deployment = deployment or deployed.find(args.stack, args.region)
-        report = consistency.stack(deployment, args.start, end, history=args.history, model=args.model,
+        report = consistency.check_stack(deployment, args.start, end, history=args.history, model=args.model,
                                    threshold=args.threshold)
     print(json.dumps(report.as_dict(), indent=2) if args.json else consistency.table(report), file=stdout)
     if args.png:

@@ -4,7 +4,6 @@ late transactions are scored and marked; refused records are reported."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from datetime import datetime, timezone

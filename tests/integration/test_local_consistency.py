@@ -68,7 +68,7 @@ def test_bursts_a_backlog_late_and_refused_records_all_scored_exactly_or_reporte
                if r.get("message") == "invalid transaction refused"}
     assert set(refused) == set(bad) and not any("lots" in json.dumps(r) for r in lines)
     # and the consistency report finds every on-time value exact, and names the late one
-    report = consistency.local(workdir)
+    report = consistency.check_local_run(workdir)
     assert report.compared == len(keys)
     assert all(counts["exact"] >= len(keys) - 1 for counts in report.features.values())
     assert report.features[c.NUM_TRANS_LAST_10M]["exact"] == len(keys)  # the late one's own count is 1, as in batch

@@ -12,6 +12,7 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from fraudstream import contract as c
+from fraudstream import flink_properties
 from fraudstream.packaging.flink_app import tick_keys
 from fraudstream.paths import REPO
 
@@ -57,7 +58,7 @@ def test_tick_keys_reach_every_partition_as_kafkas_default_partitioner_maps_them
 
 def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partition(main):
     # Given the settings the stack passes (stacks/streaming.py), six partitions
-    props = main.runtime_properties("b-1.example:9098", c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
+    props = flink_properties.runtime_properties("b-1.example:9098", c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
                                     c.INVALID_TRANSACTIONS_TOPIC, ticks_keys=tick_keys(6))
     # Then the group names the topics, no aggregates topic, no time mode, and a key per partition
     assert props == {"bootstrap.servers": "b-1.example:9098", "transactions.topic": c.TRANSACTIONS_TOPIC,
@@ -73,21 +74,21 @@ def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partitio
     assert "'sink.partitioner' = 'default'" in sink and "'key.format' = 'raw'" in sink  # the key's bytes, hashed
     assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink  # ticks travel with the transactions they follow
     # Without keys there are no ticks; the other settings go by their property names
-    bare = main.runtime_properties("b:9092", "tx", "feat", "inv", kafka_security="plaintext", archive_path="file:///a")
+    bare = flink_properties.runtime_properties("b:9092", "tx", "feat", "inv", kafka_security="plaintext", archive_path="file:///a")
     assert "ticks.keys" not in bare and (bare["kafka.security"], bare["archive.path"]) == ("plaintext", "file:///a")
 
 
 @pytest.mark.parametrize("removed", ["time_mode", "idle_timeout_seconds", "aggregates_topic"])
 def test_the_removed_settings_are_refused_by_name(main, removed):
     with pytest.raises(TypeError, match=removed):
-        main.runtime_properties("b:9098", "tx", "feat", "inv", **{removed: "event"})
+        flink_properties.runtime_properties("b:9098", "tx", "feat", "inv", **{removed: "event"})
 
 
 def test_time_modes_and_the_aggregates_topic_are_gone(main):
     for name in ("TIME_MODE", "TIME_MODES", "time_attribute", "IDLE_TIMEOUT", "AGGREGATES_TOPIC", "aggregate_query"):
         assert not hasattr(main, name), name
     assert set(main.REQUIRED) == {"bootstrap.servers", "transactions.topic", "features.topic", "invalid.topic"}
-    assert not {"time.mode", "idle.timeout.seconds", "aggregates.topic"} & set(main.DEFAULTS)
+    assert not {"time.mode", "idle.timeout.seconds", "aggregates.topic"} & set(flink_properties.DEFAULTS)
     # Event time always: the source has its watermark with no property asking for it
     assert "WATERMARK FOR row_time" in main.kafka_tables(BASE)[0]
 
@@ -227,8 +228,8 @@ def test_archive_is_written_only_when_the_properties_name_a_path(main):
     assert source == ("CREATE TABLE transactions_to_archive WITH ('properties.group.id' = 'agg-archive') "
                       "LIKE transactions")
     assert "FROM transactions_to_archive" in view
-    assert main.consumer_groups("agg", archive=True) == ["agg", "agg-unparsed", "agg-archive"]
-    assert main.consumer_groups("agg", archive=False) == ["agg", "agg-unparsed"]
+    assert flink_properties.consumer_groups("agg", archive=True) == ["agg", "agg-unparsed", "agg-archive"]
+    assert flink_properties.consumer_groups("agg", archive=False) == ["agg", "agg-unparsed"]
     assert main.archive_query().startswith("SELECT") and "FROM parsed_to_archive" in main.archive_query()
 
 
