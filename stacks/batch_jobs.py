@@ -28,19 +28,19 @@ from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.offline import sagemaker_jobs
 from stacks.config import PipelineConfig
-from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.images import container_statements, image_in_region
+from stacks.shared import Shared
 
 ARCHIVE_PREFIX = archive.S3_PREFIX
 NIGHTLY_JOB_PREFIX = "fraudstream-nightly"
 
 
 class BatchJobs(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, key: kms.IKey,
-                 feature_store: FeatureStore, resources: StackResources, job_code: tuple[Path, Path],
-                 access_logs: s3.IBucket) -> None:
+    def __init__(self, scope: Construct, id: str, *, shared: Shared, feature_store: FeatureStore,
+                 job_code: tuple[Path, Path]) -> None:
         super().__init__(scope, id)
+        config, key, resources, access_logs = shared.config, shared.key, shared.resources, shared.access_logs
         self.bucket = self._build_bucket(config, key, access_logs)
         self.emptied = resources.empty_on_delete(self.bucket)
         # Spark on SageMaker reads s3:// (S3A underneath); Flink writes through its S3A filesystem.

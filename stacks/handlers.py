@@ -8,6 +8,7 @@ or stalling its partition.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
@@ -25,24 +26,35 @@ from fraudstream.online import settings as env
 from fraudstream.online import telemetry
 from fraudstream.packaging import lambda_assets
 from stacks.config import PipelineConfig
-from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
 from stacks.iam import lambda_role, vpc_access_statements
 from stacks.kafka import Kafka
 from stacks.log_groups import log_group
 from stacks.model_endpoint import ModelEndpoint
+from stacks.network import Network
+from stacks.shared import Shared
 
 TIMEOUT = Duration.minutes(2)
 HANDLER = "handler.lambda_handler"
 Trigger = tuple[lambda_.Function, str, str, int, int]  # function, topic, consumer group, batch size, window (s)
 
 
+@dataclass(frozen=True)
+class FunctionCode:
+    """What the functions run: each function's asset directory, the runtime, and the served model's feature set."""
+
+    assets: dict[str, Path]
+    runtime: lambda_.Runtime
+    feature_set: str
+
+
 class Handlers(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, assets: dict[str, Path],
-                 runtime: lambda_.Runtime, kafka: Kafka, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
-                 feature_store: FeatureStore, endpoint: ModelEndpoint, feature_set: str, key: kms.IKey,
-                 retention: logs.RetentionDays, resources: StackResources, access_logs: s3.IBucket) -> None:
+    def __init__(self, scope: Construct, id: str, *, shared: Shared, network: Network, code: FunctionCode,
+                 kafka: Kafka, feature_store: FeatureStore, endpoint: ModelEndpoint) -> None:
         super().__init__(scope, id)
+        config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
+        vpc, subnets, access_logs = network.vpc, network.subnets, shared.access_logs
+        assets, runtime, feature_set = code.assets, code.runtime, code.feature_set
         self.key, self.vpc, self.subnets = key, vpc, subnets
         self.security_group = self._build_security_group(vpc)
         self.failed_records = self._build_failed_records_bucket(config, key, access_logs)

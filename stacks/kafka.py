@@ -9,7 +9,6 @@ from __future__ import annotations
 from aws_cdk import CustomResource, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_msk as msk
 from constructs import Construct
 
@@ -17,6 +16,8 @@ from fraudstream import contract as c
 from stacks.config import PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.log_groups import log_group
+from stacks.network import Network
+from stacks.shared import Shared
 
 IAM_PORT = 9098  # SASL/IAM over TLS, from inside AWS
 
@@ -40,10 +41,10 @@ class KafkaArns:
 
 
 class Kafka(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, vpc: ec2.IVpc,
-                 subnets: ec2.SubnetSelection, key: kms.IKey, retention: logs.RetentionDays,
-                 resources: StackResources) -> None:
+    def __init__(self, scope: Construct, id: str, *, shared: Shared, network: Network) -> None:
         super().__init__(scope, id)
+        config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
+        vpc, subnets = network.vpc, network.subnets
         self.security_group = self._build_broker_security_group(vpc)
         self.client_security_group = self._build_client_security_group(vpc)
         self.broker_logs = log_group(self, "BrokerLogs", key=key, retention=retention)

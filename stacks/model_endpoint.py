@@ -11,25 +11,22 @@ from pathlib import Path
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.config import PipelineConfig
-from stacks.custom_resources import StackResources
 from stacks.images import container_statements, image_in_region
 from stacks.log_groups import log_group
+from stacks.shared import Shared
 
 VARIANT = "AllTraffic"
 
 
 class ModelEndpoint(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, artifact: Path, key: kms.IKey,
-                 retention: logs.RetentionDays, bucket: s3.IBucket, resources: StackResources) -> None:
+    def __init__(self, scope: Construct, id: str, *, shared: Shared, artifact: Path, bucket: s3.IBucket) -> None:
         super().__init__(scope, id)
+        config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
         stack = Stack.of(self)
         self.endpoint_name = f"{stack.stack_name}-xgboost"
         image = image_in_region(self, "xgboost")

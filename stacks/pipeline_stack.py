@@ -19,13 +19,14 @@ from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
 from stacks.config import ConfigError, PipelineConfig
 from stacks.custom_resources import StackResources
 from stacks.feature_store import FeatureStore
-from stacks.handlers import Handlers
+from stacks.handlers import FunctionCode, Handlers
 from stacks.images import require_supported_region
 from stacks.kafka import Kafka
 from stacks.model_endpoint import ModelEndpoint
 from stacks.nag import acknowledge_findings
 from stacks.network import Network
 from stacks.observability import Observability
+from stacks.shared import Shared
 from stacks.streaming import StreamingAggregation
 
 RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
@@ -43,23 +44,19 @@ class FraudPipelineStack(Stack):
         self.network = Network(self, "Network", config=config, retention=retention, key=self.key)
         self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention, key=self.key,
                                         reserved_concurrency=config.reserved_concurrency(2))
-        self.kafka = Kafka(self, "Kafka", config=config, vpc=self.network.vpc, subnets=self.network.subnets,
-                           key=self.key, retention=retention, resources=self.resources)
-        self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
         self.access_logs = self._build_access_logs(config)
-        self.batch = BatchJobs(self, "BatchJobs", config=config, key=self.key, feature_store=self.feature_store,
-                               resources=self.resources, job_code=job_code, access_logs=self.access_logs)
-        self.streaming = StreamingAggregation(self, "StreamingAggregation", config=config, package=flink_package,
-                                              vpc=self.network.vpc, subnets=self.network.subnets, kafka=self.kafka,
-                                              retention=retention, resources=self.resources, batch=self.batch,
-                                              key=self.key)
-        self.model = ModelEndpoint(self, "ModelEndpoint", config=config, artifact=model_artifact, key=self.key,
-                                   retention=retention, bucket=self.batch.bucket, resources=self.resources)
-        self.handlers = Handlers(self, "Handlers", config=config, assets=lambda_assets, runtime=RUNTIME,
-                                 kafka=self.kafka, vpc=self.network.vpc, subnets=self.network.subnets,
-                                 feature_store=self.feature_store, endpoint=self.model, feature_set=feature_set,
-                                 key=self.key, retention=retention, resources=self.resources,
-                                 access_logs=self.access_logs)
+        shared = Shared(config=config, key=self.key, retention=retention, resources=self.resources,
+                        access_logs=self.access_logs)
+        self.kafka = Kafka(self, "Kafka", shared=shared, network=self.network)
+        self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+        self.batch = BatchJobs(self, "BatchJobs", shared=shared, feature_store=self.feature_store, job_code=job_code)
+        self.streaming = StreamingAggregation(self, "StreamingAggregation", shared=shared, network=self.network,
+                                              package=flink_package, kafka=self.kafka, batch=self.batch)
+        self.model = ModelEndpoint(self, "ModelEndpoint", shared=shared, artifact=model_artifact,
+                                   bucket=self.batch.bucket)
+        self.handlers = Handlers(self, "Handlers", shared=shared, network=self.network,
+                                 code=FunctionCode(assets=lambda_assets, runtime=RUNTIME, feature_set=feature_set),
+                                 kafka=self.kafka, feature_store=self.feature_store, endpoint=self.model)
         self.observability = Observability(self, "Observability", config=config, key=self.key,
                                            aggregate=self.handlers.aggregate, predict=self.handlers.predict,
                                            flink_application=self.streaming.application_name,

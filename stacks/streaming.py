@@ -13,8 +13,6 @@ from aws_cdk import ArnFormat, CustomResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisanalytics_flink_alpha as flink
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -27,13 +25,16 @@ from stacks.custom_resources import StackResources
 from stacks.iam import vpc_access_statements
 from stacks.kafka import IAM_PORT, Kafka
 from stacks.log_groups import log_group
+from stacks.network import Network
+from stacks.shared import Shared
 
 
 class StreamingAggregation(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, package: Path, vpc: ec2.IVpc,
-                 subnets: ec2.SubnetSelection, kafka: Kafka, retention: logs.RetentionDays,
-                 resources: StackResources, batch: BatchJobs, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, id: str, *, shared: Shared, network: Network, package: Path, kafka: Kafka,
+                 batch: BatchJobs) -> None:
         super().__init__(scope, id)
+        config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
+        vpc, subnets = network.vpc, network.subnets
         self.application_name = f"{Stack.of(self).stack_name}-aggregation"
         self.security_group = self._build_security_group(vpc, kafka)
         self.log_group = log_group(self, "Logs", key=key, retention=retention)
