@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from fraudstream import contract as c
-from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline
+from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline, PipelineOptions
 from fraudstream.offline import evaluate
 from fraudstream.offline.features import compute_batch_aggregates, connect
 from fraudstream.offline.train_config import METRICS_FILE, utc_epoch
@@ -156,7 +156,7 @@ def main() -> int:
             AGGREGATE_TRIGGER: settings.AGGREGATE_TRIGGER,
             PREDICT_TRIGGER: dataclasses.replace(settings.PREDICT_TRIGGER, batching_window_s=args.batching_window_s,
                                                  batch_size=args.batch_size)}
-        with LocalPipeline(workdir, model, log=log, history=transactions, triggers=triggers) as pipeline:
+        with LocalPipeline(workdir, model, PipelineOptions(triggers=triggers, history=transactions), log=log) as pipeline:
             pipeline.start(aggregates)
             began = time.monotonic()
             if args.flood:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fraudstream import contract as c
-from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline
+from fraudstream.local.pipeline import AGGREGATE_TRIGGER, PREDICT_TRIGGER, LocalPipeline, PipelineOptions
 from fraudstream.online import settings
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     rng = np.random.default_rng(1)
     cards = 4 * 10**15 + rng.choice(10**15, size=args.cards, replace=False)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    with tempfile.TemporaryDirectory() as tmp, LocalPipeline(Path(tmp), args.model, log=log, triggers=triggers) as pipeline:
+    with tempfile.TemporaryDirectory() as tmp, LocalPipeline(Path(tmp), args.model, PipelineOptions(triggers=triggers), log=log) as pipeline:
         pipeline.start()
         cpu_before = {"this process": cpu_seconds(os.getpid()), "Flink": group_cpu(pipeline.flink.process.process.pid),
                       "Kafka broker": group_cpu(pipeline.broker.process.process.pid)}

@@ -10,6 +10,8 @@ requests to it. Both functions get their own role, scoped by the resources that 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -20,7 +22,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from fraudstream.paths import LAMBDAS
 from stacks.iam import lambda_role
 from stacks.log_groups import log_group
 
@@ -34,8 +35,8 @@ class StackResources(Construct):
     COPIED_OBJECT = "Custom::CopiedObject"
     INTERFACES_RELEASED = "Custom::NetworkInterfacesReleased"
 
-    def __init__(self, scope: Construct, id: str, *, runtime: lambda_.Runtime, retention: logs.RetentionDays,
-                 key: kms.IKey, reserved_concurrency: int | None) -> None:
+    def __init__(self, scope: Construct, id: str, *, code: Path, runtime: lambda_.Runtime,
+                 retention: logs.RetentionDays, key: kms.IKey, reserved_concurrency: int | None) -> None:
         super().__init__(scope, id)
         handler_logs = log_group(self, "HandlerLogs", key=key, retention=retention)
         self.role = lambda_role(self, "HandlerRole", handler_logs)
@@ -44,7 +45,7 @@ class StackResources(Construct):
             "Handler",
             runtime=runtime,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(LAMBDAS / "stack_resources")),
+            code=lambda_.Code.from_asset(str(code)),  # lambda_assets.build: the handler and fraudstream/buckets.py
             handler="handler.on_event",
             timeout=HANDLER_TIMEOUT,  # a Flink application takes a few minutes to start or stop
             role=self.role.without_policy_updates(),

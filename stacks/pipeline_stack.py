@@ -14,7 +14,7 @@ from constructs import Construct
 
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
-from fraudstream.packaging.lambda_assets import PYTHON_VERSION
+from fraudstream.packaging.lambda_assets import CUSTOM_RESOURCES, PYTHON_VERSION
 from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
 from stacks.config import ConfigError, PipelineConfig
 from stacks.custom_resources import StackResources
@@ -42,7 +42,8 @@ class FraudPipelineStack(Stack):
         require_supported_region(self)
         self.key = self._build_key()
         self.network = Network(self, "Network", config=config, retention=retention, key=self.key)
-        self.resources = StackResources(self, "StackResources", runtime=RUNTIME, retention=retention, key=self.key,
+        self.resources = StackResources(self, "StackResources", code=lambda_assets[CUSTOM_RESOURCES], runtime=RUNTIME,
+                                        retention=retention, key=self.key,
                                         reserved_concurrency=config.reserved_concurrency(2))
         self.access_logs = self._build_access_logs(config)
         shared = Shared(config=config, key=self.key, retention=retention, resources=self.resources,

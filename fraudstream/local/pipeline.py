@@ -17,15 +17,14 @@ stops with it, also on Ctrl-C, SIGTERM, a closed terminal, or if this process di
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import shutil
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
@@ -37,18 +36,22 @@ from fraudstream import contract as c
 from fraudstream.contract import RecordRef
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
-from fraudstream.local.lambda_runtime import environment, invoker, load_handler
+from fraudstream.local.handlers import (
+    AGGREGATE_HANDLER,
+    PREDICT_HANDLER,
+    VerdictCollector,
+    load_batch_aggregates,
+    load_handlers,
+    route_logs,
+)
+from fraudstream.local.lambda_runtime import environment, invoker
 from fraudstream.local.trigger import Trigger
 from fraudstream.local.workdir import RunRecord, WorkDir
 from fraudstream.offline import model_artifact
-from fraudstream.offline.features import read_batch_aggregates
 from fraudstream.online import settings
-from fraudstream.online.stores import OnlineStore
-from fraudstream.online.telemetry import logger
-from fraudstream.online.verdict import UnreadableVerdict, Verdict
+from fraudstream.online.verdict import Verdict
 
 POLL_SECONDS = 0.05
-AGGREGATE_HANDLER, PREDICT_HANDLER = "aggregate_to_feature_store", "predict_from_features"
 # The MSK triggers, as the stack has them (stacks/handlers.py): name -> the handler it feeds, and its settings.
 AGGREGATE_TRIGGER, PREDICT_TRIGGER, INVALID_TRIGGER = "aggregate", "predict", "invalid"
 TRIGGERS = {AGGREGATE_TRIGGER: AGGREGATE_HANDLER, PREDICT_TRIGGER: PREDICT_HANDLER, INVALID_TRIGGER: PREDICT_HANDLER}
@@ -60,6 +63,19 @@ PIPELINE_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 PRODUCER_OPTIONS = {"acks": "all", "retries": 10, "linger_ms": 5, "reconnect_backoff_ms": 100,
                     "reconnect_backoff_max_ms": 2000, "max_in_flight_requests_per_connection": 1}
 
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How a local run differs from the stack's defaults; the defaults are the stack's."""
+
+    triggers: dict[str, settings.TriggerSettings] | None = None  # trigger name (TRIGGERS) -> settings replacing its own
+    flink_hung_seconds: float | None = None  # Flink's watchdog limit (None: local/flink.py's default)
+    archive_transactions: bool = True  # keep every transaction Flink read, as the stack does on S3
+    history: Path | None = None  # the transactions before the run, recorded for `fraudstream consistency`
+    max_out_of_orderness_s: float = 0  # the watermark's allowance for out-of-order event times
+    feature_set: str | None = None  # the model's, when the caller has checked it already (else read at start)
+
+
 class Collected(NamedTuple):
     """A copy of what the pipeline collected, taken under its lock."""
 
@@ -68,99 +84,25 @@ class Collected(NamedTuple):
     refusals: dict[RecordRef, str]  # why the predict handler gave a transaction no verdict
 
 
-class PipelineBusy(RuntimeError):
-    """Another pipeline runs on this work directory."""
-
-
-def carries_verdict(record: logging.LogRecord) -> bool:
-    """A predict handler's verdict record (the others: batch summaries, refused records, the aggregate handler's)."""
-    return hasattr(record, "verdict")
-
-
-class VerdictCollector(logging.Handler):
-    """Receives the handlers' log records: passes on the verdicts, and the reason each refused transaction got."""
-
-    def __init__(self, on_verdict: Callable[[Verdict], None],
-                 on_refusal: Callable[[RecordRef, str], None] = lambda _key, _reason: None) -> None:
-        super().__init__(level=logging.INFO)
-        self.on_verdict, self.on_refusal = on_verdict, on_refusal
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if carries_verdict(record):
-            try:
-                self.on_verdict(Verdict.from_log(vars(record)))
-            except UnreadableVerdict:
-                self.handleError(record)
-        elif record.levelno >= logging.ERROR and getattr(record, "topic", None) == c.TRANSACTIONS_TOPIC:
-            reason = getattr(record, "reason", None)
-            self.on_refusal(RecordRef(record.topic, record.partition, record.offset),
-                            f"{record.getMessage()}: {reason}" if reason else record.getMessage())
-
-
-def handler_environment(store_path: Path, model_path: Path, feature_set: str) -> dict[str, str]:
-    """The handlers' environment variables on this machine: embedded store, in-process model."""
-    return {
-        settings.ENV_STORE_BACKEND: "embedded",
-        settings.ENV_EMBEDDED_STORE_PATH: str(store_path),
-        settings.ENV_MODEL_BACKEND: "local",
-        settings.ENV_MODEL_PATH: str(model_path),
-        settings.ENV_FEATURE_SET: feature_set,
-    }
-
-
-def load_batch_aggregates(path: Path, store: OnlineStore) -> int:
-    """Put batch_aggregates.parquet into the batch feature group of ``store``; returns the card count."""
-    rows = read_batch_aggregates(path)
-    result = store.put_records(c.BATCH_FEATURE_GROUP, rows, concurrency=1)
-    if result.failed:
-        raise RuntimeError(f"{path}: {len(result.failed)} of {len(rows)} cards could not be loaded: {result.failed[0][1]}")
-    return result.written
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir: Path):
-    """Hold the work directory for one pipeline; a second one fails at once, naming the directory."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    handle = open(workdir / ".pipeline.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            raise PipelineBusy(f"another local pipeline (pid {owner}) is running on {workdir}: wait for it, "
-                               "stop it, or pass another --workdir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
 class LocalPipeline:
     """Start with start(), send transactions with send(), stop with stop() (also on Ctrl-C)."""
 
-    def __init__(self, workdir: Path, model_path: Path,
-                 on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None,
-                 triggers: dict[str, settings.TriggerSettings] | None = None, flink_hung_seconds: float | None = None,
-                 archive_transactions: bool = True, history: Path | None = None, max_out_of_orderness_s: float = 0,
-                 feature_set: str | None = None):
+    def __init__(self, workdir: Path, model_path: Path, options: PipelineOptions = PipelineOptions(),
+                 on_verdict: Callable[[Verdict], None] = lambda _v: None, log: Callable[[str], None] = lambda _m: None):
         self.files = WorkDir(workdir)
-        self.feature_set = feature_set  # the model's, when the caller has checked it already (else read at start)
+        self.feature_set = options.feature_set
         self.workdir, self.model_path = self.files.root, Path(model_path).resolve()
         self.on_verdict, self.log = on_verdict, log
-        # Trigger name -> its settings; TRIGGERS says which handler each feeds (``triggers`` replaces some).
-        self.trigger_settings = {**DEFAULT_TRIGGERS, **(triggers or {})}
+        # Trigger name -> its settings; TRIGGERS says which handler each feeds (``options.triggers`` replaces some).
+        self.trigger_settings = {**DEFAULT_TRIGGERS, **(options.triggers or {})}
         self.store_path, self.logs, self.failure_dir = self.files.store, self.files.logs, self.files.failed
         self.verdict_log, self.handler_log = self.files.verdict_log, self.files.handler_log
-        self.archive_dir = self.files.archive if archive_transactions else None
-        self.history = Path(history).resolve() if history else None  # transactions before the run (for consistency)
+        self.archive_dir = self.files.archive if options.archive_transactions else None
+        self.history = Path(options.history).resolve() if options.history else None
         self.broker = KafkaBroker(self.files.kafka, self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
         self.flink = FlinkJob(self.files.flink, self.logs / "flink.log", self.broker.bootstrap, log,
-                              archive_dir=self.archive_dir, max_out_of_orderness_s=max_out_of_orderness_s,
-                              **({"hung_seconds": flink_hung_seconds} if flink_hung_seconds else {}))
+                              archive_dir=self.archive_dir, max_out_of_orderness_s=options.max_out_of_orderness_s,
+                              **({"hung_seconds": options.flink_hung_seconds} if options.flink_hung_seconds else {}))
         self.verdicts: dict[RecordRef, Verdict] = {}
         self.arrival: dict[RecordRef, float] = {}  # key -> time.monotonic() of its first verdict
         self.refusals: dict[RecordRef, str] = {}  # why the predict handler gave a transaction no verdict
@@ -180,7 +122,7 @@ class LocalPipeline:
 
     def start(self, batch_aggregates: Path | None = None, flink_timeout: float = 180) -> None:
         """Start the broker, the triggers and Flink; on any failure, stop what already started."""
-        self._cleanup.enter_context(workdir_lock(self.workdir))
+        self._cleanup.enter_context(self.files.held())
         try:
             self._start(batch_aggregates, flink_timeout)
         except BaseException:
@@ -323,24 +265,9 @@ class LocalPipeline:
 
     def _load_handlers(self) -> dict[str, ModuleType]:
         feature_set = self.feature_set or model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
-        env = handler_environment(self.store_path, self.model_path, feature_set)
-        handlers = {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
-        # The JSON log records (the local CloudWatch log groups) go to two files: verdicts, and everything else.
-        handler_file = self._cleanup.enter_context(open(self.handler_log, "a", encoding="utf-8"))
-        previous = logger.registered_handler.setStream(handler_file)
-        self._cleanup.callback(logger.registered_handler.setStream, previous)
-        def others(record: logging.LogRecord) -> bool:
-            return not carries_verdict(record)
-
-        logger.registered_handler.addFilter(others)
-        self._cleanup.callback(logger.registered_handler.removeFilter, others)
-        verdict_file = logging.StreamHandler(self._cleanup.enter_context(open(self.verdict_log, "a", encoding="utf-8")))
-        verdict_file.setFormatter(logger.registered_formatter)
-        verdict_file.addFilter(carries_verdict)
-        collector = VerdictCollector(self._record_verdict, self._record_refusal)
-        for handler in (verdict_file, collector):
-            logger.addHandler(handler)
-            self._cleanup.callback(logger.removeHandler, handler)
+        handlers = load_handlers(self.store_path, self.model_path, feature_set)
+        route_logs(self._cleanup, self.verdict_log, self.handler_log,
+                   VerdictCollector(self._record_verdict, self._record_refusal))
         return handlers
 
     @property

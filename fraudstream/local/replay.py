@@ -130,7 +130,7 @@ def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambd
     """`fraudstream replay`: check the inputs (the model once, before anything starts), start the local pipeline
     on the work directory, send the scenario and wait for its verdicts and its archive. ``warn`` gets each
     scenario line that cannot be sent; InputError for inputs that cannot be used at all."""
-    from fraudstream.local.pipeline import LocalPipeline
+    from fraudstream.local.pipeline import LocalPipeline, PipelineOptions
     from fraudstream.offline import model_artifact
 
     lines, problems = read_scenario(options.scenario)
@@ -157,8 +157,8 @@ def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambd
         history, batch_aggregates = moved["history"], moved["batch_aggregates"]
     if options.no_delay:
         lines = [replace(line, delay_s=0.0) for line in lines]
-    pipeline = LocalPipeline(options.workdir, options.model, on_verdict=on_verdict, log=progress,
-                             history=history if history.is_file() else None, feature_set=feature_set)
+    run_options = PipelineOptions(history=history if history.is_file() else None, feature_set=feature_set)
+    pipeline = LocalPipeline(options.workdir, options.model, run_options, on_verdict=on_verdict, log=progress)
     with pipeline:
         pipeline.start(batch_aggregates)
         used = pipeline.predict_settings

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,11 @@ from pathlib import Path
 from fraudstream.checks import InputError
 
 RUN_FILE = "run.json"  # the model, feature set, threshold and inputs of the run
+LOCK_FILE = ".pipeline.lock"  # held by the one pipeline running on the directory; holds its pid
+
+
+class PipelineBusy(RuntimeError):
+    """Another pipeline runs on this work directory."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,29 @@ class WorkDir:
         self.kafka = self.root / "kafka"
         self.flink = self.root / "flink"
         self.run_file = self.root / RUN_FILE
+        self.lock_file = self.root / LOCK_FILE
+
+    @contextlib.contextmanager
+    def held(self):
+        """Hold the directory for one pipeline; a second one fails at once (PipelineBusy), naming the directory
+        and the holder's pid. The lock is the kernel's (flock): it goes with the process, however it ends."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                raise PipelineBusy(f"another local pipeline (pid {owner}) is running on {self.root}: wait for it, "
+                                   "stop it, or pass another --workdir") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     def loaded_batch(self, n: int) -> Path:
         """Where the run keeps a copy of the ``n``-th set of 1-week records it loaded."""

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 import boto3
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import WaiterError
 
+from fraudstream.buckets import empty_bucket
 from fraudstream.operate.deployed import DeploymentError, aws_errors, describe, explain, session_for
 
 DELETE_WAIT_S = 3600  # a deletion that waits for Lambda's interfaces can take most of an hour
@@ -24,18 +25,6 @@ def failed_resources(cloudformation, stack: str) -> list[dict]:
     """The stack's resources CloudFormation could not delete."""
     resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
     return [r for r in resources if r["ResourceStatus"] == "DELETE_FAILED"]
-
-
-def empty_bucket(s3, name: str) -> int:
-    """Delete every version and delete marker in bucket ``name``; returns how many. Gone already: 0."""
-    try:
-        # boto3's batch action: ListObjectVersions, then DeleteObjects 1,000 at a time.
-        answers = s3.Bucket(name).object_versions.delete()
-        return sum(len(answer.get("Deleted", [])) for answer in answers)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
-            return 0
-        raise
 
 
 def run(stack: str, region: str | None, out: TextIO, session: boto3.session.Session | None = None,
@@ -52,7 +41,7 @@ def run(stack: str, region: str | None, out: TextIO, session: boto3.session.Sess
             return 0
         if status != "DELETE_FAILED":
             raise DeploymentError(f"stack {stack} is {status}, not DELETE_FAILED: run `make destroy` first")
-        s3 = session.resource("s3")
+        s3 = session.client("s3")
         for resource in failed_resources(cloudformation, stack):
             kind, name = resource["ResourceType"], resource.get("PhysicalResourceId", "")
             reason = resource.get("ResourceStatusReason", "")

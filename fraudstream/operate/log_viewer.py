@@ -11,18 +11,17 @@ prints the CloudWatch console link to the same events instead of reading them.
 The time range selects log events by their CloudWatch timestamp (when the function logged
 them); the table's time column is the transaction's own event time (trans_ts) when it has one.
 
-The logic is plain functions (event -> LoggedVerdict, table and JSON formatting, console URL,
-the follow loop with an injectable sleep); only read_events touches AWS.
+The logic is plain functions (the console URL, the follow loop with an injectable sleep); what a
+line becomes on screen is fraudstream/operate/verdict_table.py, how a local run's log is read
+fraudstream/local/verdict_log.py; only read_events touches AWS.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,111 +32,23 @@ from botocore.exceptions import ClientError
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.online import aws
-from fraudstream.online.verdict import UnreadableVerdict, Verdict
+from fraudstream.local.verdict_log import local_events
 from fraudstream.operate.deployed import Deployment, DeploymentError, aws_errors
+from fraudstream.operate.verdict_table import TIME_FORMAT, Printer
 
 # --follow asks again from this long before the newest event seen (dropping the ones already shown by
 # eventId): a line another Lambda instance logged a moment earlier can become searchable after it.
 FOLLOW_OVERLAP_MS = 60_000
 # CloudWatch JSON filter pattern of --fraud-only; moto ignores JSON patterns, so lines are also filtered here.
 FRAUD_PATTERN = f'{{ $.verdict = "{c.FRAUD}" }}'
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def to_ms(moment: datetime) -> int:
-    """Epoch milliseconds, CloudWatch's unit."""
-    return int(moment.timestamp() * 1000)
-
-
-def _utc(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
-
-
-# --- Log events -> verdicts -----------------------------------------------------------------------
-
-
-class SkippedLine(Exception):
-    """A log event that is not shown."""
-
-
-class NotAPrediction(SkippedLine):
-    """Another line of the function: platform lines, EMF metrics, errors, other messages."""
-
-
-class MalformedLine(SkippedLine):
-    """A line that starts as JSON or carries a verdict but cannot be read as a prediction."""
-
-
-@dataclass(frozen=True)
-class LoggedVerdict:
-    """A verdict as CloudWatch holds it: the verdict, when it happened, and the line as logged (for --json)."""
-
-    verdict: Verdict
-    time: datetime  # the transaction's event time (trans_ts), else when it was logged
-    record: dict[str, Any]
-    event_id: str = ""
-
-
-def parse_event(event: Mapping[str, Any]) -> LoggedVerdict:
-    """A FilterLogEvents event -> its verdict; NotAPrediction or MalformedLine otherwise."""
-    message = str(event.get("message", "")).strip()
-    if not message.startswith("{"):
-        raise NotAPrediction("not JSON")
-    try:
-        record = json.loads(message)
-    except ValueError:
-        raise MalformedLine("invalid JSON") from None
-    if not isinstance(record, dict):
-        raise MalformedLine("not a JSON object")
-    if "verdict" not in record:
-        raise NotAPrediction("no verdict")
-    try:
-        verdict = Verdict.from_log(record)
-    except UnreadableVerdict as error:
-        raise MalformedLine(str(error)) from None
-    try:
-        moment = _utc(verdict.trans_ts)
-    except (TypeError, OverflowError, OSError, ValueError):
-        timestamp = event.get("timestamp")
-        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
-            raise MalformedLine(f"timestamp is not a number: {timestamp!r}") from None
-        moment = _utc(timestamp / 1000)
-    return LoggedVerdict(verdict, moment, record, str(event.get("eventId", "")))
+    """Epoch milliseconds, CloudWatch's unit (rounded as every event time is: contract.event_ms)."""
+    return c.event_ms(moment.timestamp())
 
 
 # --- Output ---------------------------------------------------------------------------------------
-
-# (header, width, align) of each table column
-COLUMNS = (
-    ("time (UTC)", 19, "<"),
-    ("card", 19, "<"),
-    ("amount", 10, ">"),
-    ("score", 8, ">"),
-    ("verdict", 9, "<"),
-    ("num last 10m", 12, ">"),
-    ("avg amt last 10m", 16, ">"),
-)
-
-
-def _line(cells: Iterable[str]) -> str:
-    return "  ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, COLUMNS, strict=True)).rstrip()
-
-
-def table_header() -> str:
-    return _line(header for header, _, _ in COLUMNS)
-
-
-def table_row(row: LoggedVerdict) -> str:
-    """Fixed-width columns, so rows can be printed as they arrive (--follow) and still line up."""
-    v = row.verdict
-    return _line((row.time.strftime(TIME_FORMAT), v.card, f"{v.amount:.2f}", f"{v.score:.6f}", v.verdict,
-                  str(v.features[c.NUM_TRANS_LAST_10M]), f"{v.features[c.AVG_AMT_LAST_10M]:.2f}"))
-
-
-def json_line(row: LoggedVerdict) -> str:
-    """The prediction line as the function logged it, one JSON object per line."""
-    return json.dumps(row.record, ensure_ascii=False)
-
 
 def filter_pattern(fraud_only: bool) -> str:
     """The CloudWatch filter pattern sent to FilterLogEvents and put in the console link."""
@@ -158,58 +69,6 @@ def console_url(region: str, group: str, start: datetime, end: datetime, pattern
     query = "$26".join(f"{key}$3D{_console_escape(value)}" for key, value in fields)
     return (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#logsV2:log-groups/log-group/{_console_escape(group)}/log-events$3F{query}")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-@dataclass
-class Printer:
-    """Prints each prediction of the events it is shown, and counts what it skipped."""
-
-    out: TextIO
-    as_json: bool = False
-    fraud_only: bool = False
-    flush: bool = False
-    shown: int = 0
-    fraud: int = 0
-    not_predictions: int = 0
-    malformed: int = 0
-    header_printed: bool = field(default=False, repr=False)
-
-    def show(self, event: Mapping[str, Any]) -> None:
-        try:
-            row = parse_event(event)
-        except NotAPrediction:
-            self.not_predictions += 1
-            return
-        except MalformedLine:
-            self.malformed += 1
-            return
-        if self.fraud_only and not row.verdict.fraud:
-            return
-        if not self.as_json and not self.header_printed:
-            print(table_header(), file=self.out)
-            self.header_printed = True
-        print(json_line(row) if self.as_json else table_row(row), file=self.out, flush=self.flush)
-        self.shown += 1
-        self.fraud += row.verdict.fraud
-
-    def summary(self, group: str, start: datetime | None, end: datetime | None) -> str:
-        """What was shown and skipped; ``start`` None: the whole log (a local run's)."""
-        until = f"to {end.strftime(TIME_FORMAT)}" if end else "until stopped"
-        text = _count(self.shown, "FRAUD verdict" if self.fraud_only else "prediction")
-        text += "" if self.fraud_only else f" ({self.fraud:,} FRAUD)"
-        text += f" in {group}"
-        if start is not None:
-            text += f" from {start.strftime(TIME_FORMAT)} {until} UTC"
-        skipped = []
-        if self.not_predictions:
-            skipped.append(_count(self.not_predictions, "other log line"))
-        if self.malformed:
-            skipped.append(_count(self.malformed, "malformed line"))
-        return text + (f"; skipped {' and '.join(skipped)}" if skipped else "")
 
 
 # --- Reading CloudWatch Logs ----------------------------------------------------------------------
@@ -236,36 +95,6 @@ def read_events(client, group: str, start_ms: int, end_ms: int | None = None, pa
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise DeploymentError(f"log group {group} not found: redeploy the stack (make deploy)") from None
             raise
-
-
-# Powertools' record time: "2026-12-02 15:55:46,447+0000".
-POWERTOOLS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f%z"
-
-
-def local_events(path: Path, start_ms: int | None = None, end_ms: int | None = None) -> Iterator[dict[str, Any]]:
-    """The lines of a local run's verdict log as CloudWatch events (message, timestamp when logged, eventId the
-    line number), those logged in [start_ms, end_ms] when given; a line whose time cannot be read is kept only
-    without a range (the viewer then counts it as malformed or shows it by its transaction time)."""
-    if not path.is_file():
-        return
-    ranged = start_ms is not None or end_ms is not None
-    with open(path, encoding="utf-8", errors="replace") as log:
-        for number, line in enumerate(log, start=1):
-            if not line.strip():
-                continue
-            logged = _logged_ms(line) if ranged else None  # the whole log: no line is parsed twice
-            if ranged and (logged is None or (start_ms is not None and logged < start_ms)
-                           or (end_ms is not None and logged > end_ms)):
-                continue
-            yield {"message": line, "timestamp": logged if logged is not None else 0, "eventId": str(number)}
-
-
-def _logged_ms(line: str) -> int | None:
-    try:
-        record = json.loads(line)
-        return to_ms(datetime.strptime(record["timestamp"], POWERTOOLS_TIME_FORMAT))
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def follow(fetch: Callable[[int], Iterable[Mapping[str, Any]]], show: Callable[[Mapping[str, Any]], None], start_ms: int,

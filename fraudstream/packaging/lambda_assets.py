@@ -1,4 +1,5 @@
-"""Build the two Lambda code assets: each handler, the whole `online` room and the root modules it imports.
+"""Build the Lambda code assets: each handler with the whole `online` room and the root modules it imports, and
+the stack's custom resources (lambdas/stack_resources/handler.py) with the root modules it imports.
 
 What ships is computed, not listed: `online` is everything a Lambda runs (docs/development.md: "Layout"), and the
 root modules come from reading its imports (packaging/modules.py). The in-process scorer's lazy import
@@ -26,6 +27,7 @@ from fraudstream.packaging.modules import Import, closure
 from fraudstream.paths import BUILD, LAMBDAS, PACKAGE, REPO
 
 HANDLERS = ("aggregate_to_feature_store", "predict_from_features")
+CUSTOM_RESOURCES = "stack_resources"
 ROOM = PACKAGE / "online"
 # Distributions in the Powertools layer: Powertools and what it imports that the runtime lacks.
 LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath")
@@ -38,15 +40,37 @@ WHEEL_PLATFORM = "aarch64-manylinux_2_28"  # Lambda's arm64 runtimes: Amazon Lin
 COMPILED_DISTRIBUTIONS = ("orjson",)
 
 
-def _root_or_online(found: Import) -> bool:
+def _root(found: Import) -> bool:
     parts = found.module.split(".")
-    return len(parts) == 2 and (PACKAGE / f"{parts[1]}.py").is_file() or found.module.startswith("fraudstream.online")
+    return len(parts) == 2 and (PACKAGE / f"{parts[1]}.py").is_file()
+
+
+def _root_or_online(found: Import) -> bool:
+    return _root(found) or found.module.startswith("fraudstream.online")
 
 
 def runtime_files() -> list[Path]:
     """The fraudstream files both assets carry: the online room and the root modules it imports."""
     room = sorted(ROOM.glob("*.py"))
     return sorted(set(room) | closure(room, follow=_root_or_online) | {PACKAGE / "__init__.py"})
+
+
+def custom_resource_files() -> list[Path]:
+    """The fraudstream files the custom resources' asset carries: the root modules its handler imports."""
+    return sorted(closure([LAMBDAS / CUSTOM_RESOURCES / "handler.py"], follow=_root) | {PACKAGE / "__init__.py"})
+
+
+def _write_asset(target: Path, handler: Path, files: list[Path]) -> Path:
+    """target/handler.py and ``files`` at their places under the repository, replacing what was there."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(handler, target / "handler.py")
+    for file in files:
+        destination = target / file.relative_to(REPO)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+    return target
 
 
 def build_layer(out_dir: str | Path) -> Path:
@@ -79,20 +103,12 @@ def install_compiled(site: Path) -> None:
 
 
 def build(out_dir: str | Path) -> dict[str, Path]:
-    """Write out_dir/<handler>/ for each handler and the layer; returns the asset directories."""
-    assets = {}
+    """Write out_dir/<handler>/ for each handler, the custom resources' asset and the layer; returns the asset
+    directories by name."""
     files = runtime_files()
-    for name in HANDLERS:
-        target = Path(out_dir) / name
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        shutil.copy2(LAMBDAS / name / "handler.py", target / "handler.py")
-        for file in files:
-            destination = target / file.relative_to(REPO)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, destination)
-        assets[name] = target
+    assets = {name: _write_asset(Path(out_dir) / name, LAMBDAS / name / "handler.py", files) for name in HANDLERS}
+    assets[CUSTOM_RESOURCES] = _write_asset(Path(out_dir) / CUSTOM_RESOURCES,
+                                            LAMBDAS / CUSTOM_RESOURCES / "handler.py", custom_resource_files())
     assets[LAYER] = build_layer(out_dir)
     return assets
 

@@ -15,7 +15,8 @@
   model artifact needs it: a CDK file asset keeps only the last extension (`<hash>.gz`), while
   SageMaker's ModelDataUrl must name a `.tar.gz` archive.
 
-Only boto3 from the Lambda runtime; the functions take their clients so tests stub them.
+Only boto3 from the Lambda runtime, and fraudstream/buckets.py, which the asset carries beside this file
+(fraudstream/packaging/lambda_assets.py); the functions take their clients so tests stub them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import logging
 import time
 
 import boto3
+
+from fraudstream.buckets import empty_bucket
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -93,29 +96,6 @@ def copied_object(s3, request: str, props: dict) -> dict:
     s3.copy(source, bucket, key)  # multipart above 8 MB, as CopyObject stops at 5 GB
     LOG.info("copied s3://%s/%s to %s", source["Bucket"], source["Key"], physical_id)
     return {"PhysicalResourceId": physical_id, "Data": {"Url": physical_id}}
-
-
-def empty_bucket(s3, bucket: str) -> int:
-    """Delete every version and delete marker of a bucket (versioned or not); returns how many.
-
-    A missing bucket is already empty."""
-    deleted = 0
-    try:
-        while True:  # always the first page: the markers of a later one may name versions already deleted
-            page = s3.list_object_versions(Bucket=bucket, MaxKeys=1000)
-            keys = [{"Key": item["Key"], "VersionId": item["VersionId"]}
-                    for item in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-            if not keys:
-                return deleted
-            for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys at most
-                chunk = keys[start:start + 1000]
-                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
-                if answer.get("Errors"):
-                    raise ResourceError(f"could not delete {len(answer['Errors'])} objects from {bucket}: "
-                                        f"{answer['Errors'][0].get('Message')}")
-                deleted += len(chunk)
-    except s3.exceptions.NoSuchBucket:
-        return deleted
 
 
 def lambda_interfaces(ec2, groups: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fraudstream import contract as c
-from fraudstream.local.pipeline import LocalPipeline
+from fraudstream.local.pipeline import LocalPipeline, PipelineOptions
 from fraudstream.online.stores import EmbeddedOnlineStore
 from tests.support.models import write_model
 from tests.support.wait import wait_for
@@ -70,7 +70,7 @@ def test_flink_killed_mid_stream_restarts_from_its_checkpoint_and_every_transact
 
 
 def test_a_hung_flink_job_is_noticed_and_restarted(tmp_path, model):
-    with LocalPipeline(tmp_path / "work", model, flink_hung_seconds=5) as pipeline:
+    with LocalPipeline(tmp_path / "work", model, PipelineOptions(flink_hung_seconds=5)) as pipeline:
         pipeline.start()
         now = time.time()
         send(pipeline, 3, now)

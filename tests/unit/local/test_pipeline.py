@@ -20,12 +20,9 @@ import pytest
 from fraudstream import contract as c
 from fraudstream.contract import RecordRef
 from fraudstream.local import pipeline as local_pipeline
-from fraudstream.local.pipeline import (
-    LocalPipeline,
-    PipelineBusy,
-    handler_environment,
-    load_batch_aggregates,
-)
+from fraudstream.local.handlers import VerdictCollector, handler_environment, load_batch_aggregates
+from fraudstream.local.pipeline import LocalPipeline, PipelineOptions
+from fraudstream.local.workdir import PipelineBusy
 from fraudstream.online import settings
 from fraudstream.online.stores import EmbeddedOnlineStore
 from fraudstream.online.telemetry import logger
@@ -87,7 +84,7 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     assert "transactions processed" in {r["message"] for r in others} and not any("verdict" in r for r in others)
     # And the process is as it was: the logger writes where it did, the pipeline's variables are gone
     assert logger.registered_handler.stream is stream_before
-    assert not any(isinstance(h, local_pipeline.VerdictCollector) for h in logger.handlers)
+    assert not any(isinstance(h, VerdictCollector) for h in logger.handlers)
     assert os.environ.get("POWERTOOLS_METRICS_DISABLED") == metrics_disabled_before
 
 
@@ -104,7 +101,7 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
 
     wrap_predict_handler(monkeypatch, fail_while_down)
     triggers = {local_pipeline.PREDICT_TRIGGER: dataclasses.replace(settings.PREDICT_TRIGGER, retry_attempts=1)}
-    with LocalPipeline(tmp_path / "work", model, triggers=triggers) as pipeline:
+    with LocalPipeline(tmp_path / "work", model, PipelineOptions(triggers=triggers)) as pipeline:
         pipeline.start()
         lost = emit(pipeline, 1.0)
         wait_for(lambda: pipeline.triggers[local_pipeline.PREDICT_TRIGGER].failed_records == 1)

@@ -26,8 +26,8 @@ def aws():
         cloudformation = boto3.client("cloudformation", region_name="us-east-1")
         s3 = boto3.resource("s3", region_name="us-east-1")
         with Stubber(cloudformation) as stubber:
-            session = SimpleNamespace(region_name="us-east-1", client=lambda service: cloudformation,
-                                      resource=lambda service: s3)
+            clients = {"cloudformation": cloudformation, "s3": boto3.client("s3", region_name="us-east-1")}
+            session = SimpleNamespace(region_name="us-east-1", client=clients.__getitem__)
             yield SimpleNamespace(session=session, stubber=stubber, s3=s3)
             stubber.assert_no_pending_responses()
 
@@ -105,7 +105,7 @@ def test_a_stack_that_was_not_being_deleted_is_left_alone(aws):
 
 def test_a_bucket_already_gone_counts_as_empty():
     with mock_aws():
-        assert cleanup.empty_bucket(boto3.resource("s3", region_name="us-east-1"), "no-such-bucket") == 0
+        assert cleanup.empty_bucket(boto3.client("s3", region_name="us-east-1"), "no-such-bucket") == 0
 
 
 def test_cleanup_is_a_command_with_help(capsys):

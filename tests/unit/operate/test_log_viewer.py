@@ -22,7 +22,7 @@ from fraudstream.contract import RecordRef
 from fraudstream.local.workdir import RunRecord, WorkDir
 from fraudstream.online.messages import parse_transaction_features
 from fraudstream.online.verdict import Verdict
-from fraudstream.operate import log_viewer
+from fraudstream.operate import log_viewer, verdict_table
 from tests.support.events import features_message
 from tests.support.stack import OUTPUTS, create_stack
 
@@ -420,22 +420,22 @@ def test_times_without_an_offset_are_utc(text):
 
 
 @pytest.mark.parametrize("message, skipped", [
-    ("REPORT RequestId: x Duration: 12.3 ms", log_viewer.NotAPrediction),
-    ('{"level": "INFO", "message": "transactions processed"}', log_viewer.NotAPrediction),
-    ('{"verdict": "FRAUD", "card": "411111******1111"', log_viewer.MalformedLine),
-    ("[1, 2]", log_viewer.NotAPrediction),
-    ('{"verdict": "MAYBE"}', log_viewer.MalformedLine),
-    ('{"verdict": "FRAUD", "card": "4111", "amount": "12", "score": 0.9, "features": {}}', log_viewer.MalformedLine),
+    ("REPORT RequestId: x Duration: 12.3 ms", verdict_table.NotAPrediction),
+    ('{"level": "INFO", "message": "transactions processed"}', verdict_table.NotAPrediction),
+    ('{"verdict": "FRAUD", "card": "411111******1111"', verdict_table.MalformedLine),
+    ("[1, 2]", verdict_table.NotAPrediction),
+    ('{"verdict": "MAYBE"}', verdict_table.MalformedLine),
+    ('{"verdict": "FRAUD", "card": "4111", "amount": "12", "score": 0.9, "features": {}}', verdict_table.MalformedLine),
 ])
 def test_lines_that_are_not_readable_predictions_are_told_apart(message, skipped):
     with pytest.raises(skipped):
-        log_viewer.parse_event({"eventId": "1", "timestamp": 0, "message": message})
+        verdict_table.parse_event({"eventId": "1", "timestamp": 0, "message": message})
 
 
 def test_a_prediction_without_trans_ts_takes_the_log_time(now):
     record = json.loads(prediction_line(1, now, fraud=True))
     del record[c.TRANS_TS]
-    row = log_viewer.parse_event({"eventId": "9", "timestamp": log_viewer.to_ms(now), "message": json.dumps(record) + "\n"})
+    row = verdict_table.parse_event({"eventId": "9", "timestamp": log_viewer.to_ms(now), "message": json.dumps(record) + "\n"})
     assert (row.time, row.verdict.card, row.verdict.verdict, row.event_id) == (now, masked(1), "FRAUD", "9")
 
 

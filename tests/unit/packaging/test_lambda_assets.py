@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fraudstream.packaging import lambda_assets
 from fraudstream.paths import LAMBDAS, PACKAGE
 
@@ -29,8 +31,12 @@ NOT_AT_COLD_START = ("numpy", "xgboost", "sklearn", "scipy", "pandas", "pyarrow"
                      "aws_lambda_powertools.utilities.data_classes")
 
 
-def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_without_numpy(tmp_path):
-    assets = lambda_assets.build(tmp_path)
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return lambda_assets.build(tmp_path_factory.mktemp("lambda"))
+
+
+def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_without_numpy(assets, tmp_path):
     for name in lambda_assets.HANDLERS:
         path = assets[name]
         assert (path / "handler.py").read_text() == (LAMBDAS / name / "handler.py").read_text()
@@ -45,6 +51,18 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
         location, loaded = json.loads(out.stdout.splitlines()[-1])
         assert location.startswith(str(path))
         assert loaded == [], f"{name} loads {loaded} at its cold start with the AWS backends"
+
+
+def test_the_custom_resources_asset_carries_the_bucket_emptier_it_shares_with_cleanup(assets, tmp_path):
+    # The stack's custom resources and `fraudstream cleanup` empty buckets with one function (fraudstream/buckets.py)
+    path = assets[lambda_assets.CUSTOM_RESOURCES]
+    shipped = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
+    assert shipped == ["fraudstream/__init__.py", "fraudstream/buckets.py", "handler.py"]
+    # and the handler loads from the asset alone, as Lambda loads it
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import handler; print(handler.empty_bucket.__module__, handler.__file__)"
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    module, location = out.stdout.split()
+    assert module == "fraudstream.buckets" and location.startswith(str(path))
 
 
 def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_path):
