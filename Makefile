@@ -63,8 +63,9 @@ LOCAL_PIECES := build/flink-app.zip $(KAFKA_CLASSPATH)
 
 kafka-broker: $(KAFKA_CLASSPATH) ## fetch Apache Kafka (KRaft broker for the local pipeline) through Maven
 
+WORKERS ?= 2## make test's pytest processes (pytest-xdist; 1: one after another)
 test: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark parity, real Flink and Kafka, integration)
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(WORKERS) --durations=25
 
 test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
 	$(BIN)/pytest -m "not spark and not slow and not flink"

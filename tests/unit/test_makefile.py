@@ -18,7 +18,7 @@ def test_help_lists_every_phony_target_and_the_variables_in_aligned_columns():
     targets = {line.split()[1]: line for line in lines if line.startswith("  make ")}
     assert set(targets) == phony
     variables = [line for line in lines if re.match(r"  [A-Z]+=", line)]
-    assert [line.split("=")[0].strip() for line in variables] == ["DATA", "SCALE", "ONLY"]
+    assert [line.split("=")[0].strip() for line in variables] == ["DATA", "SCALE", "WORKERS", "ONLY"]
     # Each description starts in the same column, targets and variables alike.
     starts = {len(line) - len(line.split(maxsplit=2 if line.startswith("  make ") else 1)[-1]) for line in
               [*targets.values(), *variables]}
