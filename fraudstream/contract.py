@@ -18,6 +18,8 @@ TRANSACTIONS_TOPIC = "cc-transactions"  # transaction messages, key = card numbe
 TRANSACTION_FEATURES_TOPIC = "cc-transaction-features"
 # Flink's report of every record it refuses (place and reason, never the content); the predict function logs it.
 INVALID_TRANSACTIONS_TOPIC = "cc-invalid-transactions"
+# One verdict per transaction, key = card number, written by the predict function (fraudstream/online/verdict_topic.py).
+VERDICTS_TOPIC = "cc-verdicts"
 TOPIC_PARTITIONS = 3  # partitions per topic (the stack's default topicPartitions, the local broker's)
 # Every client we configure for Amazon MSK backs off between reconnects: kafka.t3.small brokers accept
 # about 4 new IAM connections per broker per second (MSK quota page), and MSK's advice is a backoff of

@@ -28,7 +28,7 @@ from fraudstream.packaging import lambda_assets
 from stacks.config import PipelineConfig
 from stacks.feature_store import FeatureStore
 from stacks.iam import lambda_role, vpc_access_statements
-from stacks.kafka import Kafka
+from stacks.kafka import IAM_PORT, Kafka
 from stacks.log_groups import log_group
 from stacks.model_endpoint import ModelEndpoint
 from stacks.network import Network
@@ -57,23 +57,26 @@ class Handlers(Construct):
         assets, runtime, feature_set = code.assets, code.runtime, code.feature_set
         self.key, self.vpc, self.subnets = key, vpc, subnets
         self.security_group = self._build_security_group(vpc)
+        self.verdict_writer_group = self._build_verdict_writer_group(vpc, kafka)
         self.failed_records = self._build_failed_records_bucket(config, key, access_logs)
         emptied = resources.empty_on_delete(self.failed_records)
         self.powertools = self._build_layer(assets, runtime)
         self.roles: dict[str, iam.Role] = {}  # function name -> its mutable role, filled by _build_function
         # Deleted after the triggers and functions, before their roles, groups and subnets (see _build_function).
         self.interfaces_released = resources.interfaces_released(
-            self, "InterfacesReleased", security_groups=[kafka.security_group, self.security_group])
+            self, "InterfacesReleased",
+            security_groups=[kafka.security_group, self.security_group, self.verdict_writer_group])
         self.interfaces_released.node.add_dependency(*vpc.select_subnets(subnet_type=subnets.subnet_type).subnets)
         environment = self._common_environment(feature_store)
         self.aggregate, self.aggregate_logs = self._build_aggregate_function(
             assets, runtime, config, retention, environment)
         self.predict, self.predict_logs = self._build_predict_function(
-            assets, runtime, config, retention, environment, endpoint, feature_set)
+            assets, runtime, config, retention, environment, endpoint, feature_set, kafka)
         triggers = self._triggers(config)
         self.mappings = self._build_triggers(triggers, config, kafka, emptied)
         self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
         self._build_feature_grants(feature_store, endpoint)
+        self._build_verdict_grants(kafka)
 
     def _build_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
         """The functions' group: HTTPS to the VPC's interface endpoints (SageMaker and Feature Store runtime), nothing
@@ -81,6 +84,14 @@ class Handlers(Construct):
         group = ec2.SecurityGroup(self, "FunctionSecurityGroup", vpc=vpc, allow_all_outbound=False,
                                   description="fraudstream handlers: HTTPS to the interface endpoints of the VPC only")
         group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "interface endpoints")
+        return group
+
+    def _build_verdict_writer_group(self, vpc: ec2.IVpc, kafka: Kafka) -> ec2.SecurityGroup:
+        """The predict function's second group: the brokers' IAM port, to write the verdicts topic; nothing else."""
+        group = ec2.SecurityGroup(self, "VerdictWriterSecurityGroup", vpc=vpc, allow_all_outbound=False,
+                                  description="fraudstream predict function: to the MSK brokers IAM port, for the verdicts topic")
+        group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers: the verdicts topic")
+        kafka.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "predict function: the verdicts topic")
         return group
 
     def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey, access_logs: s3.IBucket) -> s3.Bucket:
@@ -134,11 +145,13 @@ class Handlers(Construct):
 
     def _build_predict_function(self, assets: dict[str, Path], runtime: lambda_.Runtime, config: PipelineConfig,
                                 retention: logs.RetentionDays, environment: dict[str, str], endpoint: ModelEndpoint,
-                                feature_set: str) -> tuple[lambda_.Function, logs.LogGroup]:
-        """The function that scores each transaction; it must read the feature set the model was trained on."""
+                                feature_set: str, kafka: Kafka) -> tuple[lambda_.Function, logs.LogGroup]:
+        """The function that scores each transaction (it must read the feature set the model was trained on) and
+        writes each verdict once to the verdicts topic."""
         return self._build_function(
             "PredictFromFeatures", assets["predict_from_features"], runtime, config, config.predict_memory_mb, retention,
-            description=f"{c.TRANSACTION_FEATURES_TOPIC} + 1-week group -> endpoint -> FRAUD / NOT FRAUD log line",
+            description=f"{c.TRANSACTION_FEATURES_TOPIC} + 1-week group -> endpoint -> FRAUD / NOT FRAUD on "
+                        f"{c.VERDICTS_TOPIC} and in the log",
             environment={
                 **environment,
                 env.ENV_MODEL_BACKEND: "endpoint",
@@ -146,13 +159,19 @@ class Handlers(Construct):
                 env.ENV_FEATURE_SET: feature_set,
                 env.ENV_MODEL_FEATURE_SET: feature_set,
                 env.ENV_THRESHOLD: str(config.fraud_threshold),
+                env.ENV_VERDICTS_BROKERS: kafka.bootstrap_brokers,
+                env.ENV_VERDICTS_TOPIC: c.VERDICTS_TOPIC,
+                env.ENV_KAFKA_SECURITY: "iam",
+                env.ENV_MODEL_VERSION: endpoint.model_version,
             },
             triggers=2,  # the features and the invalid-transaction reports
+            extra_groups=[self.verdict_writer_group],
         )
 
     def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig, memory_mb: int,
                         retention: logs.RetentionDays, description: str, environment: dict[str, str],
-                        triggers: int = 1) -> tuple[lambda_.Function, logs.LogGroup]:
+                        triggers: int = 1, extra_groups: list[ec2.ISecurityGroup] | None = None,
+                        ) -> tuple[lambda_.Function, logs.LogGroup]:
         """One function with its own log group and a role only this construct adds statements to."""
         logs_ = log_group(self, f"{name}Logs", key=self.key, retention=retention)
         role = lambda_role(self, f"{name}Role", logs_)
@@ -169,7 +188,7 @@ class Handlers(Construct):
             role=role.without_policy_updates(),
             log_group=logs_,
             # In the private subnets: the handlers reach AWS through the VPC's interface endpoints only.
-            vpc=self.vpc, vpc_subnets=self.subnets, security_groups=[self.security_group],
+            vpc=self.vpc, vpc_subnets=self.subnets, security_groups=[self.security_group, *(extra_groups or [])],
             environment=environment,
             environment_encryption=self.key,
             # One invocation per partition of each of its triggers at most: what it may need at once.
@@ -249,10 +268,22 @@ class Handlers(Construct):
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
         ]
         # The trigger's pollers carry the brokers' group; the function's own interfaces carry the functions' group.
-        statements += vpc_access_statements(stack, vpc, subnets, [kafka.security_group, self.security_group],
-                                            function=True)
+        groups = [kafka.security_group, self.security_group]
+        if role is self.roles[self.predict.node.id]:
+            groups.append(self.verdict_writer_group)
+        statements += vpc_access_statements(stack, vpc, subnets, groups, function=True)
         for statement in statements:
             role.add_to_policy(statement)
+
+    def _build_verdict_grants(self, kafka: Kafka) -> None:
+        """The predict function writes the verdicts topic, and reads it back to write each verdict once
+        (fraudstream/online/verdict_topic.py): no consumer group, so no group permission."""
+        role = self.roles[self.predict.node.id]
+        self.predict.node.add_dependency(kafka.topics[c.VERDICTS_TOPIC])  # its first write finds the topic
+        role.add_to_policy(iam.PolicyStatement(actions=["kafka-cluster:Connect"], resources=[kafka.cluster_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData", "kafka-cluster:ReadData"],
+            resources=[kafka.arns.topic(c.VERDICTS_TOPIC)]))
 
     def _build_feature_grants(self, feature_store: FeatureStore, endpoint: ModelEndpoint) -> None:
         """Each function may touch only the feature groups and endpoint its handler uses."""

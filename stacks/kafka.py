@@ -1,6 +1,6 @@
 """MSK provisioned cluster: IAM client authentication, TLS everywhere, encrypted volumes, broker logs.
 
-The three topics are `AWS::MSK::Topic` resources (no Kafka CLI on anyone's laptop), and the IAM
+The four topics are `AWS::MSK::Topic` resources (no Kafka CLI on anyone's laptop), and the IAM
 bootstrap brokers, which CloudFormation does not expose, come from a custom resource.
 """
 
@@ -119,7 +119,7 @@ class Kafka(Construct):
     def _build_topics(self, config: PipelineConfig) -> dict[str, msk.CfnTopic]:
         """The topics as CloudFormation resources, so nobody needs a Kafka CLI to create them."""
         topics = {}
-        for name in (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC):
+        for name in (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC, c.VERDICTS_TOPIC):
             topic = msk.CfnTopic(
                 self,
                 f"Topic-{name}",

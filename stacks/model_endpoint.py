@@ -35,6 +35,7 @@ class ModelEndpoint(Construct):
         # The asset's key ends in ".gz" (CDK keeps one extension); ModelDataUrl must name a .tar.gz archive,
         # so the model reads a copy in the data bucket, one per artifact content (its hash).
         model_key = f"models/{asset.asset_hash}/model.tar.gz"
+        self.model_version = asset.asset_hash  # named in every verdict on the verdicts topic
         copy = resources.copied_object(self, "ModelData", source_bucket=asset.bucket, source_key=asset.s3_object_key,
                                        bucket=bucket, key=model_key)
         self.model_data_url = copy.get_att_string("Url")

@@ -107,6 +107,7 @@ class FraudPipelineStack(Stack):
             out.TRANSACTIONS_TOPIC: (c.TRANSACTIONS_TOPIC, "Topic the simulator writes transactions to"),
             out.FEATURES_TOPIC: (c.TRANSACTION_FEATURES_TOPIC, "Topic Flink writes each transaction with its features to"),
             out.INVALID_TOPIC: (c.INVALID_TRANSACTIONS_TOPIC, "Topic Flink reports refused records on"),
+            out.VERDICTS_TOPIC: (c.VERDICTS_TOPIC, "Topic the predict function writes each verdict to, once, keyed by card"),
             out.FLINK_APPLICATION: (self.streaming.application_name, "Managed Flink application"),
             out.FLINK_LOG_GROUP: (self.streaming.log_group.log_group_name, "Flink application logs"),
             out.STREAMING_FEATURE_GROUP: (self.feature_store.streaming_name, "10-minute feature group"),

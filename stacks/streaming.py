@@ -143,6 +143,7 @@ class StreamingAggregation(Construct):
             properties={"ApplicationName": self.application.application_name},
         )
         # The job reads and writes its three topics from its first second; on delete it stops before they go.
-        run.node.add_dependency(self.application, self.role, *kafka.topics.values(), batch.emptied)
+        flink_topics = (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC)
+        run.node.add_dependency(self.application, self.role, *(kafka.topics[t] for t in flink_topics), batch.emptied)
         resources.allow_flink_control(self.application_name)
         return run

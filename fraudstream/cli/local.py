@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fraudstream import contract as c
 from fraudstream.cli.args import positive_seconds
 from fraudstream.cli.progress import Progress
 
@@ -85,7 +86,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
           f"1-week records: {done.batch_aggregates}")
     print("\n".join(result.summary_lines()))
     print(f"verdicts: {done.verdict_log} (fraudstream logs --local {args.workdir}); other handler records: "
-          f"{done.handler_log}")
+          f"{done.handler_log}; {done.published:,} on the verdicts topic {c.VERDICTS_TOPIC} (one per transaction)")
     print(f"check the features served: fraudstream consistency --local {args.workdir}")
     if result.interrupted:
         return 130

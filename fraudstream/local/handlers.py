@@ -7,6 +7,7 @@ On AWS the records go to CloudWatch; here verdicts go to one file, everything el
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -49,20 +50,34 @@ class VerdictCollector(logging.Handler):
                             f"{record.getMessage()}: {reason}" if reason else record.getMessage())
 
 
-def handler_environment(store_path: Path, model_path: Path, feature_set: str) -> dict[str, str]:
-    """The handlers' environment variables on this machine: embedded store, in-process model."""
-    return {
+def model_version(model_path: Path) -> str:
+    """The model's version as the verdicts topic names it: its artifact's content hash (the stack names the
+    deployed artifact by CDK's asset hash)."""
+    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:16]
+
+
+def handler_environment(store_path: Path, model_path: Path, feature_set: str,
+                        verdict_brokers: str | None = None) -> dict[str, str]:
+    """The handlers' environment variables on this machine: embedded store, in-process model, and the local
+    broker's verdicts topic (plaintext) when ``verdict_brokers`` is given."""
+    env = {
         settings.ENV_STORE_BACKEND: "embedded",
         settings.ENV_EMBEDDED_STORE_PATH: str(store_path),
         settings.ENV_MODEL_BACKEND: "local",
         settings.ENV_MODEL_PATH: str(model_path),
         settings.ENV_FEATURE_SET: feature_set,
     }
+    if verdict_brokers:
+        env.update({settings.ENV_VERDICTS_BROKERS: verdict_brokers, settings.ENV_KAFKA_SECURITY: "plaintext",
+                    settings.ENV_MODEL_VERSION: model_version(model_path)})
+    return env
 
 
-def load_handlers(store_path: Path, model_path: Path, feature_set: str) -> dict[str, ModuleType]:
-    """Both handler modules, fresh, configured as on AWS but for the store and the model (handler_environment)."""
-    env = handler_environment(store_path, model_path, feature_set)
+def load_handlers(store_path: Path, model_path: Path, feature_set: str,
+                  verdict_brokers: str | None = None) -> dict[str, ModuleType]:
+    """Both handler modules, fresh, configured as on AWS but for the store, the model and the broker
+    (handler_environment)."""
+    env = handler_environment(store_path, model_path, feature_set, verdict_brokers)
     return {name: load_handler(name, env) for name in (AGGREGATE_HANDLER, PREDICT_HANDLER)}
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from fraudstream import archive
 from fraudstream import contract as c
@@ -136,12 +136,13 @@ class LocalPipeline:
         # may find the set the other just published empty; Powertools warns about that, which means nothing here.
         self._cleanup.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-        self._handlers = self._load_handlers()
+        self.broker.start()
+        self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC,
+                                   c.VERDICTS_TOPIC])
+        self._handlers = self._load_handlers()  # the predict handler writes to the broker's verdicts topic
         self._write_run_file()
         if batch_aggregates is not None:
             self.load_batch(batch_aggregates)
-        self.broker.start()
-        self.broker.create_topics([c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC])
         self._producer = KafkaProducer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local",
                                        key_serializer=lambda card: str(card).encode(),
                                        value_serializer=lambda m: json.dumps(m, separators=(",", ":")).encode(),
@@ -244,6 +245,16 @@ class LocalPipeline:
                 return missing
             time.sleep(0.5)
 
+    def verdicts_on_topic(self) -> int:
+        """How many records the verdicts topic holds: one per transaction the predict handler scored."""
+        consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap, client_id="fraudstream-local-count",
+                                 enable_auto_commit=False)
+        try:
+            partitions = [TopicPartition(c.VERDICTS_TOPIC, p) for p in consumer.partitions_for_topic(c.VERDICTS_TOPIC) or ()]
+            return sum(consumer.end_offsets(partitions).values())
+        finally:
+            consumer.close()
+
     @property
     def aggregates_consumed(self) -> int:
         """Features messages the aggregate handler has taken (one per transaction Flink emitted)."""
@@ -265,7 +276,7 @@ class LocalPipeline:
 
     def _load_handlers(self) -> dict[str, ModuleType]:
         feature_set = self.feature_set or model_artifact.feature_set_of(model_artifact.load_artifact(self.model_path))
-        handlers = load_handlers(self.store_path, self.model_path, feature_set)
+        handlers = load_handlers(self.store_path, self.model_path, feature_set, self.broker.bootstrap)
         route_logs(self._cleanup, self.verdict_log, self.handler_log,
                    VerdictCollector(self._record_verdict, self._record_refusal))
         return handlers
@@ -310,6 +321,9 @@ class LocalPipeline:
         for producer in (self._producer, self._raw_producer):
             if producer is not None:
                 producer.close(timeout=10)
+        writer = getattr(self._handlers.get(PREDICT_HANDLER), "WRITER", None)
+        if writer is not None:
+            writer.close()
         self._producer = self._raw_producer = None
         self.flink.stop()
         self.broker.stop()

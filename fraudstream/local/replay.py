@@ -122,6 +122,7 @@ class ReplayReport:
     archive_missing: int  # transactions not in the archive after ARCHIVE_WAIT_S
     verdict_log: Path
     handler_log: Path
+    published: int = 0  # records on the verdicts topic (one per transaction scored)
 
 
 def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambda _v: None,
@@ -165,8 +166,9 @@ def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambd
         progress(f"replaying {len(lines)} transactions from {options.scenario}")
         result = run(lines, pipeline, verdict_timeout=options.verdict_timeout)
         missing = 0 if result.interrupted else pipeline.wait_for_archive(result.keys, ARCHIVE_WAIT_S)
+        published = pipeline.verdicts_on_topic()  # each verdict was written there before it was logged
     return ReplayReport(result, used.feature_set, used.threshold, Path(batch_aggregates), missing,
-                        pipeline.verdict_log, pipeline.handler_log)
+                        pipeline.verdict_log, pipeline.handler_log, published)
 
 
 def percentile(ordered: list[float], q: float) -> float:

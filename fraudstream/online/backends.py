@@ -14,6 +14,7 @@ from fraudstream.online.stores import (
     FeatureStoreOnlineStore,
     OnlineStore,
 )
+from fraudstream.online.verdict_topic import KafkaPartitionLog, VerdictWriter
 
 
 def build_store(settings: StoreSettings) -> OnlineStore:
@@ -36,6 +37,14 @@ def build_scorer(settings: PredictSettings) -> Scorer:
         scorer = EndpointScorer(aws.client("sagemaker-runtime"), settings.endpoint_name, settings.model_feature_set)
     check_model(settings, scorer)
     return scorer
+
+
+def build_verdict_writer(settings: PredictSettings) -> VerdictWriter | None:
+    """The verdicts topic's writer, when one is configured (it connects on its first write)."""
+    topic = settings.verdicts
+    if topic is None:
+        return None
+    return VerdictWriter(KafkaPartitionLog(topic.brokers, topic.topic, topic.security, topic.region), topic.model_version)
 
 
 def check_model(settings: PredictSettings, scorer: Scorer) -> None:

@@ -25,6 +25,7 @@ from fraudstream.online.scorers import ModelOutputError, Scorer, check_scores
 from fraudstream.online.settings import PredictSettings
 from fraudstream.online.stores import OnlineStore
 from fraudstream.online.verdict import Verdict
+from fraudstream.online.verdict_topic import VerdictWriter
 
 
 @dataclass
@@ -33,6 +34,7 @@ class PredictionBatch:
     cards_missing_batch: int = 0  # cards with no 1-week record
     endpoint_seconds: float = 0.0
     duplicates: list[tuple[TransactionFeatures, TransactionFeatures]] = field(default_factory=list)  # (again, first)
+    scored: list[tuple[TransactionFeatures, Verdict]] = field(default_factory=list)  # each verdict with its message
 
 
 def unique_transactions(messages: Sequence[TransactionFeatures]
@@ -64,9 +66,10 @@ def predict(messages: Sequence[TransactionFeatures], store: OnlineStore, scorer:
     started = clock()
     scores = check_scores(scorer.score([feature_vector(f, settings.feature_set) for f in features]), len(messages))
     elapsed = clock() - started
-    verdicts = sorted((Verdict.of(m, f, score, settings.threshold, _age(m, records.get(m.cc_num)))
-                       for m, f, score in zip(messages, features, scores, strict=True)), key=Verdict.place)
-    return PredictionBatch(verdicts, sum(record is None for record in records.values()), elapsed, duplicates)
+    scored = sorted(((m, Verdict.of(m, f, score, settings.threshold, _age(m, records.get(m.cc_num))))
+                     for m, f, score in zip(messages, features, scores, strict=True)), key=lambda s: s[1].place())
+    return PredictionBatch([v for _, v in scored], sum(record is None for record in records.values()), elapsed,
+                           duplicates, scored)
 
 
 def _age(message: TransactionFeatures, record: Mapping[str, Any] | None) -> float | None:
@@ -75,8 +78,11 @@ def _age(message: TransactionFeatures, record: Mapping[str, Any] | None) -> floa
 
 
 def handle_predict_event(event: Mapping[str, Any], store: OnlineStore, scorer: Scorer, settings: PredictSettings,
-                         now: Callable[[], float] = time.time) -> dict[str, int]:
-    """An MSK event of either trigger: features messages are scored, Flink's invalid-transaction reports logged."""
+                         now: Callable[[], float] = time.time, writer: VerdictWriter | None = None) -> dict[str, int]:
+    """An MSK event of either trigger: features messages are scored, Flink's invalid-transaction reports logged.
+
+    The verdicts go to the verdicts topic (``writer``; once per transaction, a retried batch included) before
+    they are logged: a batch whose write fails is retried whole, and logged then."""
     features_event, invalid_event = split_by_topic(event, c.INVALID_TRANSACTIONS_TOPIC)
     refused = report_refused(invalid_event) if invalid_event["records"] else 0
     messages, unusable = parse_event(features_event, parse_transaction_features)
@@ -90,6 +96,7 @@ def handle_predict_event(event: Mapping[str, Any], store: OnlineStore, scorer: S
     for duplicate, first in batch.duplicates:
         t.logger.warning("duplicate transaction skipped", extra={**duplicate.ref.as_log(), "tid": duplicate.tid,
                                                                  "duplicate_of": first.features_ref.as_log()})
+    published = writer.publish(batch.scored) if writer is not None else 0
     for verdict in batch.verdicts:
         t.logger.info(verdict.message(), extra=verdict.log_fields())
     fraud = sum(v.fraud for v in batch.verdicts)
@@ -105,7 +112,7 @@ def handle_predict_event(event: Mapping[str, Any], store: OnlineStore, scorer: S
         at = now()
         t.add_largest(t.END_TO_END_LAG, [max(0.0, at - v.trans_ts) for v in batch.verdicts])
     return {"transactions": len(batch.verdicts), "fraud": fraud, "late": late, "invalid": len(unusable) + refused,
-            "duplicates": len(batch.duplicates)}
+            "duplicates": len(batch.duplicates), "published": published}
 
 
 def split_by_topic(event: Mapping[str, Any], topic: str) -> tuple[dict, dict]:

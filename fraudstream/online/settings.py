@@ -27,6 +27,11 @@ ENV_MODEL_PATH = "MODEL_PATH"
 ENV_FEATURE_SET = "FEATURE_SET"
 ENV_MODEL_FEATURE_SET = "MODEL_FEATURE_SET"
 ENV_THRESHOLD = "FRAUD_THRESHOLD"
+ENV_VERDICTS_BROKERS = "VERDICTS_BOOTSTRAP_SERVERS"  # unset: verdicts are only logged (unit tests, benchmarks)
+ENV_VERDICTS_TOPIC = "VERDICTS_TOPIC"
+ENV_KAFKA_SECURITY = "KAFKA_SECURITY"  # iam on MSK, plaintext on the local broker
+ENV_MODEL_VERSION = "MODEL_VERSION"  # named in every verdict on the verdicts topic
+ENV_REGION = "AWS_REGION"  # set by Lambda; signs the IAM tokens
 
 STORE_BACKENDS = ("sagemaker", "embedded")
 MODEL_BACKENDS = ("endpoint", "local")
@@ -62,6 +67,18 @@ class PredictSettings:
     feature_set: str = c.DEFAULT_FEATURE_SET
     model_feature_set: str | None = None
     threshold: float = c.DEFAULT_THRESHOLD
+    verdicts: VerdictTopicSettings | None = None  # None: no verdicts topic
+
+
+@dataclass(frozen=True)
+class VerdictTopicSettings:
+    """Where the predict function writes its verdicts (fraudstream/online/verdict_topic.py)."""
+
+    brokers: str
+    topic: str = c.VERDICTS_TOPIC
+    security: str = "iam"
+    region: str | None = None
+    model_version: str = "unversioned"
 
 
 @dataclass(frozen=True)
@@ -133,9 +150,22 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
         feature_set=_choice(env, ENV_FEATURE_SET, tuple(c.FEATURE_SETS), c.DEFAULT_FEATURE_SET),
         model_feature_set=env.get(ENV_MODEL_FEATURE_SET) or None,
         threshold=_env_number(env, ENV_THRESHOLD, c.DEFAULT_THRESHOLD, float, low=0, high=1),
+        verdicts=verdict_topic_settings(env),
     )
     if backend == "endpoint" and not settings.endpoint_name:
         raise ConfigurationError("ENDPOINT_NAME is required when MODEL_BACKEND=endpoint")
     if backend == "local" and not settings.model_path:
         raise ConfigurationError("MODEL_PATH is required when MODEL_BACKEND=local")
     return settings
+
+
+def verdict_topic_settings(env: Mapping[str, str] = os.environ) -> VerdictTopicSettings | None:
+    brokers = env.get(ENV_VERDICTS_BROKERS)
+    if not brokers:
+        return None
+    security = _choice(env, ENV_KAFKA_SECURITY, ("iam", "plaintext"), "iam")
+    if security == "iam" and not env.get(ENV_REGION):
+        raise ConfigurationError(f"{ENV_REGION} is required when {ENV_KAFKA_SECURITY}=iam (it signs the IAM tokens)")
+    return VerdictTopicSettings(brokers=brokers, topic=env.get(ENV_VERDICTS_TOPIC) or c.VERDICTS_TOPIC,
+                                security=security, region=env.get(ENV_REGION) or None,
+                                model_version=env.get(ENV_MODEL_VERSION) or "unversioned")

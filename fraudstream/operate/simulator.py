@@ -21,7 +21,6 @@ against a closed port. Configuration, sending and reporting are plain functions 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import ssl
@@ -34,48 +33,13 @@ from typing import Any, TextIO
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.local.scenario import ScenarioLine
+from fraudstream.online.kafka_clients import SECURITY_MODES, security_config
 from fraudstream.operate import deployed
 
 CLIENT_ID = "fraudstream-simulate"
 RETRIES = 3
-TOKEN_REFRESH_MARGIN_S = 60.0  # fetch a new IAM token this long before the current one expires
 
 # --- Producer configuration (kafka-python) ------------------------------------------------------
-
-
-@functools.cache
-def _token_provider_class():
-    """Defined on first use: importing kafka-python takes a second, and every `fraudstream` command
-    imports this module to build its parser."""
-    from kafka.sasl.oauth import AbstractTokenProvider
-
-    class MSKTokenProvider(AbstractTokenProvider):
-        """SASL/OAUTHBEARER tokens for MSK IAM auth, signed by AWS's signer with the default credentials.
-
-        kafka-python asks for a token on every connection; a token is reused until shortly before it
-        expires (as AbstractTokenProvider asks), so reconnects do not re-sign each time.
-        """
-
-        def __init__(self, region: str) -> None:
-            super().__init__()
-            self.region = region
-            self._token: str | None = None
-            self._expires_at = 0.0
-
-        def token(self) -> str:
-            from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
-
-            if self._token is None or time.time() >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
-                token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(self.region)
-                self._token, self._expires_at = token, float(expiry_ms) / 1000.0
-            return self._token
-
-    return MSKTokenProvider
-
-
-def token_provider(region: str):
-    """An `AbstractTokenProvider` whose token() is `MSKAuthTokenProvider.generate_auth_token(region)[0]`."""
-    return _token_provider_class()(region)
 
 
 def serialize_key(cc_num: int | str) -> bytes:
@@ -85,9 +49,6 @@ def serialize_key(cc_num: int | str) -> bytes:
 
 def serialize_value(message: dict) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode("utf-8")
-
-
-SECURITY_MODES = ("iam", "plaintext", "ssl")
 
 
 @dataclass(frozen=True)
@@ -130,15 +91,9 @@ def producer_config(target: Target, timeout_s: float) -> dict[str, Any]:
     new IAM connections a second).
     """
     timeout_ms = max(1, int(timeout_s * 1000))
-    security: dict[str, Any] = {
-        "iam": {"security_protocol": "SASL_SSL", "sasl_mechanism": "OAUTHBEARER",
-                "sasl_oauth_token_provider": token_provider(target.region) if target.security == "iam" else None},
-        "ssl": {"security_protocol": "SSL", **({"ssl_cafile": target.ssl_cafile} if target.ssl_cafile else {})},
-        "plaintext": {"security_protocol": "PLAINTEXT"},
-    }[target.security]
     return {
         "bootstrap_servers": list(target.brokers),
-        **security,
+        **security_config(target.security, target.region, target.ssl_cafile),
         "client_id": CLIENT_ID,
         "acks": "all",
         "retries": RETRIES,
@@ -150,9 +105,6 @@ def producer_config(target: Target, timeout_s: float) -> dict[str, Any]:
         "delivery_timeout_ms": timeout_ms,
         "max_block_ms": timeout_ms,
         "api_version_auto_timeout_ms": timeout_ms,
-        # MSK's new-connection quota (fraudstream/contract.py); a local broker has none.
-        **({"reconnect_backoff_ms": c.MSK_RECONNECT_BACKOFF_MS, "reconnect_backoff_max_ms": c.MSK_RECONNECT_BACKOFF_MAX_MS}
-           if target.security == "iam" else {"reconnect_backoff_ms": 100, "reconnect_backoff_max_ms": 1000}),
     }
 
 

@@ -29,8 +29,10 @@ from fraudstream.paths import BUILD, LAMBDAS, PACKAGE, REPO
 HANDLERS = ("aggregate_to_feature_store", "predict_from_features")
 CUSTOM_RESOURCES = "stack_resources"
 ROOM = PACKAGE / "online"
-# Distributions in the Powertools layer: Powertools and what it imports that the runtime lacks.
-LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath")
+# Distributions in the layer: Powertools and what it imports that the runtime lacks; kafka-python and AWS's IAM
+# token signer, with which the predict function writes the verdicts topic (online/verdict_topic.py).
+LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "jmespath", "kafka-python",
+                       "aws-msk-iam-sasl-signer-python")
 LAYER = "powertools_layer"
 # The functions' runtime (stacks/pipeline_stack.py and stacks/handlers.py take it from here) and the
 # wheels of the compiled distributions for it.

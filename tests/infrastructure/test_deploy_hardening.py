@@ -204,7 +204,9 @@ def test_handlers_run_in_the_private_subnets_reaching_aws_through_interface_endp
         [function] = [f for n, f in of_type(resources, "AWS::Lambda::Function").items() if n.startswith(name)]
         vpc = function["Properties"]["VpcConfig"]
         assert {s["Ref"] for s in vpc["SubnetIds"]} == subnets
-        [group] = [g["Fn::GetAtt"][0] for g in vpc["SecurityGroupIds"]]
+        # (the predict function's second group, to the brokers for the verdicts topic: test_pipeline_stack.py)
+        [group, *writer] = [g["Fn::GetAtt"][0] for g in vpc["SecurityGroupIds"]]
+        assert [w.startswith("HandlersVerdictWriterSecurityGroup") for w in writer] == ([True] if "Predict" in name else [])
         egress = resources[group]["Properties"]["SecurityGroupEgress"]
         # HTTPS to the VPC's own range (the interface endpoints), nothing else: no internet egress exists.
         assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in egress] == [("tcp", 443, 443)]
@@ -247,9 +249,11 @@ def test_each_role_reads_and_writes_exactly_its_topics_as_its_own_consumer_group
         "kafka-cluster:WriteData": sorted([c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC]),
         "kafka-cluster:AlterGroup": ["fraudstream-features", "fraudstream-features-archive",
                                      "fraudstream-features-unparsed"]}
-    # The predict function reads the features and the invalid reports, each trigger as its own group; writes nothing.
+    # The predict function reads the features and the invalid reports, each trigger as its own group, and writes the
+    # verdicts, which it reads back without a group to write each once (fraudstream/online/verdict_topic.py).
     assert kafka_names(resources, role_of(resources, "predict")) == {
-        "kafka-cluster:ReadData": sorted([c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC]),
+        "kafka-cluster:ReadData": sorted([c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC, c.VERDICTS_TOPIC]),
+        "kafka-cluster:WriteData": [c.VERDICTS_TOPIC],
         "kafka-cluster:AlterGroup": sorted([config.predict_consumer_group, config.invalid_consumer_group])}
     assert config.invalid_consumer_group == "fraudstream-invalid-transactions"
     # The aggregate function reads the features only.

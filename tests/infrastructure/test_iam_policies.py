@@ -80,17 +80,23 @@ def test_kafka_data_actions_are_scoped_to_named_topics_and_groups(resources):
             assert '"topic/"' not in text and ":topic" in text
             reads[name] = reads.get(name, "") + text  # a role may read several topics, in several statements
         if "kafka-cluster:WriteData" in actions:
-            writes[name] = text
+            writes[name] = writes.get(name, "") + text
         if "kafka-cluster:AlterGroup" in actions:
             assert ":group" in text
     # Only Flink reads transactions; both functions read the features, only the predict function the invalid
-    # reports; only Flink writes: the features, the invalid reports and its time ticks on the transactions topic.
+    # reports and the verdicts (its own, to write each once); Flink writes the features, the invalid reports and its
+    # time ticks on the transactions topic, and the predict function only the verdicts.
     assert sum(f"/{c.TRANSACTIONS_TOPIC}\"" in t or f"/{c.TRANSACTIONS_TOPIC}\"]" in t for t in reads.values()) == 1
     assert sum(f"/{c.TRANSACTION_FEATURES_TOPIC}" in t for t in reads.values()) == 2
     assert sum(f"/{c.INVALID_TRANSACTIONS_TOPIC}" in t for t in reads.values()) == 1
-    assert len(writes) == 1
-    assert all(f"/{topic}" in next(iter(writes.values())) for topic in
+    assert sum(f"/{c.VERDICTS_TOPIC}" in t for t in reads.values()) == 1
+    assert len(writes) == 2
+    [flink] = [t for t in writes.values() if c.VERDICTS_TOPIC not in t]
+    assert all(f"/{topic}" in flink for topic in
                (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC))
+    [predict] = [t for t in writes.values() if c.VERDICTS_TOPIC in t]
+    assert not any(f"/{topic}" in predict for topic in
+                   (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC))
 
 
 def test_feature_store_and_endpoint_access_is_per_function(resources):

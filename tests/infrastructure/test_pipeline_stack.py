@@ -46,9 +46,10 @@ def test_kafka_cluster_uses_iam_auth_tls_and_a_customer_key(resources):
     assert logs["Enabled"] and resources[logs["LogGroup"]["Ref"]]["Properties"]["RetentionInDays"] == 14
 
 
-def test_the_three_topics_exist_as_msk_topic_resources(resources):
+def test_the_four_topics_exist_as_msk_topic_resources(resources):
     topics = {r["Properties"]["TopicName"]: r["Properties"] for r in of_type(resources, "AWS::MSK::Topic").values()}
-    assert set(topics) == {c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC}
+    assert set(topics) == {c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC,
+                           c.VERDICTS_TOPIC}
     for props in topics.values():
         assert props["PartitionCount"] == CONTEXT["topicPartitions"]
         assert props["ReplicationFactor"] == CONTEXT["topicReplicationFactor"]
@@ -138,8 +139,9 @@ def test_handlers_run_python_3_12_or_later_with_powertools_and_wired_environment
     assert variables[env.ENV_FEATURE_SET] == FEATURE_SET == variables[env.ENV_MODEL_FEATURE_SET]
     assert float(variables[env.ENV_THRESHOLD]) == CONTEXT["fraudThreshold"]
     assert "STREAMING_WAIT_MS" not in variables
-    # The environment the stack sets is one the handler accepts at cold start.
-    assert env.predict_settings(variables).feature_set == FEATURE_SET
+    # The environment the stack sets (with the AWS_REGION Lambda adds) is one the handler accepts at cold start.
+    accepted = env.predict_settings({**variables, env.ENV_REGION: "us-east-1"})
+    assert accepted.feature_set == FEATURE_SET and accepted.verdicts.security == "iam"
 
 
 def test_triggers_read_the_right_topics_with_configured_batching_and_a_failure_destination(resources):
@@ -278,8 +280,34 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
 
 def test_flink_starts_after_the_three_topics_exist_and_stops_before_they_go(resources):
     _, run = only(resources, "Custom::FlinkApplicationRun")
-    topics = set(of_type(resources, "AWS::MSK::Topic"))
+    topics = {name for name, r in of_type(resources, "AWS::MSK::Topic").items()
+              if r["Properties"]["TopicName"] != c.VERDICTS_TOPIC}
     assert len(topics) == 3 and topics <= set(run["DependsOn"])
+
+
+def test_the_predict_function_writes_verdicts_through_its_own_group_to_the_brokers_iam_port_only(resources):
+    # Given the predict function and its verdict-writer group
+    [predict] = [f for n, f in of_type(resources, "AWS::Lambda::Function").items()
+                 if n.startswith("HandlersPredictFromFeatures")]
+    groups = [g["Fn::GetAtt"][0] for g in predict["Properties"]["VpcConfig"]["SecurityGroupIds"]]
+    [writer] = [g for g in groups if g.startswith("HandlersVerdictWriterSecurityGroup")]
+    # Then that group may reach the brokers' group on 9098 and nothing else, and the brokers admit it there
+    _, cluster = only(resources, "AWS::MSK::Cluster")
+    brokers = cluster["Properties"]["BrokerNodeGroupInfo"]["SecurityGroups"][0]["Fn::GetAtt"][0]
+    egress = [r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupEgress").values()
+              if r["Properties"]["GroupId"] == {"Fn::GetAtt": [writer, "GroupId"]}]
+    inline = resources[writer]["Properties"].get("SecurityGroupEgress", [])
+    assert [(e["FromPort"], e["DestinationSecurityGroupId"]["Fn::GetAtt"][0]) for e in egress] == [(9098, brokers)]
+    assert all(e.get("CidrIp") == "255.255.255.255/32" for e in inline)  # CDK's "no other egress" marker
+    ingress = [r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"].get("SourceSecurityGroupId") == {"Fn::GetAtt": [writer, "GroupId"]}]
+    assert [(i["FromPort"], i["GroupId"]["Fn::GetAtt"][0]) for i in ingress] == [(9098, brokers)]
+    # and the function is told where to write, as what model, and waits for the topic to exist
+    env = predict["Properties"]["Environment"]["Variables"]
+    assert env["VERDICTS_TOPIC"] == c.VERDICTS_TOPIC and env["KAFKA_SECURITY"] == "iam" and env["MODEL_VERSION"]
+    [verdicts] = [n for n, r in of_type(resources, "AWS::MSK::Topic").items()
+                  if r["Properties"]["TopicName"] == c.VERDICTS_TOPIC]
+    assert verdicts in predict["DependsOn"]
 
 
 def test_cloudwatch_alarms_may_publish_to_the_tls_only_alarm_topic(resources):

@@ -13,6 +13,7 @@ import pytest
 from fraudstream import contract as c
 from fraudstream.local.pipeline import LocalPipeline, PipelineOptions
 from fraudstream.online.stores import EmbeddedOnlineStore
+from tests.support.kafka import verdict_sources
 from tests.support.models import write_model
 from tests.support.wait import wait_for
 
@@ -66,6 +67,8 @@ def test_flink_killed_mid_stream_restarts_from_its_checkpoint_and_every_transact
         wait_for(lambda: stored_count(pipeline) == 20, timeout=180)
         assert pipeline.flink.restarts == 1
         assert set(pipeline.verdicts) == set(first + second) and pipeline.duplicates == 0
+        # and the verdicts topic holds each transaction once
+        assert sorted(verdict_sources(pipeline.broker.bootstrap)) == sorted(first + second)
     assert "resumed from" in (tmp_path / "work" / "logs" / "flink.log").read_text()
 
 
@@ -99,4 +102,5 @@ def test_a_broker_restarted_mid_stream_loses_nothing(tmp_path, model):
         assert pipeline.wait_for_verdicts(10, timeout=180)
         wait_for(lambda: stored_count(pipeline) == 10, timeout=180)
         assert set(pipeline.verdicts) == set(first + second)
+        assert sorted(verdict_sources(pipeline.broker.bootstrap)) == sorted(first + second)
         pipeline.check()

@@ -60,6 +60,7 @@ def test_the_seed_scenario_is_flagged_by_its_third_transaction(trained):
     assert all("NOT FRAUD" in line for line in lines[:3])
     assert "expected outcome met" in result.stdout
     assert "13 transactions sent, 13 verdicts" in result.stdout
+    assert "13 on the verdicts topic cc-verdicts (one per transaction)" in result.stdout
     # The verdicts are also in the local log group, as structured records, card numbers masked.
     log = (trained / "local" / "logs" / "verdicts.jsonl").read_text()
     records = [json.loads(line) for line in log.splitlines()]
@@ -82,6 +83,7 @@ def test_the_seed_scenario_sent_as_one_burst_is_flagged_by_its_third_and_exact(t
     result = _replay(trained, trained / "seed.jsonl", "--no-delay", "--check-seed-outcome")
     assert "expected outcome met" in result.stdout
     assert "10-minute count below the batch definition: 0 of 13" in result.stdout
+    assert "13 on the verdicts topic cc-verdicts (one per transaction)" in result.stdout
     report = json.loads(_run("consistency", "--local", str(trained / "local"), "--json").stdout)
     assert report["unexplained_values"] == 0 and report["scores"]["verdict_flips"] == {}
 

@@ -19,7 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from fraudstream import contract as c
+from fraudstream.contract import RecordRef
 from fraudstream.local.broker import KafkaBroker, TlsListener
+from fraudstream.online.verdict_topic import source_of
 
 
 def new_topic_name(prefix: str) -> str:
@@ -60,6 +63,11 @@ def read_all(bootstrap: str, topic: str) -> list[dict]:
                 for r in sorted(records, key=lambda r: (r.partition, r.offset))]
     finally:
         consumer.close()
+
+
+def verdict_sources(bootstrap: str) -> list[RecordRef]:
+    """The transaction place each record of the verdicts topic names, in the topic's order."""
+    return [source_of(r["value"]) for r in read_all(bootstrap, c.VERDICTS_TOPIC)]
 
 
 def make_certificate(directory: Path) -> tuple[TlsListener, Path]:

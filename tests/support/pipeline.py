@@ -7,9 +7,11 @@ from collections.abc import Callable
 from fraudstream.local import handlers as local_handlers
 
 
-def wrap_predict_handler(monkeypatch, before: Callable[[], None]) -> None:
+def wrap_predict_handler(monkeypatch, before: Callable[[], None] = lambda: None,
+                         after: Callable[[], None] = lambda: None) -> None:
     """The local pipeline's predict handler calls ``before()`` ahead of each invocation (which may raise, as an
-    endpoint that is down, or wait, as a throttled one)."""
+    endpoint that is down, or wait, as a throttled one) and ``after()`` once it has done its work (which may raise,
+    as a function that times out after writing its verdicts)."""
     real_load = local_handlers.load_handler
 
     def load(name, env):
@@ -19,7 +21,9 @@ def wrap_predict_handler(monkeypatch, before: Callable[[], None]) -> None:
 
             def wrapped(event, context):
                 before()
-                return handler(event, context)
+                summary = handler(event, context)
+                after()
+                return summary
             module.lambda_handler = wrapped
         return module
 

@@ -54,7 +54,7 @@ def test_both_handlers_run_end_to_end_locally_through_their_environment(tmp_path
     stored = EmbeddedOnlineStore(tmp_path / "store.sqlite").get_records({c.STREAMING_FEATURE_GROUP: [CARD]})
     assert stored[c.STREAMING_FEATURE_GROUP][CARD][c.NUM_TRANS_LAST_10M] == 2
     assert {k: v for k, v in summary.items() if k != "fraud"} == {"transactions": 1, "late": 0, "invalid": 0,
-                                                                  "duplicates": 0}
+                                                                  "duplicates": 0, "published": 0}
     [verdict] = [r for r in logs.records() if r["message"].startswith("Prediction:")]
     assert "num last 10m: 2, avg amt last 10m: 11.00" in verdict["message"]
     assert verdict["function_request_id"] == "req-1"
@@ -82,7 +82,8 @@ def test_a_card_number_too_large_for_the_store_is_skipped_not_fatal(tmp_path, ar
 def test_the_documented_aws_event_is_handled_without_error(tmp_path, artifact, monkeypatch, logs):
     handler = _load_handler("predict_from_features", _env(tmp_path, artifact), monkeypatch)
     assert handler.lambda_handler(documented_example(), Context()) == {"transactions": 0, "fraud": 0, "late": 0,
-                                                                   "invalid": 1, "duplicates": 0}
+                                                                   "invalid": 1, "duplicates": 0,
+                                                                   "published": 0}
     assert [r["offset"] for r in logs.records() if r["level"] == "ERROR"] == [15]
 
 

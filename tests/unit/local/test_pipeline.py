@@ -20,7 +20,7 @@ import pytest
 from fraudstream import contract as c
 from fraudstream.contract import RecordRef
 from fraudstream.local import pipeline as local_pipeline
-from fraudstream.local.handlers import VerdictCollector, handler_environment, load_batch_aggregates
+from fraudstream.local.handlers import VerdictCollector, handler_environment, load_batch_aggregates, model_version
 from fraudstream.local.pipeline import LocalPipeline, PipelineOptions
 from fraudstream.local.workdir import PipelineBusy
 from fraudstream.online import settings
@@ -28,7 +28,7 @@ from fraudstream.online.stores import EmbeddedOnlineStore
 from fraudstream.online.telemetry import logger
 from fraudstream.paths import REPO
 from tests.support.events import features_message
-from tests.support.kafka import produce
+from tests.support.kafka import produce, read_all, verdict_sources
 from tests.support.models import write_model
 from tests.support.pipeline import wrap_predict_handler
 from tests.support.wait import wait_for
@@ -70,6 +70,7 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
         key = emit(pipeline, 30.0, count_10m=3, sum_10m=60.0, prev_ts=T - 30, today=(3, 60.0))
         assert pipeline.wait_for_verdicts(1, timeout=30)
         wait_for(lambda: pipeline.aggregates_consumed == 1)
+        on_topic = read_all(pipeline.broker.bootstrap, c.VERDICTS_TOPIC)
     # Then its verdict is scored on those features, and was shown and logged once
     verdict = pipeline.verdicts[key]
     assert (verdict.features[c.NUM_TRANS_LAST_10M], verdict.features[c.AVG_AMT_LAST_10M]) == (3, 20.0)
@@ -78,6 +79,10 @@ def test_transactions_and_aggregates_reach_the_handlers_and_each_verdict_is_coll
     record = EmbeddedOnlineStore(pipeline.store_path).get_records({c.STREAMING_FEATURE_GROUP: [CARD]})
     assert record[c.STREAMING_FEATURE_GROUP][CARD][c.NUM_TRANS_LAST_10M] == 3
     assert shown == [verdict]
+    # and written once to the verdicts topic, keyed by the card, naming the model
+    [published] = on_topic
+    assert published["key"] == str(CARD).encode() and published["value"]["source"] == key.as_log()
+    assert published["value"]["model_version"] == model_version(model) and published["value"]["score"] == verdict.score
     logged = [json.loads(line) for line in pipeline.verdict_log.read_text().splitlines()]
     assert [(r["topic"], r["partition"], r["offset"]) for r in logged] == [key]  # the verdict log holds verdicts only
     others = [json.loads(line) for line in pipeline.handler_log.read_text().splitlines()]
@@ -113,6 +118,29 @@ def test_a_batch_the_handler_keeps_failing_goes_to_the_failure_folder_and_the_pa
     (document,) = [json.loads(p.read_text()) for p in pipeline.failure_dir.rglob("*") if p.is_file()]
     (records,) = json.loads(document["payload"])["records"].values()
     assert [json.loads(base64.b64decode(r["value"]))[c.OFFSET] for r in records] == [lost.offset]
+
+
+@pytest.mark.kafka  # the pipeline starts its own broker
+def test_a_batch_retried_after_its_verdicts_were_written_leaves_each_on_the_verdicts_topic_once(
+        tmp_path, model, no_flink, monkeypatch):
+    # Given a predict function that fails once after doing its work (a timeout after the write)
+    failed = []
+
+    def fail_once():
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("timed out after writing")
+
+    wrap_predict_handler(monkeypatch, after=fail_once)
+    with LocalPipeline(tmp_path / "work", model) as pipeline:
+        pipeline.start()
+        # When a batch of three transactions comes, fails after writing, and is retried
+        keys = [emit(pipeline, 1.0 + i, T + i) for i in range(3)]
+        assert pipeline.wait_for_verdicts(3, timeout=30)
+        wait_for(lambda: failed and pipeline.duplicates >= 1)  # the retry logged its verdicts again
+        sources = verdict_sources(pipeline.broker.bootstrap)
+    # Then the verdicts topic holds each transaction once
+    assert sorted(sources) == sorted(keys)
 
 
 @pytest.mark.kafka  # the pipeline starts its own broker

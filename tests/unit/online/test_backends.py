@@ -6,10 +6,13 @@ import pytest
 
 from fraudstream.online import backends
 from fraudstream.online.scorers import EndpointScorer, InProcessScorer
+from fraudstream import contract as c
 from fraudstream.online.settings import (
     ConfigurationError,
     PredictSettings,
     StoreSettings,
+    VerdictTopicSettings,
+    predict_settings,
 )
 from fraudstream.online.stores import EmbeddedOnlineStore, FeatureStoreOnlineStore
 from tests.support.models import write_model
@@ -47,3 +50,22 @@ def test_a_local_model_of_another_feature_set_is_refused_naming_both(v1_model):
 def test_an_endpoint_deployed_with_another_feature_set_is_refused_naming_both():
     with pytest.raises(ConfigurationError, match="FEATURE_SET=v2 but the model expects feature set v1"):
         backends.build_scorer(PredictSettings(StoreSettings(), endpoint_name="fraud", model_feature_set="v1", feature_set="v2"))
+
+
+def test_the_verdicts_topic_follows_the_environment_and_iam_needs_a_region():
+    # No brokers: the function only logs its verdicts (no writer)
+    assert predict_settings({"ENDPOINT_NAME": "fraud"}).verdicts is None
+    assert backends.build_verdict_writer(predict_settings({"ENDPOINT_NAME": "fraud"})) is None
+    # The stack's variables: IAM on the MSK brokers, the region signing the tokens, the model named in each verdict
+    env = {"ENDPOINT_NAME": "fraud", "VERDICTS_BOOTSTRAP_SERVERS": "b-1:9098,b-2:9098", "AWS_REGION": "eu-west-1",
+           "MODEL_VERSION": "abc123"}
+    settings = predict_settings(env)
+    assert settings.verdicts == VerdictTopicSettings("b-1:9098,b-2:9098", c.VERDICTS_TOPIC, "iam", "eu-west-1", "abc123")
+    writer = backends.build_verdict_writer(settings)
+    assert (writer.log.brokers, writer.log.topic, writer.log.security, writer.model_version) == (
+        "b-1:9098,b-2:9098", c.VERDICTS_TOPIC, "iam", "abc123")
+    # A cold start without a region, or with an unknown security mode, refuses to start naming the variable
+    with pytest.raises(ConfigurationError, match="AWS_REGION is required when KAFKA_SECURITY=iam"):
+        predict_settings({k: v for k, v in env.items() if k != "AWS_REGION"})
+    with pytest.raises(ConfigurationError, match="KAFKA_SECURITY='sasl'"):
+        predict_settings({**env, "KAFKA_SECURITY": "sasl"})

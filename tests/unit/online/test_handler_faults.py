@@ -63,7 +63,8 @@ def test_every_bad_record_is_logged_with_its_place_and_counted_and_the_rest_is_s
     event = msk_event(values, topic=FEATURES, partition=5, first_offset=100)
     event["records"][f"{FEATURES}-5"][4]["value"] = "***not base64***"  # replaces a bad one
     summary = predict.handle_predict_event(event, MemoryStore(), ConstantScorer(), PREDICT)
-    assert summary == {"transactions": 3, "fraud": 0, "late": 0, "invalid": len(BAD_VALUES), "duplicates": 0}
+    assert summary == {"transactions": 3, "fraud": 0, "late": 0, "invalid": len(BAD_VALUES), "duplicates": 0,
+                       "published": 0}
     errors = [r for r in logs.records() if r["level"] == "ERROR"]
     assert sorted(r["offset"] for r in errors) == list(range(101, 101 + len(BAD_VALUES)))
     assert all(r["message"] == "invalid record skipped" and r["topic"] == FEATURES and r["partition"] == 5
@@ -77,7 +78,7 @@ def test_every_bad_record_is_logged_with_its_place_and_counted_and_the_rest_is_s
 
 def test_an_empty_batch_returns_normally():
     assert predict.handle_predict_event(msk_event([], topic=FEATURES), MemoryStore(), ConstantScorer(), PREDICT) == {
-        "transactions": 0, "fraud": 0, "late": 0, "invalid": 0, "duplicates": 0}
+        "transactions": 0, "fraud": 0, "late": 0, "invalid": 0, "duplicates": 0, "published": 0}
     assert handle_aggregate_event(msk_event([], topic=FEATURES), MemoryStore(), AGGREGATE) == {
         "written": 0, "skipped_stale": 0, "invalid": 0}
 

@@ -96,7 +96,7 @@ def test_several_cards_and_a_late_message_give_one_verdict_per_transaction_and_t
     # When it is handled
     summary = predict.handle_predict_event(features_event(messages), store, scorer, PREDICT)
     # Then each transaction has one verdict, the late one flagged, and the batch took one read and one call
-    assert summary == {"transactions": 5, "fraud": 0, "late": 1, "invalid": 0, "duplicates": 0}
+    assert summary == {"transactions": 5, "fraud": 0, "late": 1, "invalid": 0, "duplicates": 0, "published": 0}
     lines = verdict_lines(logs)
     assert [(line["offset"], line["late"]) for line in lines] == [(0, False), (1, False), (2, False), (3, True),
                                                                   (4, False)]
@@ -226,7 +226,7 @@ def test_each_refused_record_is_logged_with_its_place_and_reason_never_its_conte
     assert [(r["level"], r["topic"], r["partition"], r["offset"], r["reason"]) for r in refused] == [
         ("ERROR", c.TRANSACTIONS_TOPIC, 1, 12, "cc_num is missing or not a card number"),
         ("ERROR", c.TRANSACTIONS_TOPIC, 1, 13, "amount is missing or not a number")]
-    assert summary == {"transactions": 0, "fraud": 0, "late": 0, "invalid": 2, "duplicates": 0}
+    assert summary == {"transactions": 0, "fraud": 0, "late": 0, "invalid": 2, "duplicates": 0, "published": 0}
     assert (store.reads, scorer.calls) == (0, 0) and not verdict_lines(logs)
     assert emf(capsys)[t.INVALID_RECORDS] == 2.0
 
@@ -284,6 +284,33 @@ def test_a_score_that_is_not_a_probability_fails_the_batch_and_is_never_a_verdic
     assert not [r for r in logs.records() if "verdict" in r]
     assert [r["reason"] for r in logs.records() if r["level"] == "ERROR"] and reason in logs.text
     assert emf(capsys)[t.INVALID_MODEL_OUTPUT] == 1.0
+
+
+class FailingWriter:
+    """The verdicts topic's writer, recording what it was handed; fails while ``down``."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.down, self.handed = down, []
+
+    def publish(self, scored):
+        if self.down:
+            raise ConnectionError("brokers unreachable")
+        self.handed.append([(m.features_ref.offset, v.place().offset) for m, v in scored])
+        return len(scored)
+
+
+def test_each_verdict_goes_to_the_verdicts_topic_with_its_features_place_before_it_is_logged(store, logs):
+    event = features_event([features_message(CARD, T, 12.0, offset=7), features_message(OTHER, T, 5.0, offset=8)],
+                           first_offset=30)
+    # When the brokers are down, the batch fails before any verdict is logged (its retry will log them once)
+    with pytest.raises(ConnectionError):
+        predict.handle_predict_event(event, store, ConstantScorer(), PREDICT, writer=FailingWriter(down=True))
+    assert not verdict_lines(logs)
+    # and once they are up, every verdict is handed over with the features offset it was scored from, then logged
+    writer = FailingWriter()
+    summary = predict.handle_predict_event(event, store, ConstantScorer(), PREDICT, writer=writer)
+    assert writer.handed == [[(30, 7), (31, 8)]] and summary["published"] == 2
+    assert [v["offset"] for v in verdict_lines(logs)] == [7, 8]
 
 
 # --- Each transaction counted once ---------------------------------------------------------------------------

@@ -82,6 +82,20 @@ def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_pa
     assert not list(layer.rglob("__pycache__"))
 
 
+def test_the_layer_carries_the_kafka_client_the_predict_function_writes_verdicts_with(assets):
+    # The verdicts topic (fraudstream/online/verdict_topic.py): kafka-python, and AWS's signer for IAM auth, which
+    # uses the runtime's boto3 (here: this environment's, after the layer)
+    layer = assets[lambda_assets.LAYER] / "python"
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import kafka, aws_msk_iam_sasl_signer, importlib.metadata as m; "
+             "from kafka import KafkaConsumer, KafkaProducer; "
+             "from aws_msk_iam_sasl_signer import MSKAuthTokenProvider; "
+             "print(kafka.__file__, aws_msk_iam_sasl_signer.__file__, m.version('kafka-python'))")
+    out = subprocess.run([sys.executable, "-c", probe, str(layer)], capture_output=True, text=True, check=True)
+    kafka_file, signer_file, version = out.stdout.split()
+    assert kafka_file.startswith(str(layer)) and signer_file.startswith(str(layer))
+    assert version == importlib.metadata.version("kafka-python")
+
+
 def test_the_layer_carries_orjson_built_for_the_functions_runtime(tmp_path):
     layer = lambda_assets.build(tmp_path)[lambda_assets.LAYER] / "python"
     [wheel] = layer.glob("orjson-*.dist-info/WHEEL")
