@@ -11,6 +11,8 @@ SCALE ?= demo## make demo's data size: demo (1,000 cards, 540,000 transactions) 
 STAMP := $(VENV)/.installed
 FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 CDK_STAMP := node_modules/.installed
 CDK := npx --no-install cdk --no-notices
@@ -56,6 +58,13 @@ $(CDK_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# checkov (Bridgecrew's IaC scanner): tests/infrastructure/test_checks.py runs it on the synthesized template; its own
+# environment, as its dependency tree is large and not the product's.
+$(CHECKOV_STAMP): tools/checkov.lock $(STAMP)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python -r tools/checkov.lock
+	touch $@
+
 install: $(STAMP) $(FLINK_STAMP) ## build both virtual environments (.venv, .venv-flink) from their lock files
 
 # What the local pipeline runs: the Flink application zip and the Kafka broker's jars (both through Maven).
@@ -64,7 +73,7 @@ LOCAL_PIECES := build/flink-app.zip $(KAFKA_CLASSPATH)
 kafka-broker: $(KAFKA_CLASSPATH) ## fetch Apache Kafka (KRaft broker for the local pipeline) through Maven
 
 WORKERS ?= 2## make test's pytest processes (pytest-xdist; 1: one after another)
-test: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark parity, real Flink and Kafka, integration)
+test: $(STAMP) $(FLINK_STAMP) $(CHECKOV_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark parity, real Flink and Kafka, integration)
 	$(BIN)/pytest -n $(WORKERS) --durations=25
 
 test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
@@ -122,9 +131,10 @@ destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.packaging.lambda_assets build/lambda
 
-lock: $(STAMP) ## re-pin requirements.lock (pyproject.toml) and flink_sql/requirements.lock
+lock: $(STAMP) ## re-pin requirements.lock (pyproject.toml), flink_sql/requirements.lock and tools/checkov.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra infra --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile flink_sql/requirements.in --python-version 3.11 -o flink_sql/requirements.lock
+	$(BIN)/uv pip compile tools/checkov.in --python-version 3.11 -o tools/checkov.lock
 
 clean: ## remove the virtual environment and generated data
-	rm -rf $(VENV) $(FLINK_VENV) $(DATA) build .pytest_cache cdk.out node_modules
+	rm -rf $(VENV) $(FLINK_VENV) $(CHECKOV_VENV) $(DATA) build .pytest_cache cdk.out node_modules

@@ -95,7 +95,11 @@ class FraudPipelineStack(Stack):
         bucket = s3.Bucket(self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
                            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.DESTROY,
                            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                           lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.log_retention_days))])
+                           # Versioned, as the other buckets: a log overwritten or deleted stays recoverable.
+                           versioned=True,
+                           lifecycle_rules=[s3.LifecycleRule(
+                               expiration=Duration.days(config.log_retention_days),
+                               noncurrent_version_expiration=Duration.days(config.noncurrent_version_days))])
         self.resources.empty_on_delete(bucket)
         return bucket
 

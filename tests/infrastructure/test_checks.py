@@ -1,11 +1,14 @@
-"""cdk-nag and cfn-lint on the synthesized template; the app's errors on bad input."""
+"""cdk-nag, cfn-lint and checkov on the synthesized template; the app's errors on bad input."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from fraudstream.paths import REPO
 from stacks.config import ConfigError, PipelineConfig
 from tests.support.synth import run_app
 from tests.support.models import write_model
@@ -38,6 +41,32 @@ def test_cfn_lint_reports_no_errors(template_json):
     matches = lint(json.dumps(template_json), config=ManualArgs(regions=["us-east-1"]))
     errors = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id.startswith("E")]
     assert errors == []
+
+
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"  # make test builds it from tools/checkov.lock
+
+
+def run_checkov(template: Path) -> dict:
+    """checkov's report: results (failed, skipped checks) and summary (counts)."""
+    assert CHECKOV.is_file(), f"{CHECKOV} is missing: `make test` builds it (tools/checkov.lock)"
+    result = subprocess.run([str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "--output", "json",
+                             "--skip-download"], capture_output=True, text=True, timeout=600)
+    assert result.stdout.strip(), result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_checkov_fails_nothing_and_every_skip_gives_its_reason(assembly, template_json):
+    # When checkov scans the synthesized template
+    report = run_checkov(assembly / "FraudTest.template.json")
+    results = report["results"]
+    # Then no check fails, and each check the stack does not meet by design is skipped with its reason there
+    assert [(r["check_id"], r["resource"]) for r in results["failed_checks"]] == []
+    assert report["summary"]["failed"] == 0 and report["summary"]["passed"] > 200
+    skipped = {(r["check_id"], r["resource"].split(".")[-1]) for r in results["skipped_checks"]}
+    assert {check for check, _ in skipped} == {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_18"}
+    for name, resource in template_json["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert (skip["id"], name) in skipped and len(skip["comment"]) >= 60, (name, skip)
 
 
 def test_missing_model_artifact_is_one_clear_line_and_exit_2(artifacts, tmp_path):

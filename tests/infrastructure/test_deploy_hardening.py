@@ -164,7 +164,8 @@ def test_reserved_concurrency_can_be_turned_off_for_small_accounts():
     assert PipelineConfig.from_context({}.get).reserved_concurrency(3) == 3
 
 
-def test_data_and_failed_records_buckets_are_versioned_and_log_access_and_every_bucket_is_emptied(resources):
+def test_every_bucket_is_versioned_the_data_and_failed_records_buckets_log_access_and_every_bucket_is_emptied(
+        resources):
     buckets = of_type(resources, "AWS::S3::Bucket")
     [log_bucket] = [n for n in buckets if n.startswith("AccessLogs")]
     logged = {n: b for n, b in buckets.items() if n != log_bucket}
@@ -174,6 +175,10 @@ def test_data_and_failed_records_buckets_are_versioned_and_log_access_and_every_
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, name
         assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_bucket}, name
         assert any("NoncurrentVersionExpiration" in rule for rule in props["LifecycleConfiguration"]["Rules"]), name
+    # The log bucket is versioned too (checkov CKV_AWS_21), its old versions expiring as the others'
+    log_props = buckets[log_bucket]["Properties"]
+    assert log_props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert any("NoncurrentVersionExpiration" in rule for rule in log_props["LifecycleConfiguration"]["Rules"])
     # S3 delivers access logs only to an SSE-S3 bucket, under a bucket policy limited to our account.
     sse = buckets[log_bucket]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert sse[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
