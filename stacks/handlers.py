@@ -23,7 +23,7 @@ from constructs import Construct
 
 from fraudstream import contract as c
 from fraudstream.online import settings as env
-from fraudstream.online import telemetry
+from fraudstream.online import produce, telemetry
 from fraudstream.packaging import lambda_assets
 from stacks.config import PipelineConfig
 from stacks.feature_store import FeatureStore
@@ -35,6 +35,9 @@ from stacks.network import Network
 from stacks.shared import Shared
 
 TIMEOUT = Duration.minutes(2)
+# The producer function sends one invocation's lines with their delays (at most produce.MAX_DELAY_S of them).
+PRODUCER_TIMEOUT = Duration.seconds(int(produce.MAX_DELAY_S) + 120)
+PRODUCER_MEMORY_MB = 256
 HANDLER = "handler.lambda_handler"
 Trigger = tuple[lambda_.Function, str, str, int, int]  # function, topic, consumer group, batch size, window (s)
 
@@ -57,7 +60,7 @@ class Handlers(Construct):
         assets, runtime, feature_set = code.assets, code.runtime, code.feature_set
         self.key, self.vpc, self.subnets = key, vpc, subnets
         self.security_group = self._build_security_group(vpc)
-        self.verdict_writer_group = self._build_verdict_writer_group(vpc, kafka)
+        self.kafka_writers = self._build_kafka_writers_group(vpc, kafka)
         self.failed_records = self._build_failed_records_bucket(config, key, access_logs)
         emptied = resources.empty_on_delete(self.failed_records)
         self.powertools = self._build_layer(assets, runtime)
@@ -65,7 +68,7 @@ class Handlers(Construct):
         # Deleted after the triggers and functions, before their roles, groups and subnets (see _build_function).
         self.interfaces_released = resources.interfaces_released(
             self, "InterfacesReleased",
-            security_groups=[kafka.security_group, self.security_group, self.verdict_writer_group])
+            security_groups=[kafka.security_group, self.security_group, self.kafka_writers])
         self.interfaces_released.node.add_dependency(*vpc.select_subnets(subnet_type=subnets.subnet_type).subnets)
         environment = self._common_environment(feature_store)
         self.aggregate, self.aggregate_logs = self._build_aggregate_function(
@@ -77,6 +80,7 @@ class Handlers(Construct):
         self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
         self._build_feature_grants(feature_store, endpoint)
         self._build_verdict_grants(kafka)
+        self.producer, self.producer_logs = self._build_producer_function(assets, runtime, config, retention, kafka)
 
     def _build_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
         """The functions' group: HTTPS to the VPC's interface endpoints (SageMaker and Feature Store runtime), nothing
@@ -86,12 +90,13 @@ class Handlers(Construct):
         group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "interface endpoints")
         return group
 
-    def _build_verdict_writer_group(self, vpc: ec2.IVpc, kafka: Kafka) -> ec2.SecurityGroup:
-        """The predict function's second group: the brokers' IAM port, to write the verdicts topic; nothing else."""
-        group = ec2.SecurityGroup(self, "VerdictWriterSecurityGroup", vpc=vpc, allow_all_outbound=False,
-                                  description="fraudstream predict function: to the MSK brokers IAM port, for the verdicts topic")
-        group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers: the verdicts topic")
-        kafka.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "predict function: the verdicts topic")
+    def _build_kafka_writers_group(self, vpc: ec2.IVpc, kafka: Kafka) -> ec2.SecurityGroup:
+        """The group of the functions that write to Kafka themselves (the predict function its verdicts, the
+        producer function a scenario's transactions): the brokers' IAM port, nothing else."""
+        group = ec2.SecurityGroup(self, "KafkaWritersSecurityGroup", vpc=vpc, allow_all_outbound=False,
+                                  description="fraudstream functions that write to Kafka: the MSK brokers IAM port only")
+        group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers")
+        kafka.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "functions that write to Kafka")
         return group
 
     def _build_failed_records_bucket(self, config: PipelineConfig, key: kms.IKey, access_logs: s3.IBucket) -> s3.Bucket:
@@ -165,13 +170,41 @@ class Handlers(Construct):
                 env.ENV_MODEL_VERSION: endpoint.model_version,
             },
             triggers=2,  # the features and the invalid-transaction reports
-            extra_groups=[self.verdict_writer_group],
+            groups=[self.security_group, self.kafka_writers],
         )
+
+    def _build_producer_function(self, assets: dict[str, Path], runtime: lambda_.Runtime, config: PipelineConfig,
+                                 retention: logs.RetentionDays, kafka: Kafka) -> tuple[lambda_.Function, logs.LogGroup]:
+        """The function `fraudstream simulate --stack` invokes to send a scenario from inside the VPC: it reaches the
+        brokers only (no AWS endpoint: signing its IAM tokens needs none) and may write the transactions topic only."""
+        function, logs_ = self._build_function(
+            "ProduceTransactions", assets["produce_transactions"], runtime, config, PRODUCER_MEMORY_MB, retention,
+            description=f"fraudstream simulate --stack: a scenario's transactions -> {c.TRANSACTIONS_TOPIC}",
+            environment={
+                "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
+                env.ENV_PRODUCER_BROKERS: kafka.bootstrap_brokers,
+                env.ENV_TRANSACTIONS_TOPIC: c.TRANSACTIONS_TOPIC,
+                env.ENV_KAFKA_SECURITY: "iam",
+            },
+            groups=[self.kafka_writers], timeout=PRODUCER_TIMEOUT,
+        )
+        function.node.add_dependency(kafka.topics[c.TRANSACTIONS_TOPIC])
+        stack, role = Stack.of(self), self.roles[function.node.id]
+        for statement in (
+            iam.PolicyStatement(actions=["kafka-cluster:Connect"], resources=[kafka.cluster_arn]),
+            iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                                resources=[kafka.arns.topic(c.TRANSACTIONS_TOPIC)]),
+            # Lambda decrypts the function's environment as its role (environment_encryption: the stack's key).
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn]),
+            *vpc_access_statements(stack, self.vpc, self.subnets, [self.kafka_writers], function=True),
+        ):
+            role.add_to_policy(statement)
+        return function, logs_
 
     def _build_function(self, name: str, code: Path, runtime: lambda_.Runtime, config: PipelineConfig, memory_mb: int,
                         retention: logs.RetentionDays, description: str, environment: dict[str, str],
-                        triggers: int = 1, extra_groups: list[ec2.ISecurityGroup] | None = None,
-                        ) -> tuple[lambda_.Function, logs.LogGroup]:
+                        triggers: int = 1, groups: list[ec2.ISecurityGroup] | None = None,
+                        timeout: Duration = TIMEOUT) -> tuple[lambda_.Function, logs.LogGroup]:
         """One function with its own log group and a role only this construct adds statements to."""
         logs_ = log_group(self, f"{name}Logs", key=self.key, retention=retention)
         role = lambda_role(self, f"{name}Role", logs_)
@@ -184,11 +217,11 @@ class Handlers(Construct):
             handler=HANDLER,
             layers=[self.powertools],
             memory_size=memory_mb,
-            timeout=TIMEOUT,
+            timeout=timeout,
             role=role.without_policy_updates(),
             log_group=logs_,
             # In the private subnets: the handlers reach AWS through the VPC's interface endpoints only.
-            vpc=self.vpc, vpc_subnets=self.subnets, security_groups=[self.security_group, *(extra_groups or [])],
+            vpc=self.vpc, vpc_subnets=self.subnets, security_groups=groups or [self.security_group],
             environment=environment,
             environment_encryption=self.key,
             # One invocation per partition of each of its triggers at most: what it may need at once.
@@ -270,7 +303,7 @@ class Handlers(Construct):
         # The trigger's pollers carry the brokers' group; the function's own interfaces carry the functions' group.
         groups = [kafka.security_group, self.security_group]
         if role is self.roles[self.predict.node.id]:
-            groups.append(self.verdict_writer_group)
+            groups.append(self.kafka_writers)
         statements += vpc_access_statements(stack, vpc, subnets, groups, function=True)
         for statement in statements:
             role.add_to_policy(statement)

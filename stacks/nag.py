@@ -35,6 +35,10 @@ def skip_checkov_findings(stack: Stack) -> None:
                      "Invoked only by its MSK triggers, synchronously: a dead-letter queue serves asynchronous "
                      "invocations only. A batch that keeps failing goes whole to the failed-records bucket, the "
                      "triggers' on-failure destination.")
+    skip_checkov(stack.handlers.producer, "CKV_AWS_116",
+                 "Invoked only by `fraudstream simulate --stack`, synchronously: the command gets the function's answer "
+                 "for every line or its error, and reports each line not delivered; a dead-letter queue serves "
+                 "asynchronous invocations only.")
     for function in (stack.resources.handler, stack.resources.framework_function):
         skip_checkov(function, "CKV_AWS_116",
                      "A custom-resource function: CloudFormation's request fails with the function's reason (the "

@@ -120,6 +120,8 @@ class FraudPipelineStack(Stack):
             out.AGGREGATE_FUNCTION: (self.handlers.aggregate.function_name, "Aggregate -> feature store function"),
             out.AGGREGATE_LOG_GROUP: (self.handlers.aggregate_logs.log_group_name, "Its logs"),
             out.PREDICT_FUNCTION: (self.handlers.predict.function_name, "Predict function"),
+            out.PRODUCER_FUNCTION: (self.handlers.producer.function_name,
+                                    "Function fraudstream simulate --stack invokes to send a scenario from inside the VPC"),
             out.PREDICT_LOG_GROUP: (self.handlers.predict_logs.log_group_name, "Prediction log lines"),
             out.FAILED_RECORDS_BUCKET: (self.handlers.failed_records.bucket_name, "Batches the triggers gave up on"),
             out.ALARM_TOPIC: (self.observability.alarm_topic.topic_arn, "Alarm notifications"),

@@ -39,17 +39,20 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
 
 SIMULATE_HELP = "send a scenario's transactions to the deployed stack's Kafka topic"
 SIMULATE_DESCRIPTION = (
-    "Send transactions to the transactions topic of a deployed stack (brokers and topic from its "
-    "CloudFormation outputs), authenticated with your AWS credentials (IAM over SASL/OAUTHBEARER, "
-    "TLS). By default it sends the AWS sample's demo scenario: one transaction on each of three cards, "
+    "Send transactions to the transactions topic of a deployed stack, from anywhere your AWS credentials "
+    "work: the command invokes the stack's producer function (output ProducerFunctionName), which sends them "
+    "from inside the VPC, so this machine needs no network path to the brokers; your credentials need "
+    "lambda:InvokeFunction on that function. --direct connects to the brokers itself instead (from inside "
+    "the VPC, IAM over SASL/OAUTHBEARER and TLS; your credentials then need kafka-cluster:Connect, "
+    "DescribeTopic and WriteData on the cluster and topic, and port 9098 must be reachable). "
+    "By default it sends the AWS sample's demo scenario: one transaction on each of three cards, "
     "then a ten-transaction attack on a fourth card, 1-2 s apart, on cards of the hold-out period of "
     "--transactions. --scenario FILE sends a JSON-lines file instead (the format of `fraudstream "
     "replay`: cc_num, amount, optional merchant, zip_code, delay_s); invalid lines are reported with "
     "their number and skipped. Each message is keyed by card number and stamped with the time it is "
     "sent. Prints one line per transaction with its partition and offset; exits 1 if any transaction "
-    "was not delivered, listing each one. The verdicts appear in the predict function's log group. "
-    "Your credentials need kafka-cluster:Connect, DescribeTopic and WriteData on the cluster and "
-    "topic, and this machine must be able to reach the brokers (port 9098)."
+    "was not delivered, listing each one. The scenario is checked before anything is sent. The verdicts "
+    "appear on the verdicts topic and in the predict function's log group (`fraudstream logs`)."
 )
 
 
@@ -68,6 +71,9 @@ def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=positive_seconds(3600), default=SIMULATE_TIMEOUT_S, metavar="S",
                         help="seconds allowed to connect, to fetch the topic's metadata and to deliver each "
                         f"message, retries included (default: {SIMULATE_TIMEOUT_S:g})")
+    parser.add_argument("--direct", action="store_true",
+                        help="connect to the stack's brokers from this machine (inside the VPC) instead of "
+                        "sending through the stack's producer function")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print kafka-python's log (connections, authentication) to stderr")
     broker = parser.add_argument_group("a Kafka broker instead of a stack (such as the local pipeline's)")
@@ -97,7 +103,9 @@ def scenario_lines(scenario: Path | None, transactions: Path, seed: int, err: Te
     return lines, str(scenario)
 
 
-def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] | None = None) -> int:
+def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] | None = None,
+                 function_client: Any = None) -> int:
+    """``producer_factory`` and ``function_client`` are for tests: a fake producer, a stubbed Lambda client."""
     from fraudstream.operate import deployed, simulator
 
     if args.ssl_cafile and (args.security != "ssl" or not args.bootstrap_servers):
@@ -109,6 +117,10 @@ def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] 
         brokers = tuple(b.strip() for b in args.bootstrap_servers.split(",") if b.strip())
         target = simulator.Target(brokers, args.topic, args.security,
                                   ssl_cafile=str(args.ssl_cafile) if args.ssl_cafile else None, name=",".join(brokers))
+    elif not args.direct:
+        return simulator.simulate_through_stack(deployed.find(args.stack, args.region), lines, source,
+                                                delays=not args.no_delay, log=Progress(args.quiet),
+                                                client=function_client)
     else:
         target = simulator.stack_target(deployed.find(args.stack, args.region))
     with simulator.kafka_log_to_stderr(args.verbose):

@@ -9,12 +9,9 @@ pipeline, `fraudstream simulate` to a deployed stack.
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,35 +19,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fraudstream import contract as c
-from fraudstream.checks import CheckError, InputError, card_number, number
+from fraudstream.checks import InputError
 from fraudstream.files import atomic_path, check_parquet
 from fraudstream.offline.train_config import TrainConfig
+from fraudstream.online.sending import SCENARIO_KEYS, ScenarioLine, scenario_line
 
-MAX_DELAY_S = 3600.0
-DELAY_S = "delay_s"
-SCENARIO_KEYS = (c.CC_NUM, c.AMOUNT, c.MERCHANT, c.ZIP_CODE, DELAY_S)
-DEFAULT_MERCHANT, DEFAULT_ZIP_CODE = "Random Corp", "03099"
 SEED_SCENARIO_LENGTH = 13  # three one-off transactions, then a ten-transaction attack
-
-
-@dataclass(frozen=True)
-class ScenarioLine:
-    line: int
-    cc_num: int
-    amount: float
-    delay_s: float
-    merchant: str = DEFAULT_MERCHANT
-    zip_code: str = DEFAULT_ZIP_CODE
-
-    def message(self, trans_ts: float) -> dict:
-        """The transaction message sent for this line, stamped with ``trans_ts``."""
-        return {c.CC_NUM: self.cc_num, c.MERCHANT: self.merchant, c.AMOUNT: self.amount, c.ZIP_CODE: self.zip_code,
-                c.TRANS_TS: trans_ts}
-
-    def as_json(self) -> dict[str, Any]:
-        """The line as a scenario file holds it."""
-        return {c.CC_NUM: self.cc_num, c.AMOUNT: self.amount, c.MERCHANT: self.merchant, c.ZIP_CODE: self.zip_code,
-                DELAY_S: self.delay_s}
 
 
 def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str]]:
@@ -87,30 +61,12 @@ def read_scenario(path: str | os.PathLike) -> tuple[list[ScenarioLine], list[str
 
 
 def _scenario_line(line_number: int, raw: str) -> tuple[ScenarioLine, list[str]]:
-    """One line, held to the contract's rule of valid transactions (card and amount; the time is stamped when sent),
-    and the keys of the line the scenario does not know (at most 5 named, each cut to 40 characters)."""
+    """One line of a file: JSON, then held to the rules of a scenario line (fraudstream/online/sending.py)."""
     try:
         data = json.loads(raw)
     except ValueError:
         raise ValueError("not JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    try:
-        card = card_number(data.get(c.CC_NUM))
-    except CheckError:
-        raise ValueError("cc_num must be a card number") from None
-    try:
-        amount = number(data.get(c.AMOUNT), c.MIN_AMOUNT, c.MAX_AMOUNT)
-    except CheckError:
-        raise ValueError(f"amount must be a number in [{c.MIN_AMOUNT:g}, {c.MAX_AMOUNT:g}]") from None
-    delay = data.get(DELAY_S, 0)
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
-        raise ValueError("delay_s must be a non-negative number")
-    if delay > MAX_DELAY_S:
-        raise ValueError(f"delay_s above {MAX_DELAY_S:g}")
-    unknown = [str(key)[:40] for key in data if key not in SCENARIO_KEYS][:5]
-    return ScenarioLine(line_number, card, amount, float(delay), str(data.get(c.MERCHANT, DEFAULT_MERCHANT))[:100],
-                        str(data.get(c.ZIP_CODE, DEFAULT_ZIP_CODE))[:20]), unknown
+    return scenario_line(line_number, data)
 
 
 def seed_scenario(transactions_path: str | os.PathLike, seed: int = 0) -> list[ScenarioLine]:

@@ -32,6 +32,8 @@ ENV_VERDICTS_TOPIC = "VERDICTS_TOPIC"
 ENV_KAFKA_SECURITY = "KAFKA_SECURITY"  # iam on MSK, plaintext on the local broker
 ENV_MODEL_VERSION = "MODEL_VERSION"  # named in every verdict on the verdicts topic
 ENV_REGION = "AWS_REGION"  # set by Lambda; signs the IAM tokens
+ENV_PRODUCER_BROKERS = "PRODUCER_BOOTSTRAP_SERVERS"  # the producer function's brokers
+ENV_TRANSACTIONS_TOPIC = "TRANSACTIONS_TOPIC"
 
 STORE_BACKENDS = ("sagemaker", "embedded")
 MODEL_BACKENDS = ("endpoint", "local")
@@ -159,13 +161,39 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
     return settings
 
 
+def _kafka_security(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """How a function authenticates to Kafka (iam on MSK, plaintext on the local broker), and the region that
+    signs its IAM tokens."""
+    security = _choice(env, ENV_KAFKA_SECURITY, ("iam", "plaintext"), "iam")
+    if security == "iam" and not env.get(ENV_REGION):
+        raise ConfigurationError(f"{ENV_REGION} is required when {ENV_KAFKA_SECURITY}=iam (it signs the IAM tokens)")
+    return security, env.get(ENV_REGION) or None
+
+
 def verdict_topic_settings(env: Mapping[str, str] = os.environ) -> VerdictTopicSettings | None:
     brokers = env.get(ENV_VERDICTS_BROKERS)
     if not brokers:
         return None
-    security = _choice(env, ENV_KAFKA_SECURITY, ("iam", "plaintext"), "iam")
-    if security == "iam" and not env.get(ENV_REGION):
-        raise ConfigurationError(f"{ENV_REGION} is required when {ENV_KAFKA_SECURITY}=iam (it signs the IAM tokens)")
+    security, region = _kafka_security(env)
     return VerdictTopicSettings(brokers=brokers, topic=env.get(ENV_VERDICTS_TOPIC) or c.VERDICTS_TOPIC,
-                                security=security, region=env.get(ENV_REGION) or None,
+                                security=security, region=region,
                                 model_version=env.get(ENV_MODEL_VERSION) or "unversioned")
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    """Where the producer function sends a scenario's transactions (fraudstream/online/produce.py)."""
+
+    brokers: str
+    topic: str = c.TRANSACTIONS_TOPIC
+    security: str = "iam"
+    region: str | None = None
+
+
+def producer_settings(env: Mapping[str, str] = os.environ) -> ProducerSettings:
+    brokers = env.get(ENV_PRODUCER_BROKERS)
+    if not brokers:
+        raise ConfigurationError(f"{ENV_PRODUCER_BROKERS} is required: the brokers to send to")
+    security, region = _kafka_security(env)
+    return ProducerSettings(brokers=brokers, topic=env.get(ENV_TRANSACTIONS_TOPIC) or c.TRANSACTIONS_TOPIC,
+                            security=security, region=region)

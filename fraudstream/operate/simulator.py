@@ -26,29 +26,28 @@ import logging
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from fraudstream import contract as c
 from fraudstream import stack_outputs as out
-from fraudstream.local.scenario import ScenarioLine
+from fraudstream.online import produce
 from fraudstream.online.kafka_clients import SECURITY_MODES, security_config
+from fraudstream.online.sending import (
+    DELAY_S,
+    Delivery,
+    ScenarioLine,
+    describe_error,
+    line_text,
+    not_sent,
+    send_scenario,
+)
+from fraudstream.online.sending import producer_config as sending_producer_config
 from fraudstream.operate import deployed
 
 CLIENT_ID = "fraudstream-simulate"
-RETRIES = 3
 
 # --- Producer configuration (kafka-python) ------------------------------------------------------
-
-
-def serialize_key(cc_num: int | str) -> bytes:
-    """Messages are keyed by card number, so one card's transactions stay on one partition, in order."""
-    return str(cc_num).encode("utf-8")
-
-
-def serialize_value(message: dict) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -83,29 +82,9 @@ def stack_target(deployment: deployed.Deployment) -> Target:
 
 
 def producer_config(target: Target, timeout_s: float) -> dict[str, Any]:
-    """KafkaProducer keyword arguments: the target's authentication, acknowledged by all in-sync replicas.
-
-    ``timeout_s`` bounds each wait: connecting to a broker, fetching the topic's metadata, and a
-    message's delivery (retries included). One request in flight per connection keeps a card's
-    transactions in order when a retry happens. Reconnects back off (kafka.t3.small brokers accept few
-    new IAM connections a second).
-    """
-    timeout_ms = max(1, int(timeout_s * 1000))
-    return {
-        "bootstrap_servers": list(target.brokers),
-        **security_config(target.security, target.region, target.ssl_cafile),
-        "client_id": CLIENT_ID,
-        "acks": "all",
-        "retries": RETRIES,
-        "max_in_flight_requests_per_connection": 1,
-        "linger_ms": 0,
-        "key_serializer": serialize_key,
-        "value_serializer": serialize_value,
-        "request_timeout_ms": max(1, timeout_ms // 2),
-        "delivery_timeout_ms": timeout_ms,
-        "max_block_ms": timeout_ms,
-        "api_version_auto_timeout_ms": timeout_ms,
-    }
+    """KafkaProducer keyword arguments for the target (fraudstream/online/sending.py: producer_config)."""
+    return sending_producer_config(list(target.brokers), timeout_s, CLIENT_ID,
+                                   security_config(target.security, target.region, target.ssl_cafile))
 
 
 def check_credentials(provider) -> None:
@@ -128,80 +107,6 @@ def default_producer_factory(**config):
 # --- Sending and reporting ----------------------------------------------------------------------
 
 
-@dataclass
-class Delivery:
-    """One scenario line and what became of it."""
-
-    line: ScenarioLine
-    message: dict | None = None
-    future: Any = None
-    partition: int | None = None
-    offset: int | None = None
-    error: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.error is None and self.offset is not None
-
-
-def describe_error(error: BaseException) -> str:
-    text = str(error)
-    name = type(error).__name__
-    return text if name in text else f"{name}: {text}" if text else name
-
-
-def _line_text(line: ScenarioLine) -> str:
-    return f"line {line.line}: card {c.mask_card(line.cc_num)}, amount {line.amount:.2f}"
-
-
-def not_sent(lines: Iterable[ScenarioLine], reason: str) -> list[Delivery]:
-    return [Delivery(line, error=reason) for line in lines]
-
-
-def send_scenario(producer, topic: str, lines: list[ScenarioLine], *, timeout_s: float, delays: bool = True,
-                  sleep: Callable[[float], None] = time.sleep,
-                  clock: Callable[[], float] = time.time, log: Callable[[str], None] = lambda _m: None
-                  ) -> list[Delivery]:
-    """Send each line (after its delay), then resolve every send's future: one Delivery per line.
-
-    A send that raises is recorded as failed. A timeout in send() means the topic's metadata could
-    not be fetched (brokers unreachable, no access, no such topic): the remaining lines are then
-    reported as not sent instead of each waiting the same timeout again.
-    """
-    from kafka.errors import KafkaError, KafkaTimeoutError
-
-    deliveries: list[Delivery] = []
-    for index, line in enumerate(lines):
-        if delays and line.delay_s:
-            sleep(line.delay_s)
-        delivery = Delivery(line, message=line.message(clock()))
-        deliveries.append(delivery)
-        try:
-            delivery.future = producer.send(topic, key=line.cc_num, value=delivery.message)
-        except KafkaTimeoutError as error:
-            delivery.error = describe_error(error)
-            deliveries += not_sent(lines[index + 1:], f"not sent (stopped after line {line.line} failed)")
-            log(f"{_line_text(line)}: not sent ({delivery.error}); stopping")
-            break
-        except KafkaError as error:
-            delivery.error = describe_error(error)
-        log(f"{'sent' if delivery.error is None else 'FAILED'} {index + 1}/{len(lines)} {_line_text(line)}")
-    try:
-        producer.flush(timeout=timeout_s)
-    except KafkaError as error:  # flush timed out: the futures still pending fail below
-        log(f"flush: {describe_error(error)}")
-    for delivery in deliveries:
-        if delivery.future is None:
-            continue
-        try:
-            metadata = delivery.future.get(timeout=timeout_s)
-        except KafkaError as error:
-            delivery.error = describe_error(error)
-        else:
-            delivery.partition, delivery.offset = metadata.partition, metadata.offset
-    return deliveries
-
-
 def report(deliveries: list[Delivery], topic: str, cause: str | None = None, out_stream: TextIO | None = None,
            err_stream: TextIO | None = None) -> int:
     """One stdout line per transaction and a summary; the failed ones again on stderr (after ``cause``,
@@ -212,7 +117,7 @@ def report(deliveries: list[Delivery], topic: str, cause: str | None = None, out
             result = f"partition {delivery.partition} offset {delivery.offset}"
         else:
             result = f"FAILED: {delivery.error}"
-        print(f"{_line_text(delivery.line)} -> {result}", file=out_stream)
+        print(f"{line_text(delivery.line)} -> {result}", file=out_stream)
     failed = [d for d in deliveries if not d.delivered]
     print(f"{len(deliveries) - len(failed)} of {len(deliveries)} transactions delivered to {topic}", file=out_stream)
     if not failed:
@@ -220,7 +125,7 @@ def report(deliveries: list[Delivery], topic: str, cause: str | None = None, out
     print(f"fraudstream simulate: error: {len(failed)} of {len(deliveries)} transactions not delivered"
           + (f": {cause}" if cause else ":"), file=err_stream)
     for delivery in failed:
-        print(f"  {_line_text(delivery.line)}: {delivery.error}", file=err_stream)
+        print(f"  {line_text(delivery.line)}: {delivery.error}", file=err_stream)
     return 1
 
 
@@ -273,3 +178,98 @@ def simulate(target: Target, lines: list[ScenarioLine], source: str, *, timeout_
     finally:
         producer.close(timeout=timeout_s)
     return report(deliveries, target.topic)
+
+
+# --- Through the stack's producer function ----------------------------------------------------------
+
+
+INVOKE_LINES = 500  # lines per invocation (at most produce.MAX_LINES)
+INVOKE_READ_TIMEOUT_S = 900  # an invocation sends up to produce.MAX_DELAY_S of delays
+
+
+def function_client(deployment: deployed.Deployment):
+    """A Lambda client that waits for a whole invocation and never invokes twice: a retried invocation would send
+    its transactions again."""
+    from botocore.config import Config
+
+    from fraudstream.online import aws
+
+    config = Config(read_timeout=INVOKE_READ_TIMEOUT_S, connect_timeout=10, retries={"total_max_attempts": 1})
+    return aws.new_client("lambda", session=deployment.session, config=config)
+
+
+def invocations(lines: list[ScenarioLine], delays: bool) -> list[list[ScenarioLine]]:
+    """The lines in the order given, cut so that each invocation holds at most INVOKE_LINES lines and
+    produce.MAX_DELAY_S of delays after its first line (whose own delay the command waits before invoking)."""
+    groups: list[list[ScenarioLine]] = []
+    waited = 0.0
+    for line in lines:
+        delay = line.delay_s if delays else 0.0
+        if not groups or len(groups[-1]) >= INVOKE_LINES or waited + delay > produce.MAX_DELAY_S:
+            groups.append([line])
+            waited = 0.0
+        else:
+            groups[-1].append(line)
+            waited += delay
+    return groups
+
+
+def send_through_function(client, function_name: str, lines: list[ScenarioLine], *, delays: bool = True,
+                          sleep: Callable[[float], None] = time.sleep,
+                          log: Callable[[str], None] = lambda _m: None) -> list[Delivery]:
+    """Invoke the producer function with the lines, an invocation at a time (``invocations``), and turn its answers
+    into one Delivery per line. A failed invocation fails its lines, and the rest are not sent."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    deliveries: list[Delivery] = []
+    groups = invocations(lines, delays)
+    for index, group in enumerate(groups):
+        if delays and group[0].delay_s:
+            sleep(group[0].delay_s)
+        payload = {produce.DELAYS_KEY: delays, produce.LINES_KEY: [
+            {"line": line.line, **line.as_json(), DELAY_S: 0.0 if position == 0 else line.delay_s}
+            for position, line in enumerate(group)]}
+        log(f"invoking {function_name} with {len(group)} transactions ({index + 1}/{len(groups)})")
+        try:
+            response = client.invoke(FunctionName=function_name, InvocationType="RequestResponse",
+                                      Payload=json.dumps(payload).encode())
+            answer = json.loads(response["Payload"].read() or b"{}")
+        except (BotoCoreError, ClientError, ValueError) as error:
+            answer, response = {"error": describe_error(error)}, {}
+        problem = (f"the function failed: {answer.get('errorMessage') or answer}" if response.get("FunctionError")
+                   else answer.get("error"))
+        if problem:
+            deliveries += not_sent(group, f"not sent ({problem})")
+            deliveries += not_sent([line for rest in groups[index + 1:] for line in rest],
+                                   "not sent (stopped after an invocation failed)")
+            return deliveries
+        deliveries += _answered(group, answer)
+    return deliveries
+
+
+def simulate_through_stack(deployment: deployed.Deployment, lines: list[ScenarioLine], source: str, *,
+                           delays: bool = True, log: Callable[[str], None] = lambda _m: None, client=None) -> int:
+    """`fraudstream simulate --stack`: ``lines`` sent by the stack's producer function, every line reported; returns
+    the exit code."""
+    function = deployment.output(out.PRODUCER_FUNCTION)
+    client = client or function_client(deployment)
+    log(f"sending {len(lines)} transactions from {source} through {function} (stack {deployment.stack})")
+    with deployed.aws_errors():
+        deliveries = send_through_function(client, function, lines, delays=delays, log=log)
+    return report(deliveries, deployment.output(out.TRANSACTIONS_TOPIC))
+
+
+def _answered(group: list[ScenarioLine], answer: dict[str, Any]) -> list[Delivery]:
+    """One Delivery per line of ``group`` from the producer function's answer (produce.answer)."""
+    delivered = {d["line"]: d for d in answer.get("delivered", [])}
+    failed = {d["line"]: d["error"] for d in answer.get("failed", [])}
+    refused = {d["line"]: f"refused by the function: {d['reason']}" for d in answer.get("refused", [])}
+    deliveries = []
+    for line in group:
+        if line.line in delivered:
+            deliveries.append(Delivery(line, partition=delivered[line.line]["partition"],
+                                       offset=delivered[line.line]["offset"]))
+        else:
+            deliveries.append(Delivery(line, error=failed.get(line.line) or refused.get(line.line)
+                                       or "not in the function's answer"))
+    return deliveries

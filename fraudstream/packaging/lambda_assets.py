@@ -26,7 +26,7 @@ from pathlib import Path
 from fraudstream.packaging.modules import Import, closure
 from fraudstream.paths import BUILD, LAMBDAS, PACKAGE, REPO
 
-HANDLERS = ("aggregate_to_feature_store", "predict_from_features")
+HANDLERS = ("aggregate_to_feature_store", "predict_from_features", "produce_transactions")
 CUSTOM_RESOURCES = "stack_resources"
 ROOM = PACKAGE / "online"
 # Distributions in the layer: Powertools and what it imports that the runtime lacks; kafka-python and AWS's IAM

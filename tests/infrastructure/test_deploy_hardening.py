@@ -130,7 +130,7 @@ def test_every_log_group_is_encrypted_with_the_stacks_key_which_logs_may_use_for
 def test_every_function_reserves_concurrency_and_encrypts_its_environment_with_the_key(resources):
     key = stack_key(resources)
     functions = of_type(resources, "AWS::Lambda::Function")
-    assert len(functions) == 4  # both handlers, the custom-resource handler and CDK's provider function
+    assert len(functions) == 5  # both handlers, the producer, the custom-resource handler and CDK's provider function
     for name, function in functions.items():
         props = function["Properties"]
         assert props["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}, name
@@ -149,8 +149,9 @@ def test_the_handlers_run_where_the_layers_wheels_were_built_with_the_memory_cho
 
     handlers = {name: f["Properties"] for name, f in of_type(resources, "AWS::Lambda::Function").items()
                 if name.startswith("Handlers")}
-    memory = {("predict" if "Predict" in name else "aggregate"): props["MemorySize"] for name, props in handlers.items()}
-    assert memory == {"predict": 1769, "aggregate": 512}  # one full vCPU for the CPU-bound predict
+    memory = {("predict" if "Predict" in name else "producer" if "Produce" in name else "aggregate"): props["MemorySize"]
+              for name, props in handlers.items()}
+    assert memory == {"predict": 1769, "aggregate": 512, "producer": 256}  # one full vCPU for the CPU-bound predict
     for props in handlers.values():  # orjson in the layer is compiled for this runtime and architecture only
         assert props["Runtime"] == f"python{lambda_assets.PYTHON_VERSION}"
         assert props["Architectures"] == [lambda_assets.ARCHITECTURE]
@@ -205,13 +206,18 @@ def test_handlers_run_in_the_private_subnets_reaching_aws_through_interface_endp
     assert any(".sagemaker.runtime" in s for s in services) and any(".sagemaker.featurestore-runtime" in s
                                                                     for s in services)
     subnets = set(of_type(resources, "AWS::EC2::Subnet"))
-    for name in ("HandlersPredictFromFeatures", "HandlersAggregateToFeatureStore"):
+    for name in ("HandlersPredictFromFeatures", "HandlersAggregateToFeatureStore", "HandlersProduceTransactions"):
         [function] = [f for n, f in of_type(resources, "AWS::Lambda::Function").items() if n.startswith(name)]
         vpc = function["Properties"]["VpcConfig"]
         assert {s["Ref"] for s in vpc["SubnetIds"]} == subnets
-        # (the predict function's second group, to the brokers for the verdicts topic: test_pipeline_stack.py)
-        [group, *writer] = [g["Fn::GetAtt"][0] for g in vpc["SecurityGroupIds"]]
-        assert [w.startswith("HandlersVerdictWriterSecurityGroup") for w in writer] == ([True] if "Predict" in name else [])
+        # (the Kafka writers' group, to the brokers only: test_pipeline_stack.py; the producer has it alone)
+        groups = [g["Fn::GetAtt"][0] for g in vpc["SecurityGroupIds"]]
+        writers = [g for g in groups if g.startswith("HandlersKafkaWritersSecurityGroup")]
+        assert len(writers) == (0 if "Aggregate" in name else 1), name
+        if "Produce" in name:
+            assert groups == writers
+            continue
+        [group] = [g for g in groups if g not in writers]
         egress = resources[group]["Properties"]["SecurityGroupEgress"]
         # HTTPS to the VPC's own range (the interface endpoints), nothing else: no internet egress exists.
         assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in egress] == [("tcp", 443, 443)]
@@ -228,7 +234,7 @@ def test_destroy_waits_for_lambdas_interfaces_before_deleting_their_roles_groups
     # The triggers and the functions make the interfaces: they go first.
     makers = list(of_type(resources, "AWS::Lambda::EventSourceMapping")) + [
         n for n in of_type(resources, "AWS::Lambda::Function") if n.startswith("Handlers")]
-    assert len(makers) == 5 and all(wait in depends_on(resources, m) for m in makers)  # 3 triggers, 2 functions
+    assert len(makers) == 6 and all(wait in depends_on(resources, m) for m in makers)  # 3 triggers, 3 functions
     # Lambda deletes them as the functions' roles, in the subnets: those go after the wait.
     roles = {role_of(resources, "predict"), role_of(resources, "aggregate")}
     policies = {n for n, p in of_type(resources, "AWS::IAM::Policy").items()
@@ -265,8 +271,11 @@ def test_each_role_reads_and_writes_exactly_its_topics_as_its_own_consumer_group
     assert kafka_names(resources, role_of(resources, "aggregate")) == {
         "kafka-cluster:ReadData": [c.TRANSACTION_FEATURES_TOPIC],
         "kafka-cluster:AlterGroup": [config.aggregate_consumer_group]}
+    # The producer function writes the transactions topic and reads nothing.
+    producer = next(n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("HandlersProduceTransactionsRole"))
+    assert kafka_names(resources, producer) == {"kafka-cluster:WriteData": [c.TRANSACTIONS_TOPIC]}
     # No other role touches Kafka data.
-    others = set(of_type(resources, "AWS::IAM::Role")) - {flink, *trigger_roles(resources)}
+    others = set(of_type(resources, "AWS::IAM::Role")) - {flink, producer, *trigger_roles(resources)}
     assert others and all(kafka_names(resources, role) == {} for role in others)
 
 

@@ -85,13 +85,16 @@ def test_kafka_data_actions_are_scoped_to_named_topics_and_groups(resources):
             assert ":group" in text
     # Only Flink reads transactions; both functions read the features, only the predict function the invalid
     # reports and the verdicts (its own, to write each once); Flink writes the features, the invalid reports and its
-    # time ticks on the transactions topic, and the predict function only the verdicts.
+    # time ticks on the transactions topic, the predict function only the verdicts, the producer function only the
+    # transactions (a scenario sent by `fraudstream simulate --stack`).
     assert sum(f"/{c.TRANSACTIONS_TOPIC}\"" in t or f"/{c.TRANSACTIONS_TOPIC}\"]" in t for t in reads.values()) == 1
     assert sum(f"/{c.TRANSACTION_FEATURES_TOPIC}" in t for t in reads.values()) == 2
     assert sum(f"/{c.INVALID_TRANSACTIONS_TOPIC}" in t for t in reads.values()) == 1
     assert sum(f"/{c.VERDICTS_TOPIC}" in t for t in reads.values()) == 1
-    assert len(writes) == 2
-    [flink] = [t for t in writes.values() if c.VERDICTS_TOPIC not in t]
+    assert len(writes) == 3
+    [producer] = [t for n, t in writes.items() if n.startswith("HandlersProduceTransactions")]
+    assert f"/{c.TRANSACTIONS_TOPIC}\"" in producer and c.TRANSACTION_FEATURES_TOPIC not in producer
+    [flink] = [t for n, t in writes.items() if c.VERDICTS_TOPIC not in t and not n.startswith("HandlersProduce")]
     assert all(f"/{topic}" in flink for topic in
                (c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC, c.INVALID_TRANSACTIONS_TOPIC))
     [predict] = [t for t in writes.values() if c.VERDICTS_TOPIC in t]

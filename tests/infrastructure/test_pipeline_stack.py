@@ -16,6 +16,7 @@ from stacks.config import PipelineConfig
 from stacks.images import region_images
 from tests.support.synth import CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
+from tests.support.aws_calls import as_list
 
 
 def only(resources: dict, kind: str) -> tuple[str, dict]:
@@ -119,7 +120,8 @@ def _functions(resources) -> dict[str, dict]:
 
 def test_handlers_run_python_3_12_or_later_with_powertools_and_wired_environment(resources):
     functions = of_type(resources, "AWS::Lambda::Function")
-    handlers = {n: f for n, f in functions.items() if f["Properties"].get("Handler") == "handler.lambda_handler"}
+    handlers = {n: f for n, f in functions.items() if f["Properties"].get("Handler") == "handler.lambda_handler"
+                and not n.startswith("HandlersProduceTransactions")}  # (the producer: its own test below)
     assert len(handlers) == 2
     predict = next(f for n, f in handlers.items() if "Predict" in n)["Properties"]
     aggregate = next(f for n, f in handlers.items() if "Aggregate" in n)["Properties"]
@@ -286,11 +288,11 @@ def test_flink_starts_after_the_three_topics_exist_and_stops_before_they_go(reso
 
 
 def test_the_predict_function_writes_verdicts_through_its_own_group_to_the_brokers_iam_port_only(resources):
-    # Given the predict function and its verdict-writer group
+    # Given the predict function and the group of the functions that write to Kafka
     [predict] = [f for n, f in of_type(resources, "AWS::Lambda::Function").items()
                  if n.startswith("HandlersPredictFromFeatures")]
     groups = [g["Fn::GetAtt"][0] for g in predict["Properties"]["VpcConfig"]["SecurityGroupIds"]]
-    [writer] = [g for g in groups if g.startswith("HandlersVerdictWriterSecurityGroup")]
+    [writer] = [g for g in groups if g.startswith("HandlersKafkaWritersSecurityGroup")]
     # Then that group may reach the brokers' group on 9098 and nothing else, and the brokers admit it there
     _, cluster = only(resources, "AWS::MSK::Cluster")
     brokers = cluster["Properties"]["BrokerNodeGroupInfo"]["SecurityGroups"][0]["Fn::GetAtt"][0]
@@ -413,3 +415,27 @@ def test_a_failed_nightly_job_notifies_the_alarm_topic(resources):
     assert set(pattern["detail"]["ProcessingJobStatus"]) == {"Failed", "Stopped"}
     (topic,) = of_type(resources, "AWS::SNS::Topic")
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic}
+
+
+def test_the_producer_function_sends_from_inside_the_vpc_and_may_only_write_the_transactions_topic(
+        template_json, resources):
+    # Given the function `fraudstream simulate --stack` invokes
+    [(name, producer)] = [(n, f) for n, f in of_type(resources, "AWS::Lambda::Function").items()
+                          if n.startswith("HandlersProduceTransactions")]
+    props = producer["Properties"]
+    # Then it runs in the VPC with only the Kafka writers' group (9098 to the brokers: nothing else)
+    [group] = [g["Fn::GetAtt"][0] for g in props["VpcConfig"]["SecurityGroupIds"]]
+    assert group.startswith("HandlersKafkaWritersSecurityGroup")
+    # long enough for one invocation's delays, sending to the transactions topic with IAM
+    assert props["Timeout"] >= 600
+    variables = props["Environment"]["Variables"]
+    assert variables["TRANSACTIONS_TOPIC"] == c.TRANSACTIONS_TOPIC and variables["KAFKA_SECURITY"] == "iam"
+    assert env.producer_settings({**variables, env.ENV_REGION: "us-east-1"}).topic == c.TRANSACTIONS_TOPIC
+    # its role may connect and describe and write that one topic, and read nothing
+    kafka = {action: sorted(aws_calls.evaluate(r, resources).rsplit("/", 1)[-1] for r in as_list(s["Resource"]))
+             for s in aws_calls.role_statements(resources, props["Role"]["Fn::GetAtt"][0])
+             for action in as_list(s["Action"]) if action.startswith("kafka-cluster:")}
+    assert kafka["kafka-cluster:WriteData"] == [c.TRANSACTIONS_TOPIC] and "kafka-cluster:ReadData" not in kafka
+    assert set(kafka) == {"kafka-cluster:Connect", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
+    # and the command finds it in the stack's outputs
+    assert template_json["Outputs"][out.PRODUCER_FUNCTION]["Value"] == {"Ref": name}

@@ -4,7 +4,7 @@ The rules (docs/development.md: "Layout"): root modules import no room; `offline
 modules and never each other; `packaging` only root modules; `local` may use offline, online and
 packaging; `operate` may use offline, online and local; `cli` may use everything and nothing imports
 it. Outside the package: the Lambda handlers import online, the processing job offline and online,
-`stacks/` the names of contract, stack_outputs and paths, the settings and telemetry names of online,
+`stacks/` the names of contract, stack_outputs and paths, the settings and telemetry names and the producer limits of online,
 the SageMaker job requests and packaging; flink_sql/ imports only the contract and the Flink properties (shipped
 beside it).
 """
@@ -32,7 +32,7 @@ ALLOWED = {
     "lambdas": {"root", "online"},
     "training": {"root", "offline", "online"},
     "app": {"root", "packaging", "offline.model_artifact"},
-    "stacks": {"root", "online.settings", "online.telemetry", "offline.sagemaker_jobs", "packaging"},
+    "stacks": {"root", "online.settings", "online.telemetry", "online.produce", "offline.sagemaker_jobs", "packaging"},
     "flink_sql": {"contract", "flink_properties"},  # shipped in the application zip beside main.py
 }
 # The one exception: the in-process scorer (local runs only) loads model.tar.gz with xgboost when it is built.

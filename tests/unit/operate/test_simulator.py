@@ -6,6 +6,7 @@ in one test that runs the real kafka-python producer against a closed local port
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -14,7 +15,8 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 from kafka.errors import KafkaTimeoutError, NotEnoughReplicasError, RequestTimedOutError
 from kafka.sasl.oauth import AbstractTokenProvider
 from moto import mock_aws
@@ -23,8 +25,10 @@ from fraudstream import cli
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.cli import operate as cli_operate
+from fraudstream.checks import InputError
 from fraudstream.files import write_parquet
 from fraudstream.local.scenario import ScenarioLine
+from fraudstream.online import sending
 from fraudstream.operate import deployed, simulator
 from tests.support.data import T0, transactions
 from tests.support.kafka import make_certificate, new_topic_name, read_all
@@ -140,8 +144,107 @@ def scenario(tmp_path):
 
 
 def simulate(argv: list[str], producer_factory=None) -> int:
-    args = cli.build_parser().parse_args(["simulate", "--stack", STACK, "--region", REGION, "-q", *argv])
+    """The command connecting to the brokers itself (--direct), as from inside the VPC."""
+    args = cli.build_parser().parse_args(["simulate", "--stack", STACK, "--region", REGION, "-q", "--direct", *argv])
     return cli_operate.cmd_simulate(args, producer_factory=producer_factory)
+
+
+# --- Through the stack's producer function (the default: no network path to the brokers needed) ----------
+
+FUNCTION = "FraudSim-ProduceTransactions"
+
+
+@pytest.fixture
+def function_stack(aws):
+    create_stack(STACK, {out.PRODUCER_FUNCTION: FUNCTION, out.TRANSACTIONS_TOPIC: TOPIC, out.REGION: REGION}, REGION)
+
+
+@pytest.fixture
+def function():
+    """The Lambda client, stubbed: each expected invocation of the producer function answers as told."""
+    client = boto3.client("lambda", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def answers(stubber, *bodies: dict, error: str | None = None) -> None:
+    for body in bodies:
+        data = json.dumps(body).encode()
+        stubber.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(data), len(data)),
+                                        **({"FunctionError": error} if error else {})},
+                             {"FunctionName": FUNCTION, "InvocationType": "RequestResponse", "Payload": ANY})
+
+
+def simulate_through_function(argv: list[str], client) -> int:
+    args = cli.build_parser().parse_args(["simulate", "--stack", STACK, "--region", REGION, "-q", *argv])
+    return cli_operate.cmd_simulate(args, function_client=client)
+
+
+def test_the_stacks_producer_function_sends_the_scenario_and_each_line_is_reported(function_stack, function, scenario,
+                                                                                   capsys):
+    client, stubber = function
+    answers(stubber, {"delivered": [{"line": i + 1, "partition": i % 3, "offset": 200 + i} for i in range(4)],
+                      "failed": [], "refused": []})
+    assert simulate_through_function(["--scenario", str(scenario)], client) == 0
+    stdout = capsys.readouterr().out
+    assert f"line 1: card {c.mask_card(CARDS[0])}, amount 10.50 -> partition 0 offset 200" in stdout
+    assert "4 of 4 transactions delivered to cc-transactions-sim" in stdout
+
+
+def test_lines_the_function_could_not_send_or_refused_are_listed_and_exit_1(function_stack, function, scenario,
+                                                                          capsys):
+    client, stubber = function
+    answers(stubber, {"delivered": [{"line": 1, "partition": 0, "offset": 7}, {"line": 2, "partition": 1, "offset": 3}],
+                      "failed": [{"line": 3, "error": "NotEnoughReplicasError"}],
+                      "refused": [{"line": 4, "reason": "amount must be a number"}]})
+    assert simulate_through_function(["--scenario", str(scenario)], client) == 1
+    err = capsys.readouterr().err
+    assert "2 of 4 transactions not delivered" in err
+    assert "line 3: card" in err and "NotEnoughReplicasError" in err
+    assert "line 4: card" in err and "refused by the function: amount must be a number" in err
+
+
+def test_a_function_that_fails_fails_its_lines_and_nothing_more_is_sent(function_stack, function, tmp_path, capsys):
+    # Given a scenario that needs two invocations (more lines than one takes)
+    client, stubber = function
+    path = write_lines(tmp_path / "big.jsonl", [{c.CC_NUM: CARDS[0], c.AMOUNT: 1.0}] * (simulator.INVOKE_LINES + 2))
+    answers(stubber, {"errorMessage": "Task timed out after 720.00 seconds"}, error="Unhandled")
+    # When the first invocation fails / Then every line is reported, the second invocation never made
+    assert simulate_through_function(["--scenario", str(path)], client) == 1
+    err = capsys.readouterr().err
+    assert f"{simulator.INVOKE_LINES + 2} of {simulator.INVOKE_LINES + 2} transactions not delivered" in err
+    assert "the function failed: Task timed out" in err and "stopped after an invocation failed" in err
+
+
+def test_a_bad_scenario_is_refused_before_the_function_is_invoked(function_stack, function, tmp_path, capsys):
+    client, _stubber = function  # no invocation expected: one would fail the stubber
+    path = write_lines(tmp_path / "bad.jsonl", ['{"cc_num": "nope", "amount": 1}', "not json"])
+    with pytest.raises(InputError, match="no valid transaction to send"):
+        simulate_through_function(["--scenario", str(path)], client)
+    assert "bad.jsonl:1: cc_num must be a card number; line skipped" in capsys.readouterr().err
+
+
+def test_invocations_hold_at_most_their_lines_and_delays_and_the_first_delay_is_waited_here():
+    lines = [ScenarioLine(i + 1, CARDS[0], 1.0, delay) for i, delay in enumerate([5.0, 300.0, 299.0, 2.0, 3600.0])]
+    groups = simulator.invocations(lines, delays=True)
+    # Then no invocation waits more than produce.MAX_DELAY_S after its first line
+    assert [[line.line for line in group] for group in groups] == [[1, 2, 3], [4], [5]]
+    assert simulator.invocations(lines, delays=False) == [lines]
+    # and each first line's delay is waited by the command, sent with none
+    payloads, slept = [], []
+
+    class Client:
+        def invoke(self, **request):
+            payload = json.loads(request["Payload"])
+            payloads.append(payload)
+            body = json.dumps({"delivered": [{"line": x["line"], "partition": 0, "offset": x["line"]}
+                                             for x in payload["lines"]], "failed": [], "refused": []}).encode()
+            return {"Payload": io.BytesIO(body)}
+
+    deliveries = simulator.send_through_function(Client(), FUNCTION, lines, sleep=slept.append)
+    assert slept == [5.0, 2.0, 3600.0] and all(d.delivered for d in deliveries)
+    assert [[x["delay_s"] for x in p["lines"]] for p in payloads] == [[0.0, 300.0, 299.0], [0.0], [0.0]]
 
 
 # --- Delivery: confirmed or reported ----------------------------------------------------------------
@@ -226,7 +329,7 @@ def test_each_delay_is_waited_before_its_send_unless_disabled():
         now[0] += seconds
 
     fake = FakeProducer.__new__(FakeProducer)
-    fake.config, fake.sent = {"key_serializer": simulator.serialize_key, "value_serializer": simulator.serialize_value}, []
+    fake.config, fake.sent = {"key_serializer": sending.serialize_key, "value_serializer": sending.serialize_value}, []
     # When the lines are sent with delays, then without
     with_delays = simulator.send_scenario(fake, TOPIC, lines, timeout_s=30, sleep=sleep, clock=lambda: now[0])
     stamps = [json.loads(value)[c.TRANS_TS] for _, _, value in fake.sent]
@@ -321,7 +424,7 @@ def test_stack_without_the_brokers_output_is_one_line_naming_the_output(aws, sig
     # Given a stack deployed before the brokers output existed
     create_stack(STACK, {out.TRANSACTIONS_TOPIC: TOPIC}, REGION)
     # When simulate is run against it
-    code = cli.main(["simulate", "--stack", STACK, "--region", REGION, "--scenario", str(scenario)])
+    code = cli.main(["simulate", "--stack", STACK, "--region", REGION, "--direct", "--scenario", str(scenario)])
     # Then one error line names the missing output
     assert code == 1
     line = _one_error_line(capsys)
@@ -389,7 +492,7 @@ def test_credentials_the_signer_cannot_find_are_one_line_before_any_connection(s
     monkeypatch.setattr(MSKAuthTokenProvider, "generate_auth_token", no_credentials)
     monkeypatch.setattr(simulator, "default_producer_factory", producer)
     # When simulate is run through the command line
-    code = cli.main(["simulate", "--stack", STACK, "--region", REGION, "--scenario", str(scenario)])
+    code = cli.main(["simulate", "--stack", STACK, "--region", REGION, "--direct", "--scenario", str(scenario)])
     # Then one line says how to configure credentials, and no producer was built
     assert code == 1
     assert _one_error_line(capsys) == ("fraudstream simulate: error: no AWS credentials found: configure them "

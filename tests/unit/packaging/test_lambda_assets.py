@@ -45,7 +45,8 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
             "import sys, json; sys.path.insert(0, sys.argv[1]); import handler, fraudstream; "
             f"print(json.dumps([fraudstream.__file__, [m for m in {NOT_AT_COLD_START!r} if m in sys.modules]]))"
         )
-        env = {**os.environ, "FEATURE_STORE_BACKEND": "sagemaker", "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud"}
+        env = {**os.environ, "FEATURE_STORE_BACKEND": "sagemaker", "MODEL_BACKEND": "endpoint", "ENDPOINT_NAME": "fraud",
+               "PRODUCER_BOOTSTRAP_SERVERS": "b-1:9098", "AWS_REGION": "us-east-1"}
         out = subprocess.run([sys.executable, "-c", probe, str(path)], env=env, capture_output=True, text=True, check=True,
                              cwd=tmp_path)
         location, loaded = json.loads(out.stdout.splitlines()[-1])
