@@ -1,4 +1,4 @@
-"""The verbs against a deployed stack: `simulate`, `logs`, `load-batch-features`, `cleanup`, `consistency`
+"""The verbs against a deployed stack: `simulate`, `verify`, `logs`, `load-batch-features`, `cleanup`, `consistency`
 (docs/operate.md: "Operate it on AWS"; `consistency --local` reads a local run instead).
 
 The parsers and their defaults live here; each command reads its input first (bad input fails before
@@ -29,6 +29,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
     _simulate_parser(sub, quiet)
+    _verify_parser(sub, quiet)
     _logs_parser(sub)
     _load_parser(sub, quiet)
     _cleanup_parser(sub, quiet)
@@ -56,9 +57,8 @@ SIMULATE_DESCRIPTION = (
 )
 
 
-def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("simulate", parents=[quiet], help=SIMULATE_HELP, description=SIMULATE_DESCRIPTION)
-    add_stack_arguments(parser)
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to send: a scenario file, or the AWS sample's scenario on hold-out cards (simulate, verify)."""
     parser.add_argument("--scenario", type=Path, metavar="FILE.jsonl",
                         help="JSON-lines scenario to send, as for `fraudstream replay` "
                         "(default: the seed's scenario, from --transactions and --seed)")
@@ -66,6 +66,12 @@ def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
                         help="transactions the AWS sample's scenario picks its hold-out cards from "
                         "(default: data/transactions.parquet)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the seed scenario (default: 0)")
+
+
+def _simulate_parser(sub, quiet: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("simulate", parents=[quiet], help=SIMULATE_HELP, description=SIMULATE_DESCRIPTION)
+    add_stack_arguments(parser)
+    add_scenario_arguments(parser)
     parser.add_argument("--no-delay", action="store_true",
                         help="send every transaction at once, ignoring delay_s (the attack then lands in one burst)")
     parser.add_argument("--timeout", type=positive_seconds(3600), default=SIMULATE_TIMEOUT_S, metavar="S",
@@ -127,6 +133,45 @@ def cmd_simulate(args: argparse.Namespace, producer_factory: Callable[..., Any] 
         return simulator.simulate(target, lines, source, timeout_s=args.timeout, delays=not args.no_delay,
                                   log=Progress(args.quiet),
                                   producer_factory=producer_factory or simulator.default_producer_factory)
+
+
+# --- verify -----------------------------------------------------------------------------------------
+
+VERIFY_HELP = "send a scenario through a deployed stack and check its verdicts and features end to end"
+VERIFY_DESCRIPTION = (
+    "Does the deployed pipeline work? Sends the AWS sample's scenario (or --scenario FILE) through the stack's "
+    "producer function as `fraudstream simulate` does, reads each transaction's verdict back from the predict "
+    "function's log group (progress on stderr, up to --timeout), prints them, judges the outcome (the AWS "
+    "sample's scenario: one-offs NOT FRAUD, the attack flagged by its third transaction and FRAUD from then "
+    "on; another scenario: a verdict for every transaction), waits until Flink's archive holds the "
+    "transactions and runs `fraudstream consistency` over the verdicts' time range. Exits 0 only if every "
+    "step holds. Your credentials need lambda:InvokeFunction on the producer function, logs:FilterLogEvents "
+    "on the predict log group, and s3:ListBucket and s3:GetObject on the data bucket."
+)
+VERIFY_TIMEOUT_S = 900.0  # Flink's archive commits a file per checkpoint (a minute on the managed service)
+
+
+def _verify_parser(sub, quiet: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("verify", parents=[quiet], help=VERIFY_HELP, description=VERIFY_DESCRIPTION)
+    add_stack_arguments(parser)
+    add_scenario_arguments(parser)
+    parser.add_argument("--timeout", type=positive_seconds(7200), default=VERIFY_TIMEOUT_S, metavar="S",
+                        help=f"seconds to wait for the verdicts and the archive (default: {VERIFY_TIMEOUT_S:g})")
+    parser.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace, clients: Any = None, stdout: TextIO | None = None,
+               sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> int:
+    """``clients``, ``sleep`` and ``clock`` are the tests' seams (verify.Clients over moto and a stubbed Lambda
+    client; a clock that waits take no time on)."""
+    import time
+
+    from fraudstream.operate import deployed, verify
+
+    lines, source = scenario_lines(args.scenario, args.transactions, args.seed)
+    return verify.verify(deployed.find(args.stack, args.region), lines, source, seed=args.scenario is None,
+                         timeout_s=args.timeout, clients=clients, out_stream=stdout or sys.stdout,
+                         progress=Progress(args.quiet), sleep=sleep or time.sleep, clock=clock or time.time)
 
 
 # --- logs -------------------------------------------------------------------------------------------
