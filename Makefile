@@ -1,6 +1,9 @@
 # make demo: the batch pipeline on this machine. make test: the whole suite from a clean clone.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+# Prerequisites build side by side (the Flink and checkov environments, the Flink zip and the broker's jars are
+# independent once .venv exists); each target's output stays in one piece.
+MAKEFLAGS += --jobs=3 --output-sync=target
 
 PYTHON ?= python3
 VENV := .venv
