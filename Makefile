@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # Prerequisites build side by side (the Flink and checkov environments, the Flink zip and the broker's jars are
-# independent once .venv exists); each target's output stays in one piece.
-MAKEFLAGS += --jobs=3 --output-sync=target
+# independent once .venv exists); output goes line by line, so pytest's progress shows as it runs.
+MAKEFLAGS += --jobs=3 --output-sync=line
 
 PYTHON ?= python3
 VENV := .venv
@@ -80,7 +80,7 @@ test: $(STAMP) $(FLINK_STAMP) $(CHECKOV_STAMP) $(LOCAL_PIECES) ## run every test
 	$(BIN)/pytest -n $(WORKERS) --durations=25
 
 test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
-	$(BIN)/pytest -m "not spark and not slow and not flink"
+	$(BIN)/pytest -n $(WORKERS) -m "not spark and not slow and not flink"
 
 demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, features, model, then the AWS sample's scenario through Kafka, Flink and both handlers
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet
