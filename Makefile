@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # Prerequisites build side by side (the Flink and checkov environments, the Flink zip and the broker's jars are
-# independent once .venv exists); output goes line by line, so pytest's progress shows as it runs.
-MAKEFLAGS += --jobs=3 --output-sync=line
+# independent once .venv exists). No --output-sync: it would hold pytest's progress until the whole run ends.
+MAKEFLAGS += --jobs=3
 
 PYTHON ?= python3
 VENV := .venv

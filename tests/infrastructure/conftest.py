@@ -7,6 +7,7 @@ this machine cannot reach). Synthesis runs cdk-nag; no AWS credentials, no Docke
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -28,11 +29,25 @@ def artifacts(tmp_path_factory) -> dict:
             "flinkPackage": str(stand_in_package(root, name="flink-app.zip"))}
 
 
-@pytest.fixture(scope="session")
-def assembly(artifacts, tmp_path_factory) -> Path:
-    outdir = tmp_path_factory.mktemp("cdk.out")
+def synthesize(artifacts: dict, outdir: Path) -> Path:
     result = run_app({**CONTEXT, **artifacts}, outdir)
     assert result.returncode == 0, result.stderr[-4000:]
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def assembly(artifacts, tmp_path_factory, worker_id) -> Path:
+    """The synthesized app, once per test run: with pytest-xdist the first worker synthesizes (a minute of cdk-nag)
+    under a lock in the run's shared temporary directory, and the others read its cloud assembly."""
+    if worker_id == "master":  # one process: nothing to share
+        return synthesize(artifacts, tmp_path_factory.mktemp("cdk.out"))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's directory, above each worker's own
+    outdir, done = shared / "cdk.out", shared / "cdk.out.done"
+    with open(shared / "cdk.out.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
+        if not done.exists():
+            synthesize(artifacts, outdir)
+            done.touch()
     return outdir
 
 
