@@ -107,14 +107,14 @@ class VerdictWriter:
 
     def _publish(self, partition: int, items: list[tuple[TransactionFeatures, Verdict]]) -> int:
         seen = self._catch_up(partition)
-        records, places = [], []
+        records, places = [], {}  # places: a dict keeps their order and answers "in" at once
         for message, verdict in sorted(items, key=lambda item: item[0].features_ref.offset):
             offset, place = message.features_ref.offset, verdict.place()
             if offset <= seen.high or place in seen.places or place in places:
                 continue
             value = json.dumps(topic_message(verdict, self.model_version), separators=(",", ":")).encode()
             records.append(Record(str(message.cc_num).encode(), value, offset))
-            places.append(place)
+            places[place] = None
         if not records:
             return 0
         seen.end = self.log.write(partition, records)

@@ -124,10 +124,11 @@ def _read_back(deployment, clients: Clients, places: list[RecordRef], started: d
     group = deployment.output(out.PREDICT_LOG_GROUP)
     since = to_ms(started - timedelta(seconds=CLOCK_MARGIN_S))
     found: dict[RecordRef, Verdict] = {}
+    wanted = set(places)
 
     def done() -> tuple[int, int]:
         found.update({p: v for p, v in logged_verdicts(read_events(clients.logs, group, since)).items()
-                      if p in set(places)})
+                      if p in wanted})
         return len(found), len(places)
 
     wait_until(done, f"verdicts back from {group}", deadline, clock=clock, sleep=sleep, progress=progress)
