@@ -77,10 +77,10 @@ kafka-broker: $(KAFKA_CLASSPATH) ## fetch Apache Kafka (KRaft broker for the loc
 
 WORKERS ?= 2## make test's pytest processes (pytest-xdist; 1: one after another)
 test: $(STAMP) $(FLINK_STAMP) $(CHECKOV_STAMP) $(LOCAL_PIECES) ## run every test (unit, Spark parity, real Flink and Kafka, integration)
-	$(BIN)/pytest -n $(WORKERS) --durations=25
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=25
 
-test-fast: $(STAMP) $(KAFKA_CLASSPATH) ## unit tests without Spark, Flink and the end-to-end runs
-	$(BIN)/pytest -n $(WORKERS) -m "not spark and not slow and not flink"
+test-fast: $(STAMP) ## the unit tests: no server (Kafka, Flink), no Spark, property tests on a tenth of their examples
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --hypothesis-profile=fast -m "not kafka and not flink and not spark and not slow"
 
 demo: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## the whole pipeline here: data, features, model, then the AWS sample's scenario through Kafka, Flink and both handlers
 	$(BIN)/fraudstream generate --scale $(SCALE) --out $(DATA)/transactions.parquet

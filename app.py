@@ -69,9 +69,10 @@ def _check_region(region: str | None) -> None:
         raise ConfigError(unsupported_region_message(region, regions))
 
 
-def main() -> int:
+def main(context: dict | None = None, outdir: str | None = None) -> int:
+    """Synthesize, or print one line and return 2 on bad input. The CLI passes context through CDK_CONTEXT_JSON."""
     try:
-        build_app().synth()
+        build_app(context, outdir).synth()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

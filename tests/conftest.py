@@ -8,6 +8,7 @@ import os
 
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 
 from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
@@ -19,6 +20,10 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
+
+# `make test-fast` runs every property test on a tenth of its examples (--hypothesis-profile=fast); `make test`
+# on the full count. A test that sets its own count scales it by settings.default.max_examples (100 by default).
+settings.register_profile("fast", max_examples=10)
 
 
 # Fixtures that start servers, and the marker each test that uses them must carry (pyproject.toml: markers).

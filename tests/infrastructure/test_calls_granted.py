@@ -26,6 +26,8 @@ from tests.support.synth import of_type, role_of
 RECORDING_TESTS = ["tests/unit/online/test_stores.py", "tests/unit/online/test_scorers.py",
                    "tests/unit/lambdas/test_stack_resources.py", "tests/unit/offline/test_processing_job_store.py"]
 COMPONENTS = ("predict", "aggregate", "stack_resources", "processing_job")
+# One pytest-xdist worker runs this module (make test: --dist loadgroup), so the child pytest runs once.
+pytestmark = pytest.mark.xdist_group("recorded_calls")
 
 
 @pytest.fixture(scope="module")

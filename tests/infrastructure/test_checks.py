@@ -10,7 +10,7 @@ import pytest
 
 from fraudstream.paths import REPO
 from stacks.config import ConfigError, PipelineConfig
-from tests.support.synth import run_app
+from tests.support.synth import run_app, run_app_here
 from tests.support.models import write_model
 
 
@@ -77,14 +77,14 @@ def test_missing_model_artifact_is_one_clear_line_and_exit_2(artifacts, tmp_path
 
 
 def test_missing_flink_package_says_how_to_build_it(artifacts, tmp_path):
-    result = run_app({**artifacts, "flinkPackage": str(tmp_path / "absent.zip")}, tmp_path / "out")
+    result = run_app_here({**artifacts, "flinkPackage": str(tmp_path / "absent.zip")}, tmp_path / "out")
     assert result.returncode == 2 and "make flink-package" in result.stderr
 
 
 def test_a_file_that_is_not_a_model_is_refused(artifacts, tmp_path):
     bogus = tmp_path / "model.tar.gz"
     bogus.write_bytes(b"not a tarball")
-    result = run_app({**artifacts, "modelArtifact": str(bogus)}, tmp_path / "out")
+    result = run_app_here({**artifacts, "modelArtifact": str(bogus)}, tmp_path / "out")
     assert result.returncode == 2 and "is not a model.tar.gz" in result.stderr
 
 
@@ -99,7 +99,7 @@ def test_a_flink_package_without_its_entry_point_or_jar_is_refused_at_synth(arti
             for item in good.infolist():
                 if item.filename != left_out:
                     bad.writestr(item, good.read(item))
-        result = run_app({**artifacts, "flinkPackage": str(broken)}, tmp_path / "out")
+        result = run_app_here({**artifacts, "flinkPackage": str(broken)}, tmp_path / "out")
         assert result.returncode == 2
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: flinkPackage: {broken}: lacks {left_out}") and "make flink-package" in line

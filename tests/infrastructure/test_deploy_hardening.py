@@ -6,7 +6,7 @@ import json
 
 from fraudstream import contract as c
 from stacks.images import supported_regions
-from tests.support.synth import CONTEXT, of_type, role_of, run_app
+from tests.support.synth import CONTEXT, of_type, role_of, run_app_here
 from tests.support import aws_calls
 
 
@@ -68,7 +68,7 @@ def test_a_region_without_the_images_is_refused_before_anything_is_created(templ
 
 def test_synthesis_for_a_region_without_images_is_one_line_naming_the_supported_ones(artifacts, tmp_path, monkeypatch):
     monkeypatch.setenv("CDK_DEFAULT_REGION", "xx-nowhere-1")
-    result = run_app({**CONTEXT, **artifacts}, tmp_path)
+    result = run_app_here({**CONTEXT, **artifacts}, tmp_path)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: region xx-nowhere-1 has no SageMaker image") and "us-east-1" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -33,6 +35,17 @@ def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(name, None)  # synthesis must not need credentials
     return subprocess.run([sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def run_app_here(context: dict, outdir: Path) -> subprocess.CompletedProcess:
+    """app.py's main() in this process, for the refusals: they stop before synthesis, so a new interpreter and
+    jsii runtime per case (4-8 s each) would be most of their cost. Same result shape as run_app."""
+    import app
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = app.main(context, str(outdir))
+    return subprocess.CompletedProcess(["app.py"], code, "", stderr.getvalue())
 
 
 def of_type(resources: dict, kind: str) -> dict:

@@ -117,7 +117,8 @@ junk = st.one_of(
 records = st.lists(st.one_of(valid_messages.map(lambda m: (True, m)), junk.map(lambda bad: (False, bad))), max_size=10)
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+# 10,000 examples in `make test` (a tenth in make test-fast's profile, tests/conftest.py)
+@settings(max_examples=100 * settings.default.max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(records)
 def test_any_event_gives_exactly_one_verdict_per_valid_message_and_never_raises(choices):
     # each valid message names its own transaction (offset = its position), so none is a duplicate of another

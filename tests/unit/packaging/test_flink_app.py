@@ -16,6 +16,8 @@ from tests.support.flink_package import stand_in_jar, stand_in_package
 KAFKA_FACTORY = "org/apache/flink/streaming/connectors/kafka/table/KafkaDynamicTableFactory.class"
 IAM_HANDLER = "software/amazon/msk/auth/iam/IAMClientCallbackHandler.class"
 JAVA_11 = 55  # class file major version of Java 11, the managed Flink 1.20 runtime's Java
+# The tests of the built zip run on one pytest-xdist worker (make test: --dist loadgroup), so Maven runs once.
+built = pytest.mark.xdist_group("flink_package")
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +44,7 @@ def test_the_zip_carries_every_module_of_ours_the_entry_point_imports():
     assert imported and imported | {"fraudstream/__init__.py"} == set(fp.CONTRACT_FILES)
 
 
+@built
 def test_the_zip_holds_the_entry_point_the_sql_the_properties_the_contract_and_the_jar(package):
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
@@ -56,11 +59,13 @@ def test_the_zip_holds_the_entry_point_the_sql_the_properties_the_contract_and_t
     assert fp.RUN_OPTIONS_GROUP == "kinesis.analytics.flink.run.options"
 
 
+@built
 def test_the_zip_is_what_the_builder_leaves_behind_and_passes_its_own_check(package):
     assert sorted(p.name for p in package.parent.iterdir()) == ["flink-app.zip"]  # Maven's work directory is gone
     fp.check_package(package)
 
 
+@built
 def test_the_jar_carries_the_kafka_connector_iam_auth_plain_kafka_clients_and_the_s3_filesystem(jar):
     names = set(jar.namelist())
     assert {KAFKA_FACTORY, IAM_HANDLER, "software/amazon/msk/auth/iam/IAMLoginModule.class",
@@ -74,6 +79,7 @@ def test_the_jar_carries_the_kafka_connector_iam_auth_plain_kafka_clients_and_th
     assert s3_factories <= set(_services(jar, "org.apache.flink.core.fs.FileSystemFactory"))
 
 
+@built
 def test_the_jar_bundles_no_flink_runtime_no_logging_backend_and_no_signatures(jar):
     names = set(jar.namelist())
     assert "org/apache/flink/table/api/TableEnvironment.class" not in names
@@ -84,6 +90,7 @@ def test_the_jar_bundles_no_flink_runtime_no_logging_backend_and_no_signatures(j
     assert not [n for n in names if n.endswith("module-info.class")]
 
 
+@built
 def test_every_class_the_java_11_runtime_can_load_is_java_11_bytecode_or_older(jar):
     # A Java 11 JVM loads the base entries; META-INF/versions/N/ copies only on Java N or newer (and only
     # from a Multi-Release jar). jackson-core carries Java 17 and 19 variants there: never loaded, not counted.
