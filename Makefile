@@ -112,24 +112,32 @@ figures: $(STAMP) $(FLINK_STAMP) $(LOCAL_PIECES) ## measure every figure the doc
 
 flink-package: build/flink-app.zip ## build/flink-app.zip for Managed Service for Apache Flink (its jar built by Maven, flink_sql/pom.xml)
 
-build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py fraudstream/contract.py
+build/flink-app.zip: $(STAMP) flink_sql/pom.xml $(wildcard flink_sql/*.py flink_sql/*.sql flink_sql/*.json) fraudstream/packaging/flink_app.py fraudstream/contract.py fraudstream/flink_properties.py
 	$(BIN)/python -m fraudstream.packaging.flink_app build --out $@
 
-synth: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## write the CloudFormation template to cdk.out/ (offline; needs make demo's model)
-	$(CDK) synth --quiet
+CONTEXT ?= ## with make synth/deploy/destroy: context keys as key=value words, e.g. CONTEXT="reserveConcurrency=false alarmEmail=me@example.com"
+CDK_CONTEXT = $(foreach pair,$(CONTEXT),-c $(pair))
 
-# Credentials, region and network first: one line instead of a failure after synthesis.
-CHECK_AWS := $(BIN)/python -m fraudstream.operate.deployed environment
+synth: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## write the CloudFormation template to cdk.out/ (offline; needs make demo's model)
+	$(CDK) synth --quiet $(CDK_CONTEXT)
+
+# Credentials, region and network first: one line instead of a failure after synthesis; then the account's Lambda
+# concurrency against what the synthesized template reserves (fraudstream/operate/preflight.py), and the deploy
+# of that same assembly.
+PREFLIGHT := $(BIN)/python -m fraudstream.operate.preflight
+CHECK_AWS := $(PREFLIGHT) environment
 
 bootstrap: $(STAMP) $(CDK_STAMP) ## cdk bootstrap the account and region of your credentials (once per account and region)
 	@env=$$($(CHECK_AWS)) && echo "bootstrapping $$env" && $(CDK) bootstrap "$$env"
 
 deploy: $(STAMP) $(CDK_STAMP) build/flink-app.zip ## deploy the stack to the account and region of your credentials (make bootstrap first)
 	@env=$$($(CHECK_AWS)) && echo "deploying to $$env"
-	$(CDK) deploy --require-approval broadening
+	$(CDK) synth --quiet $(CDK_CONTEXT)
+	$(PREFLIGHT) concurrency cdk.out
+	$(CDK) deploy --app cdk.out --require-approval broadening
 
 destroy: $(STAMP) $(CDK_STAMP) ## delete the stack and everything it created
-	$(CDK) destroy --force || $(BIN)/fraudstream cleanup
+	$(CDK) destroy --force $(CDK_CONTEXT) || $(BIN)/fraudstream cleanup
 
 lambda-assets: $(STAMP) ## build both Lambda code assets into build/lambda/
 	$(BIN)/python -m fraudstream.packaging.lambda_assets build/lambda

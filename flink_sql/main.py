@@ -23,7 +23,8 @@ transactions.topic, features.topic, invalid.topic, consumer.group, max.out.of.or
 kafka.security (iam | plaintext), auto.offset.reset (where a new consumer group starts: latest |
 earliest), ticks.keys (one Kafka key per partition of the transactions topic, comma-separated), optionally
 archive.path (every transaction is also written there as JSON lines, partitioned by UTC day, for the nightly
-batch job and `fraudstream consistency`) and archive.rollover.seconds, and locally checkpoints.dir,
+batch job and `fraudstream consistency`), archive.rollover.seconds, s3.region and s3.endpoint (the archive
+bucket's region and regional endpoint, given to the S3A filesystem), and locally checkpoints.dir,
 tmp.dir, parallelism and bounded (stop at the offsets that are the latest when the job starts: tests).
 
 At import only the standard library, fraudstream/contract.py and fraudstream/flink_properties.py (pure Python):
@@ -65,6 +66,8 @@ from fraudstream.flink_properties import (  # noqa: E402 (the job's property nam
     AUTO_OFFSET_RESET,
     ARCHIVE_PATH,
     ARCHIVE_ROLLOVER,
+    S3_REGION,
+    S3_ENDPOINT,
     CHECKPOINTS_DIR,
     TMP_DIR,
     PARALLELISM,
@@ -286,6 +289,17 @@ def job_settings() -> dict[str, str]:
             "table.exec.state.ttl": STATE_TTL}
 
 
+def filesystem_settings(properties: dict[str, str]) -> dict[str, str]:
+    """The S3A client's region and endpoint, as Flink configuration (flink-s3-fs-hadoop maps `s3.*` keys to
+    Hadoop's `fs.s3a.*`): without them Hadoop 3.3's S3A sends every request to s3.amazonaws.com."""
+    settings = {}
+    if properties.get(S3_REGION):
+        settings["s3.endpoint.region"] = properties[S3_REGION]
+    if properties.get(S3_ENDPOINT):
+        settings["s3.endpoint"] = properties[S3_ENDPOINT]
+    return settings
+
+
 def table_environment(settings: dict[str, str] | None = None):
     """A streaming table environment with ``settings``; none leaves parallelism to the cluster (on the
     managed service, the application's parallelism setting and autoscaling)."""
@@ -327,7 +341,7 @@ def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
 def run(properties: dict[str, str], local: bool = False) -> None:
     """Submit the job; locally, wait for it (it runs until it is stopped, or to the end of a bounded input)."""
     props = _checked(properties)
-    settings = {**job_settings(), **(local_settings(props) if local else {})}
+    settings = {**job_settings(), **filesystem_settings(props), **(local_settings(props) if local else {})}
     env = table_environment(settings)
     tick_tables, tick_insert = ticks(props)
     archive = archive_tables(props)

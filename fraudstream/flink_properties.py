@@ -18,6 +18,10 @@ KAFKA_SECURITY = "kafka.security"
 AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
 ARCHIVE_ROLLOVER = "archive.rollover.seconds"  # how long a part file stays open before it is committed
+# The archive bucket's region and its regional S3 endpoint (the stack's): without them Hadoop's S3A client
+# (flink-s3-fs-hadoop) sends its requests to s3.amazonaws.com, which isolated subnets outside us-east-1 cannot reach.
+S3_REGION = "s3.region"
+S3_ENDPOINT = "s3.endpoint"
 CHECKPOINTS_DIR = "checkpoints.dir"
 TMP_DIR = "tmp.dir"  # local only: the mini-cluster's working files (else /tmp, left behind when the job is stopped)
 PARALLELISM = "parallelism"
@@ -50,8 +54,8 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, features
         properties[TICKS_KEYS] = ",".join(ticks_keys)
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
-    known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR,
-                                                    TMP_DIR, PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER)}
+    known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR, TMP_DIR,
+                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER, S3_REGION, S3_ENDPOINT)}
     for name, value in extra.items():
         if name not in known:
             raise TypeError(f"unknown runtime property {name!r}")

@@ -61,10 +61,10 @@ class PipelineConfig:
     # record per verdict) and gets one vCPU; aggregate mostly waits on its PutRecord calls.
     aggregate_memory_mb: int = 512
     predict_memory_mb: int = 1769
-    # Reserve concurrency for every function (handlers: one per topic partition of each of their triggers, the
-    # triggers' most: 3 for aggregate, 6 for predict by default; the custom-resource functions: 2). Lambda keeps
-    # 100 unreserved, so an account whose quota is below about 115 (new accounts start at 10) must pass
-    # -c reserveConcurrency=false.
+    # Reserve concurrency for every function (handlers and the producer: one per topic partition of each of their
+    # triggers, 3 for aggregate, 6 for predict, 3 for the producer by default; the custom resources' two functions:
+    # 2 each). Lambda keeps 100 unreserved, so an account whose quota is below 116 (new accounts start at 10) must
+    # pass -c reserveConcurrency=false; `make deploy` checks first (fraudstream/operate/preflight.py).
     reserve_concurrency: bool = True
     # Batch jobs and the nightly refresh.
     archive_transactions: bool = True  # false: Flink aggregates only (no nightly input; docs/nightly-refresh.md)

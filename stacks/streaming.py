@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CustomResource, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, CustomResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisanalytics_flink_alpha as flink
@@ -75,6 +75,10 @@ class StreamingAggregation(Construct):
                     ticks_keys=flink_app.tick_keys(config.topic_partitions),
                     consumer_group=config.flink_consumer_group,
                     archive_path=batch.flink_archive_uri if config.archive_transactions else None,
+                    # The archive bucket is in the stack's region, reached through the VPC's S3 gateway endpoint,
+                    # which serves that region's endpoint only.
+                    s3_region=Aws.REGION,
+                    s3_endpoint=f"s3.{Aws.REGION}.{Aws.URL_SUFFIX}",
                 ),
             },
             parallelism=config.flink_parallelism,

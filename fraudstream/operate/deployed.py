@@ -129,26 +129,3 @@ def find(stack: str, region: str | None = None, session: boto3.session.Session |
                               f"fix the cause and deploy again")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     return Deployment(stack=stack, session=session, outputs=outputs)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m fraudstream.operate.deployed environment [--region R]`: print aws://ACCOUNT/REGION, or one error line."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m fraudstream.operate.deployed",
-                                     description="the AWS environment of your credentials, checked (the Makefile's "
-                                     "deploy and bootstrap run it first)")
-    parser.add_argument("command", choices=["environment"])
-    parser.add_argument("--region", help="default: AWS_REGION, AWS_DEFAULT_REGION or your AWS profile's")
-    args = parser.parse_args(argv)
-    try:
-        print(environment(args.region))
-    except DeploymentError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

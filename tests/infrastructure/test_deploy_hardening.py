@@ -165,6 +165,20 @@ def test_reserved_concurrency_can_be_turned_off_for_small_accounts():
     assert PipelineConfig.from_context({}.get).reserved_concurrency(3) == 3
 
 
+def test_make_deploy_s_concurrency_check_reads_what_the_synthesized_stack_reserves(assembly, resources):
+    from fraudstream.operate.preflight import reserved_by
+
+    # One per topic partition (6 here) of each of a handler's triggers (predict has two); 2 for each function of
+    # the custom resources.
+    kinds = {"HandlersPredict": "predict", "HandlersAggregate": "aggregate", "HandlersProduce": "producer",
+             "StackResourcesHandler": "custom resources", "StackResourcesProvider": "their provider"}
+    reserved = {kind: f["Properties"]["ReservedConcurrentExecutions"]
+                for name, f in of_type(resources, "AWS::Lambda::Function").items()
+                for prefix, kind in kinds.items() if name.startswith(prefix)}
+    assert reserved == {"predict": 12, "aggregate": 6, "producer": 6, "custom resources": 2, "their provider": 2}
+    assert reserved_by(assembly) == {"FraudTest": 28}
+
+
 def test_every_bucket_is_versioned_the_data_and_failed_records_buckets_log_access_and_every_bucket_is_emptied(
         resources):
     buckets = of_type(resources, "AWS::S3::Bucket")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from kafka.partitioner.default import murmur2
 
 from fraudstream import contract as c
@@ -266,7 +268,8 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     entry = flink_main()
     properties = {**groups[entry.PROPERTY_GROUP], "bootstrap.servers": "b-1.example:9098,b-2.example:9098"}
     assert set(properties) <= set(entry.DEFAULTS) | {"bootstrap.servers", "transactions.topic", "features.topic",
-                                                     "invalid.topic", "ticks.keys", "archive.path"}
+                                                     "invalid.topic", "ticks.keys", "archive.path", "s3.region",
+                                                     "s3.endpoint"}
     properties["archive.path"] = "s3://fraudstream-data/transactions"
     assert "'path' = 's3://fraudstream-data/transactions'" in "\n".join(entry.archive_tables(properties))
     # When flink_sql/main.py renders its MSK tables from them
@@ -278,6 +281,34 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     assert insert and f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink[0]
     assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl
     assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-features')}'" in ddl
+
+
+def _resolved(value, pseudo: dict[str, str]) -> str:
+    """A template value with the pseudo parameters of one region and partition filled in."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return pseudo[value["Ref"]]
+    separator, parts = value["Fn::Join"]
+    return separator.join(_resolved(part, pseudo) for part in parts)
+
+
+@pytest.mark.parametrize("region, suffix", [("us-east-1", "amazonaws.com"), ("eu-west-1", "amazonaws.com"),
+                                            ("ap-southeast-2", "amazonaws.com"), ("cn-north-1", "amazonaws.com.cn")])
+def test_the_archive_s_s3_client_gets_the_stack_s_region_and_regional_endpoint(resources, region, suffix):
+    # Given the application's properties as CloudFormation resolves them in a region
+    from fraudstream import flink_properties as fp
+    from tests.support.flink_job import flink_main
+
+    _, app = only(resources, "AWS::KinesisAnalyticsV2::Application")
+    [group] = [g["PropertyMap"] for g in app["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"][
+        "PropertyGroups"] if g["PropertyGroupId"] == fp.PROPERTY_GROUP]
+    pseudo = {"AWS::Region": region, "AWS::URLSuffix": suffix}
+    properties = {key: _resolved(value, pseudo) for key, value in group.items() if key in (fp.S3_REGION, fp.S3_ENDPOINT)}
+    # When flink_sql/main.py turns them into the job's configuration / Then S3A gets that region's endpoint, never
+    # the global s3.amazonaws.com (flink-s3-fs-hadoop maps s3.* keys to Hadoop's fs.s3a.*)
+    assert flink_main().filesystem_settings(properties) == {"s3.endpoint.region": region,
+                                                            "s3.endpoint": f"s3.{region}.{suffix}"}
 
 
 def test_flink_starts_after_the_three_topics_exist_and_stops_before_they_go(resources):

@@ -219,6 +219,16 @@ def test_every_run_sets_the_latency_and_state_settings(main):
                                    "execution.buffer-timeout.interval": "10 ms", "table.exec.state.ttl": "8 d"}
 
 
+def test_the_s3_client_is_configured_only_from_the_properties_the_stack_sets(main):
+    # The local pipeline archives to a directory: no S3 setting. The stack's properties (region, endpoint) become
+    # the keys flink-s3-fs-hadoop reads.
+    assert main.filesystem_settings(BASE) == {}
+    props = flink_properties.runtime_properties("b:9098", "tx", "feat", "inv", archive_path="s3://b/t",
+                                                s3_region="eu-west-1", s3_endpoint="s3.eu-west-1.amazonaws.com")
+    assert main.filesystem_settings(props) == {"s3.endpoint.region": "eu-west-1",
+                                               "s3.endpoint": "s3.eu-west-1.amazonaws.com"}
+
+
 def test_archive_is_written_only_when_the_properties_name_a_path(main):
     assert main.archive_tables({}) == []
     source, ddl, view = main.archive_tables({"archive.path": "s3://fraudstream-data/transactions",

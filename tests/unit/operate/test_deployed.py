@@ -95,14 +95,3 @@ def test_a_stack_still_deploying_is_refused(aws):
 
 def test_the_environment_of_the_credentials_is_account_and_region(aws):
     assert deployed.environment("eu-west-1") == "aws://123456789012/eu-west-1"  # moto's account
-
-
-def test_the_environment_check_is_one_line_without_credentials(monkeypatch, tmp_path, capsys):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert deployed.main(["environment", "--region", "us-east-1"]) == 1
-    assert capsys.readouterr().err.strip().splitlines() == [
-        "error: no AWS credentials found: configure them (aws configure, AWS_PROFILE or aws sso login)"]
