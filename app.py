@@ -47,18 +47,37 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
         check_package(flink_package)  # no main.py or no dependency jar: the application would fail only once deployed
     except PackageError as error:
         raise ConfigError(f"flinkPackage: {error}; rebuild it with `make flink-package`") from None
+    batch_records = _batch_records(config)
     _check_region(os.environ.get("CDK_DEFAULT_REGION"))
     assets = lambda_assets.build(BUILD / "lambda")
     job_code = build_job_code(BUILD / "job")
     stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
     FraudPipelineStack(
         app, stack_name, config=config, model_artifact=model_artifact, flink_package=flink_package,
-        feature_set=feature_set, lambda_assets=assets, job_code=job_code,
+        feature_set=feature_set, lambda_assets=assets, job_code=job_code, batch_records=batch_records,
         # No env: the template is the same for every account and region (they resolve at deploy
         # time), so synthesis never depends on whose credentials are around.
     )
     enable_checks(app)
     return app
+
+
+def _batch_records(config: PipelineConfig):
+    """The 1-week records the deploy loads (context batchFeatures), as JSON lines under build/; None for "none"."""
+    from fraudstream.checks import InputError
+    from fraudstream.offline.features import read_batch_aggregates
+    from fraudstream.packaging.batch_records import write_batch_records
+
+    if config.batch_features == "none":
+        return None
+    path = config.artifact("batch_features", "`make demo` writes it (`fraudstream features`); "
+                                             "-c batchFeatures=none deploys with an empty 1-week group,")
+    try:
+        rows = read_batch_aggregates(path)
+    except (InputError, OSError, ValueError) as error:
+        raise ConfigError(f"batchFeatures: {path} is not a batch_aggregates.parquet from `fraudstream features`: "
+                          f"{error}") from None
+    return write_batch_records(rows, BUILD / "batch_records")
 
 
 def _check_region(region: str | None) -> None:

@@ -28,6 +28,9 @@ class PipelineConfig:
     # Built artifacts (README.md: "Deploy to AWS").
     model_artifact: str = "data/model.tar.gz"
     flink_package: str = "build/flink-app.zip"
+    # The cards' 1-week records loaded into the batch group at deploy (`fraudstream features` writes the file
+    # beside the data it trained on); "none": the group stays empty until the first nightly run.
+    batch_features: str = "data/batch_aggregates.parquet"
     # Network.
     max_azs: int = 2
     # Kafka.

@@ -3,7 +3,8 @@
 `Custom::MskBootstrapBrokers` reads the cluster's IAM bootstrap brokers; `Custom::FlinkApplicationRun`
 starts the Flink application and waits until it runs, and stops it before it is deleted;
 `Custom::EmptyBucketOnDelete` empties a bucket so `cdk destroy` can delete it; `Custom::CopiedObject`
-copies an object to a key we name (the model artifact, whose asset key lacks `.tar.gz`). The
+copies an object to a key we name (the model artifact, whose asset key lacks `.tar.gz`);
+`Custom::BatchFeaturesLoaded` writes the cards' 1-week records to the batch group at deploy. The
 logic is lambdas/stack_resources/handler.py; CDK's Provider framework relays CloudFormation's
 requests to it. Both functions get their own role, scoped by the resources that use them.
 """
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import CfnResource, CustomResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -34,6 +36,7 @@ class StackResources(Construct):
     EMPTY_BUCKET = "Custom::EmptyBucketOnDelete"
     COPIED_OBJECT = "Custom::CopiedObject"
     INTERFACES_RELEASED = "Custom::NetworkInterfacesReleased"
+    BATCH_FEATURES_LOADED = "Custom::BatchFeaturesLoaded"
 
     def __init__(self, scope: Construct, id: str, *, code: Path, runtime: lambda_.Runtime,
                  retention: logs.RetentionDays, key: kms.IKey, reserved_concurrency: int | None) -> None:
@@ -114,6 +117,20 @@ class StackResources(Construct):
         return CustomResource(scope, id, service_token=self.service_token, resource_type=self.COPIED_OBJECT,
                               properties={"SourceBucket": source_bucket.bucket_name, "SourceKey": source_key,
                                           "Bucket": bucket.bucket_name, "Key": key})
+
+    def batch_features_loaded(self, scope: Construct, id: str, *, group: CfnResource, group_arn: str,
+                              records: Path, count: int) -> CustomResource:
+        """The ``count`` records of the JSON lines file ``records`` written to the feature group ``group`` on
+        create and update (a new file is a new asset key, so an update loads again)."""
+        asset = s3_assets.Asset(scope, f"{id}Records", path=str(records))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
+                                                    resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:PutRecord"], resources=[group_arn]))
+        resource = CustomResource(scope, id, service_token=self.service_token, resource_type=self.BATCH_FEATURES_LOADED,
+                                  properties={"Bucket": asset.s3_bucket_name, "Key": asset.s3_object_key,
+                                              "FeatureGroupName": group.ref, "Records": count})
+        resource.node.add_dependency(group)  # its online store exists before the first write
+        return resource
 
     def interfaces_released(self, scope: Construct, id: str, *,
                             security_groups: list[ec2.ISecurityGroup]) -> CustomResource:

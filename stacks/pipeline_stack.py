@@ -14,6 +14,7 @@ from constructs import Construct
 
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
+from fraudstream.packaging.batch_records import BatchRecords
 from fraudstream.packaging.lambda_assets import CUSTOM_RESOURCES, PYTHON_VERSION
 from stacks.batch_jobs import NIGHTLY_JOB_PREFIX, BatchJobs
 from stacks.config import ConfigError, PipelineConfig
@@ -35,7 +36,7 @@ RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHO
 class FraudPipelineStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PipelineConfig, model_artifact: Path,
                  flink_package: Path, feature_set: str, lambda_assets: dict[str, Path], job_code: tuple[Path, Path],
-                 **kwargs) -> None:
+                 batch_records: BatchRecords | None = None, **kwargs) -> None:
         super().__init__(scope, id, description="Streaming fraud detection: MSK, Flink, Feature Store, "
                                                 "SageMaker endpoint, Lambda (fraudstream)", **kwargs)
         retention = _retention(config.log_retention_days)
@@ -50,6 +51,11 @@ class FraudPipelineStack(Stack):
                         access_logs=self.access_logs)
         self.kafka = Kafka(self, "Kafka", shared=shared, network=self.network)
         self.feature_store = FeatureStore(self, "FeatureStore", config=config, key=self.key)
+        if batch_records is not None:  # a fresh stack scores with real 1-week features (context batchFeatures)
+            self.resources.batch_features_loaded(
+                self.feature_store, "BatchFeaturesLoaded", group=self.feature_store.groups[c.BATCH_FEATURE_GROUP],
+                group_arn=self.feature_store.arn(c.BATCH_FEATURE_GROUP), records=batch_records.path,
+                count=batch_records.count)
         self.batch = BatchJobs(self, "BatchJobs", shared=shared, feature_store=self.feature_store, job_code=job_code)
         self.streaming = StreamingAggregation(self, "StreamingAggregation", shared=shared, network=self.network,
                                               package=flink_package, kafka=self.kafka, batch=self.batch)

@@ -13,6 +13,7 @@ state and Kafka offsets), up to `max_restarts` times; after that `check()` raise
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from fraudstream import contract as c
 from fraudstream.local.processes import Supervised
@@ -210,8 +210,13 @@ class _Progress:
             partitions = [TopicPartition(c.TRANSACTIONS_TOPIC, p) for p in
                           self.consumer.partitions_for_topic(c.TRANSACTIONS_TOPIC) or ()]
             ends = {tp.partition: offset for tp, offset in self.consumer.end_offsets(partitions).items()}
-        except KafkaError:
-            return 0.0  # the broker is away: not the job's fault
+        except Exception:  # noqa: BLE001 - a probe that fails must not end the supervision
+            # The broker is away (KafkaError), or kafka-python tripped over its own half-answered request while it
+            # was (an AttributeError in end_offsets seen when the broker restarted): not the job's fault. New
+            # clients next time.
+            self.close()
+            self.admin = self.consumer = None
+            return 0.0
         waiting = any(ends[p] > committed.get(p, 0) for p in ends)
         if not waiting or committed != self.last:
             self.last, self.since = committed, time.monotonic()
@@ -221,4 +226,5 @@ class _Progress:
     def close(self) -> None:
         for client in (self.admin, self.consumer):
             if client is not None:
-                client.close()
+                with contextlib.suppress(Exception):  # closing must not fail the supervision either
+                    client.close()

@@ -13,14 +13,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
 from fraudstream import contract as c
+from fraudstream.feature_puts import PutResult, put_concurrently, put_record
 
 Record = dict[str, Any]
 
@@ -28,12 +27,6 @@ Record = dict[str, Any]
 MAX_IDENTIFIERS_PER_REQUEST = 100
 MAX_RECORDS_PER_IDENTIFIER = 100
 UNPROCESSED_RETRIES = 5
-
-
-@dataclass
-class PutResult:
-    written: int = 0
-    failed: list[tuple[int, BaseException]] = field(default_factory=list)  # (card, error)
 
 
 class OnlineStore(Protocol):
@@ -55,10 +48,6 @@ class StoreError(RuntimeError):
 def _decode(group: str, values: Mapping[str, str]) -> Record:
     types = dict(c.FEATURE_GROUP_SCHEMAS[group])
     return {name: (int(v) if types.get(name) == c.INTEGRAL else float(v)) for name, v in values.items() if name in types}
-
-
-def _encode(value: Any) -> str:
-    return str(value) if isinstance(value, int) else repr(float(value))
 
 
 class FeatureStoreOnlineStore:
@@ -101,10 +90,7 @@ class FeatureStoreOnlineStore:
         return put_concurrently(self, group, records, concurrency, on_done)
 
     def put_record(self, group: str, record: Mapping[str, Any]) -> None:
-        self.client.put_record(
-            FeatureGroupName=group,
-            Record=[{"FeatureName": k, "ValueAsString": _encode(v)} for k, v in record.items() if v is not None],
-        )
+        put_record(self.client, group, record)
 
 
 class EmbeddedOnlineStore:
@@ -191,35 +177,6 @@ _UPSERT = ("INSERT INTO records (feature_group, record_id, event_time, record) V
 
 def _row(group: str, record: Mapping[str, Any]) -> list:
     return [group, int(record[c.RECORD_IDENTIFIER]), float(record[c.EVENT_TIME_FEATURE]), orjson.dumps(dict(record)).decode()]
-
-
-def put_concurrently(store, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,
-                     on_done: Callable[[], None] = lambda: None) -> PutResult:
-    """Call ``store.put_record`` for every record with at most ``concurrency`` in flight; a failed put is
-    collected per card. For stores whose writes are independent API calls (Feature Store's PutRecord).
-
-    Records are taken from ``records`` only as slots free up, so a long iterator is never held in memory.
-    """
-    result = PutResult()
-    pending: dict[Future, int] = {}
-
-    def settle(done: Iterable[Future]) -> None:
-        for future in done:
-            card = pending.pop(future)
-            error = future.exception()
-            if error is None:
-                result.written += 1
-            else:
-                result.failed.append((card, error))
-            on_done()
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for record in records:
-            if len(pending) >= concurrency:
-                settle(wait(pending, return_when=FIRST_COMPLETED)[0])
-            pending[pool.submit(store.put_record, group, record)] = record[c.RECORD_IDENTIFIER]
-        settle(wait(pending).done)
-    return result
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

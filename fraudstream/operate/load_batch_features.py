@@ -15,7 +15,8 @@ from typing import Any, TextIO
 from fraudstream import contract as c
 from fraudstream import stack_outputs as out
 from fraudstream.online import aws
-from fraudstream.online.stores import FeatureStoreOnlineStore, PutResult
+from fraudstream.feature_puts import PutResult
+from fraudstream.online.stores import FeatureStoreOnlineStore
 from fraudstream.operate.deployed import Deployment, aws_errors
 
 SHOWN_FAILURES = 10

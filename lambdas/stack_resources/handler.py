@@ -14,25 +14,36 @@
 - Custom::CopiedObject: copy an object to a key we choose, and delete the copy with the resource. The
   model artifact needs it: a CDK file asset keeps only the last extension (`<hash>.gz`), while
   SageMaker's ModelDataUrl must name a `.tar.gz` archive.
+- Custom::BatchFeaturesLoaded: on create and update, write the cards' 1-week records (JSON lines the CDK app
+  made from batch_aggregates.parquet, an asset in S3) to the batch feature group, so a fresh stack scores
+  with real 1-week features; nothing on delete (the group goes with the stack).
 
-Only boto3 from the Lambda runtime, and fraudstream/buckets.py, which the asset carries beside this file
+Only boto3 from the Lambda runtime, and the root modules it imports (fraudstream/buckets.py,
+fraudstream/feature_puts.py, fraudstream/contract.py), which the asset carries beside this file
 (fraudstream/packaging/lambda_assets.py); the functions take their clients so tests stub them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 import boto3
+from botocore.config import Config
 
+from fraudstream import contract as c
 from fraudstream.buckets import empty_bucket
+from fraudstream.feature_puts import put_concurrently, put_record
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 
 POLL_SECONDS = 10
 SAFETY_MARGIN_MS = 30_000  # answer CloudFormation before Lambda's own timeout
+LOAD_CONCURRENCY = 16  # PutRecord calls in flight while the 1-week group is loaded
+# Throttled writes back off and retry (botocore's adaptive mode) rather than fail the deploy.
+FEATURE_STORE_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 TRANSITIONAL = {"STARTING", "UPDATING", "AUTOSCALING", "STOPPING", "FORCE_STOPPING", "ROLLING_BACK", "MAINTENANCE",
                 "RESTARTING"}
 
@@ -60,6 +71,13 @@ def on_event(event: dict, context) -> dict:
         return {"PhysicalResourceId": ",".join(groups)}
     if kind == "Custom::CopiedObject":
         return copied_object(boto3.client("s3"), request, props)
+    if kind == "Custom::BatchFeaturesLoaded":
+        if request != "Delete":
+            deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
+            featurestore = boto3.client("sagemaker-featurestore-runtime", config=FEATURE_STORE_CONFIG)
+            written = load_batch_features(boto3.client("s3"), featurestore, props, deadline)
+            LOG.info("wrote %d 1-week records to %s", written, props["FeatureGroupName"])
+        return {"PhysicalResourceId": f"{props['FeatureGroupName']}:{props['Key']}"}
     if kind == "Custom::FlinkApplicationRun":
         deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
         client = boto3.client("kinesisanalyticsv2")
@@ -70,6 +88,44 @@ def on_event(event: dict, context) -> dict:
             ensure_running(client, name, deadline)
         return {"PhysicalResourceId": name}
     raise ResourceError(f"unknown resource type {kind}")
+
+
+class _FeatureGroup:
+    """The batch feature group as put_concurrently writes to it."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def put_record(self, group: str, record: dict) -> None:
+        put_record(self.client, group, record)
+
+
+def load_batch_features(s3, featurestore, props: dict, deadline: float, clock=time.monotonic) -> int:
+    """Write every record of the object to the group, LOAD_CONCURRENCY at a time; the number written.
+
+    ResourceError (the deploy stops, naming the way around) when a record still fails after its retries or
+    the function's time runs out: a stack that says its 1-week group is loaded has every record in it."""
+    group, expected = props["FeatureGroupName"], int(props["Records"])
+    body = s3.get_object(Bucket=props["Bucket"], Key=props["Key"])["Body"]
+    out_of_time = []
+
+    def records():
+        for line in body.iter_lines():
+            if clock() >= deadline:
+                out_of_time.append(True)
+                return
+            if line.strip():
+                yield json.loads(line)
+
+    result = put_concurrently(_FeatureGroup(featurestore), group, records(), LOAD_CONCURRENCY)
+    if result.failed or out_of_time or result.written != expected:
+        why = "the function ran out of time" if out_of_time else f"{len(result.failed)} failed"
+        if result.failed:
+            card, error = result.failed[0]
+            why += f" (first: card {c.mask_card(card)}: {type(error).__name__}: {error})"
+        raise ResourceError(f"{group}: {result.written} of {expected} 1-week records written, {why}. Deploy with "
+                            f"-c batchFeatures=none and load them with `fraudstream load-batch-features FILE`")
+    return result.written
 
 
 def bootstrap_brokers(kafka, request: str, cluster_arn: str) -> dict:

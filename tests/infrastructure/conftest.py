@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.batch_aggregates import write_aggregates
 from tests.support.flink_package import stand_in_package
 from tests.support.models import write_model
-from tests.support.synth import CONTEXT, FEATURE_SET, run_app
+from tests.support.synth import BATCH_CARDS, CONTEXT, FEATURE_SET, run_app
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -26,7 +27,8 @@ os.environ.setdefault("JSII_DEPRECATED", "quiet")
 def artifacts(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("artifacts")
     return {"modelArtifact": str(write_model(root / "model.tar.gz", FEATURE_SET, rows=40, rounds=2)),
-            "flinkPackage": str(stand_in_package(root, name="flink-app.zip"))}
+            "flinkPackage": str(stand_in_package(root, name="flink-app.zip")),
+            "batchFeatures": str(write_aggregates(root / "batch_aggregates.parquet", BATCH_CARDS))}
 
 
 def synthesize(artifacts: dict, outdir: Path) -> Path:

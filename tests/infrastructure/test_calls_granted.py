@@ -20,7 +20,7 @@ import pytest
 from fraudstream import contract as c
 from fraudstream.paths import REPO
 from tests.support import aws_calls
-from tests.support.components import APP, ENDPOINT, copy_event
+from tests.support.components import APP, ENDPOINT, batch_features_event, copy_event
 from tests.support.synth import of_type, role_of
 
 RECORDING_TESTS = ["tests/unit/online/test_stores.py", "tests/unit/online/test_scorers.py",
@@ -55,6 +55,9 @@ def names(resources) -> dict[str, str]:
     tested = copy_event("Create")["ResourceProperties"]
     names.update({tested[key]: aws_calls.evaluate(copied["Properties"][key], resources)
                   for key in ("SourceBucket", "SourceKey", "Key")})
+    # The 1-week records loaded at deploy: the test's asset key -> the CDK asset's.
+    [(_, loaded)] = of_type(resources, "Custom::BatchFeaturesLoaded").items()
+    names[batch_features_event("Create", 0)["ResourceProperties"]["Key"]] = loaded["Properties"]["Key"]
     return names
 
 
@@ -72,7 +75,7 @@ def test_each_component_makes_the_calls_its_tests_exercise(calls):
     assert operations["aggregate"] == {"sagemaker-featurestore-runtime:PutRecord"}
     assert operations["processing_job"] == {"sagemaker-featurestore-runtime:PutRecord"}
     assert {"kafka:GetBootstrapBrokers", "kinesisanalyticsv2:StartApplication", "s3:DeleteObjects",
-            "s3:CopyObject"} <= operations["stack_resources"]
+            "s3:CopyObject", "s3:GetObject", "sagemaker-featurestore-runtime:PutRecord"} <= operations["stack_resources"]
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -95,6 +98,7 @@ def _without(resources: dict, role: str, action: str) -> dict:
     ("aggregate", "sagemaker:PutRecord"),
     ("stack_resources", "kafka:GetBootstrapBrokers"),
     ("stack_resources", "s3:DeleteObjectVersion"),
+    ("stack_resources", "sagemaker:PutRecord"),
     ("processing_job", "sagemaker:PutRecord"),
 ])
 def test_a_planted_missing_permission_is_reported(component, action, calls, resources, names):

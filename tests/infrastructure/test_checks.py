@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.paths import REPO
@@ -86,6 +88,26 @@ def test_a_file_that_is_not_a_model_is_refused(artifacts, tmp_path):
     bogus.write_bytes(b"not a tarball")
     result = run_app_here({**artifacts, "modelArtifact": str(bogus)}, tmp_path / "out")
     assert result.returncode == 2 and "is not a model.tar.gz" in result.stderr
+
+
+def test_missing_1_week_records_say_how_to_make_them_or_deploy_without(artifacts, tmp_path):
+    result = run_app_here({**artifacts, "batchFeatures": str(tmp_path / "absent.parquet")}, tmp_path / "out")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: batchFeatures:") and "make demo" in line and "-c batchFeatures=none" in line
+
+
+def test_a_file_that_is_not_batch_aggregates_is_refused(artifacts, tmp_path):
+    wrong = tmp_path / "model.parquet"
+    pq.write_table(pa.table({"x": [1]}), wrong)
+    result = run_app_here({**artifacts, "batchFeatures": str(wrong)}, tmp_path / "out")
+    assert result.returncode == 2 and "is not a batch_aggregates.parquet" in result.stderr and "missing column" in result.stderr
+
+
+def test_batch_features_none_deploys_an_empty_1_week_group():
+    import app
+
+    assert app._batch_records(PipelineConfig.from_context({"batchFeatures": "none"}.get)) is None
 
 
 def test_a_flink_package_without_its_entry_point_or_jar_is_refused_at_synth(artifacts, tmp_path):

@@ -107,14 +107,17 @@ def test_feature_store_and_endpoint_access_is_per_function(resources):
     for name, statement in identity_statements(resources):
         for action in as_list(statement["Action"]):
             by_action.setdefault(action, set()).add(name)
-    # Writes: the aggregate function to the 10-minute group, the SageMaker jobs to the 1-week group only.
+    # Writes: the aggregate function to the 10-minute group; the SageMaker jobs and the custom resource that loads
+    # the 1-week records at deploy to the 1-week group only.
     writers = {}
     for name, statement in identity_statements(resources):
         if "sagemaker:PutRecord" in as_list(statement["Action"]):
             groups = json.dumps(statement["Resource"])
             writers[name] = {g for g in (c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP) if f"feature-group/{g}\"" in groups}
-    assert sorted(writers.values(), key=sorted) == [{c.BATCH_FEATURE_GROUP}, {c.STREAMING_FEATURE_GROUP}]
+    assert sorted(writers.values(), key=sorted) == [{c.BATCH_FEATURE_GROUP}, {c.BATCH_FEATURE_GROUP},
+                                                    {c.STREAMING_FEATURE_GROUP}]
     assert any("Aggregate" in n for n, g in writers.items() if g == {c.STREAMING_FEATURE_GROUP})
+    assert any("StackResources" in n for n, g in writers.items() if g == {c.BATCH_FEATURE_GROUP})
     assert len(by_action["sagemaker:BatchGetRecord"]) == 1 and "sagemaker:GetRecord" not in by_action
     assert by_action["sagemaker:InvokeEndpoint"] == by_action["sagemaker:BatchGetRecord"]
     # and the predict function reads the 1-week group only: its 10-minute values come in Flink's message

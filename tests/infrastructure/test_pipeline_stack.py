@@ -16,7 +16,7 @@ from fraudstream.online import settings as env
 from fraudstream.online import telemetry as t
 from stacks.config import PipelineConfig
 from stacks.images import region_images
-from tests.support.synth import CONTEXT, FEATURE_SET, of_type
+from tests.support.synth import BATCH_CARDS, CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
 from tests.support.aws_calls import as_list
 
@@ -470,3 +470,27 @@ def test_the_producer_function_sends_from_inside_the_vpc_and_may_only_write_the_
     assert set(kafka) == {"kafka-cluster:Connect", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
     # and the command finds it in the stack's outputs
     assert template_json["Outputs"][out.PRODUCER_FUNCTION]["Value"] == {"Ref": name}
+
+
+def test_the_deploy_loads_the_1_week_records_it_was_given_into_the_batch_group(assembly, resources):
+    # Given the batch_aggregates.parquet the app was given (BATCH_CARDS cards)
+    name, loaded = only(resources, "Custom::BatchFeaturesLoaded")
+    props = loaded["Properties"]
+    # Then a custom resource writes its records to the 1-week group, once that group exists
+    [(group_id, group)] = [(n, r) for n, r in of_type(resources, "AWS::SageMaker::FeatureGroup").items()
+                           if r["Properties"]["FeatureGroupName"] == c.BATCH_FEATURE_GROUP]
+    assert props["FeatureGroupName"] == {"Ref": group_id} and group_id in loaded["DependsOn"]
+    assert props["Records"] == BATCH_CARDS
+    # And the asset it reads holds one JSON record per card, with exactly the group's features
+    manifest = json.loads((assembly / "FraudTest.assets.json").read_text())
+    [source] = [f["source"]["path"] for key, f in manifest["files"].items() if key in props["Key"]]
+    lines = (assembly / source).read_text().splitlines()
+    assert len(lines) == BATCH_CARDS
+    assert all(set(json.loads(line)) == set(c.BATCH_FEATURE_GROUP_COLUMNS) for line in lines)
+
+
+def test_the_deploy_reference_counts_the_alarms_the_stack_has(resources):
+    from fraudstream.paths import REPO
+
+    [stated] = re.findall(r"and (\d+) alarms: ", (REPO / "docs" / "deploy-reference.md").read_text())
+    assert int(stated) == len(of_type(resources, "AWS::CloudWatch::Alarm")) == 8

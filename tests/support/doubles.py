@@ -6,7 +6,8 @@ import threading
 import time
 
 from fraudstream import contract as c
-from fraudstream.online.stores import EmbeddedOnlineStore, put_concurrently
+from fraudstream.feature_puts import put_concurrently
+from fraudstream.online.stores import EmbeddedOnlineStore
 
 
 class MemoryStore:

@@ -28,6 +28,7 @@ CONTEXT = {
     "alarmEmail": "oncall@example.com",
 }
 FEATURE_SET = "v1"  # not the default, so the test sees it come from the artifact
+BATCH_CARDS = 25  # the 1-week records the synthesized stack loads at deploy
 
 
 def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess:

@@ -31,7 +31,7 @@ ALLOWED = {
     "cli": {"root", *ROOMS},
     "lambdas": {"root", "online"},
     "training": {"root", "offline", "online"},
-    "app": {"root", "packaging", "offline.model_artifact"},
+    "app": {"root", "packaging", "offline.model_artifact", "offline.features"},
     "stacks": {"root", "online.settings", "online.telemetry", "online.produce", "offline.sagemaker_jobs", "packaging"},
     "flink_sql": {"contract", "flink_properties"},  # shipped in the application zip beside main.py
 }

@@ -11,7 +11,11 @@ import pytest
 from botocore.stub import Stubber
 
 from fraudstream.paths import LAMBDAS
-from tests.support.components import APP, copy_event
+from fraudstream import contract as c
+from fraudstream.feature_puts import encode
+from fraudstream.packaging.batch_records import write_batch_records
+from tests.support.batch_aggregates import aggregates
+from tests.support.components import APP, batch_features_event, copy_event
 
 pytestmark = pytest.mark.aws_component("stack_resources")  # tests/infrastructure/test_calls_granted.py
 HANDLER = LAMBDAS / "stack_resources" / "handler.py"
@@ -374,3 +378,87 @@ def test_creating_the_wait_calls_nothing_and_deleting_it_looks(ec2, monkeypatch)
     assert handler.on_event({**event, "RequestType": "Create"}, CONTEXT) == {"PhysicalResourceId": ",".join(GROUPS)}
     expect_interfaces(stubber, 0)
     assert handler.on_event({**event, "RequestType": "Delete"}, CONTEXT) == {"PhysicalResourceId": ",".join(GROUPS)}
+
+
+# Custom::BatchFeaturesLoaded: the records' asset in moto's S3, PutRecord answered by a Stubber.
+
+class Context:
+    def __init__(self, remaining_ms: int = 600_000):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _records_asset(s3, cards: int, tmp_path) -> list[dict]:
+    """The asset the CDK app writes (packaging/batch_records.py) for ``cards`` cards, in the assets bucket."""
+    rows = aggregates(cards)
+    records = write_batch_records(rows, tmp_path)
+    s3.create_bucket(Bucket="cdk-assets")
+    s3.put_object(Bucket="cdk-assets", Key="def.jsonl", Body=records.path.read_bytes())
+    return rows
+
+
+def _feature_store(rows: list[dict]):
+    """A featurestore-runtime client expecting one PutRecord per row (in any order: writes run in parallel)."""
+    client = boto3.client("sagemaker-featurestore-runtime")
+    stubber = Stubber(client)
+    for _ in rows:
+        stubber.add_response("put_record", {})
+    sent = []
+    client.meta.events.register("provide-client-params.sagemaker-featurestore-runtime.PutRecord",
+                                lambda params, **kw: sent.append(params))
+    return client, stubber, sent
+
+
+def test_deploying_loads_every_1_week_record_into_the_batch_group(s3, monkeypatch, tmp_path):
+    # Given the CDK asset of three cards' records
+    rows = _records_asset(s3, 3, tmp_path)
+    client, stubber, sent = _feature_store(rows)
+    clients = {"s3": s3, "sagemaker-featurestore-runtime": client}
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service, **kwargs: clients[service]))
+    # When CloudFormation creates the resource
+    with stubber:
+        answer = handler.on_event(batch_features_event("Create", records=3), Context())
+        stubber.assert_no_pending_responses()
+    # Then each card's record is in the group, every value as the online store writes it
+    assert answer == {"PhysicalResourceId": "cc-agg-batch-fg:def.jsonl"}
+    written = {int(p["Record"][0]["ValueAsString"]): p["Record"] for p in sent}
+    assert {p["FeatureGroupName"] for p in sent} == {"cc-agg-batch-fg"}
+    for row in rows:
+        assert written[row[c.CC_NUM]] == [{"FeatureName": k, "ValueAsString": encode(v)} for k, v in row.items()]
+
+
+def test_deleting_the_loaded_records_calls_nothing(monkeypatch):
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service, **kwargs: pytest.fail(service)))
+    assert handler.on_event(batch_features_event("Delete", records=3), Context()) == {
+        "PhysicalResourceId": "cc-agg-batch-fg:def.jsonl"}
+
+
+def test_a_record_that_keeps_failing_stops_the_deploy_naming_the_way_around(s3, tmp_path):
+    # Given a group that refuses one card's record
+    _records_asset(s3, 3, tmp_path)
+    client = boto3.client("sagemaker-featurestore-runtime")
+    with Stubber(client) as stubber:
+        stubber.add_response("put_record", {})
+        stubber.add_client_error("put_record", "ValidationError", "bad record", http_status_code=400)
+        stubber.add_response("put_record", {})
+        # When the records are loaded / Then the deploy stops saying how many were written and what to do
+        with pytest.raises(handler.ResourceError) as error:
+            handler.load_batch_features(s3, client, batch_features_event("Create", 3)["ResourceProperties"],
+                                        deadline=float("inf"))
+    message = str(error.value)
+    assert message.startswith("cc-agg-batch-fg: 2 of 3 1-week records written, 1 failed (first: card ")
+    assert "ValidationError" in message and "-c batchFeatures=none" in message and "load-batch-features" in message
+
+
+def test_running_out_of_time_stops_the_deploy_before_lambda_s_timeout(s3, tmp_path):
+    # Given a clock that passes the deadline after the first record
+    _records_asset(s3, 3, tmp_path)
+    client = boto3.client("sagemaker-featurestore-runtime")
+    ticks = iter([0.0, 100.0, 100.0, 100.0])
+    with Stubber(client) as stubber:
+        stubber.add_response("put_record", {})
+        with pytest.raises(handler.ResourceError, match=r"1 of 3 1-week records written, the function ran out of time"):
+            handler.load_batch_features(s3, client, batch_features_event("Create", 3)["ResourceProperties"],
+                                        deadline=50.0, clock=lambda: next(ticks))

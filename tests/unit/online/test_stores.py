@@ -12,12 +12,8 @@ import pytest
 from botocore.stub import Stubber
 
 from fraudstream import contract as c
-from fraudstream.online.stores import (
-    EmbeddedOnlineStore,
-    FeatureStoreOnlineStore,
-    StoreError,
-    put_concurrently,
-)
+from fraudstream.feature_puts import put_concurrently
+from fraudstream.online.stores import EmbeddedOnlineStore, FeatureStoreOnlineStore, StoreError
 from fraudstream.paths import REPO
 
 STREAM, BATCH = c.STREAMING_FEATURE_GROUP, c.BATCH_FEATURE_GROUP

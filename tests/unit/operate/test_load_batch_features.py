@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
 from fraudstream import cli
-from fraudstream import contract as c
 from fraudstream.online import aws
+from tests.support.batch_aggregates import write_aggregates
 from tests.support.fakes import THROTTLED, answer_with, http_response
 from tests.support.stack import create_stack
 
 
-def aggregates(cards: int) -> list[dict]:
-    return [{c.CC_NUM: 4000_0000_0000_0000 + i, c.TRANS_TIME: 1_652_572_800.0, c.LAST_TRANS_TIME: 1_652_572_000.0 + i,
-             **{name: i % 7 + 1 for name in c.DAY_COUNTS}, **{name: 10.5 + i for name in c.DAY_SUMS}}
-            for i in range(cards)]
-
-
 @pytest.fixture
 def aggregates_file(tmp_path):
-    path = tmp_path / "batch_aggregates.parquet"
-    pq.write_table(pa.Table.from_pylist(aggregates(25)), path)
-    return path
+    return write_aggregates(tmp_path / "batch_aggregates.parquet", 25)
 
 
 @pytest.fixture

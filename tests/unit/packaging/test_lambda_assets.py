@@ -54,16 +54,19 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
         assert loaded == [], f"{name} loads {loaded} at its cold start with the AWS backends"
 
 
-def test_the_custom_resources_asset_carries_the_bucket_emptier_it_shares_with_cleanup(assets, tmp_path):
-    # The stack's custom resources and `fraudstream cleanup` empty buckets with one function (fraudstream/buckets.py)
+def test_the_custom_resources_asset_carries_the_modules_it_shares_with_cleanup_and_the_online_store(assets, tmp_path):
+    # The stack's custom resources and `fraudstream cleanup` empty buckets with one function (fraudstream/buckets.py);
+    # the 1-week records loaded at deploy are written as the online store writes them (fraudstream/feature_puts.py)
     path = assets[lambda_assets.CUSTOM_RESOURCES]
     shipped = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
-    assert shipped == ["fraudstream/__init__.py", "fraudstream/buckets.py", "handler.py"]
+    assert shipped == ["fraudstream/__init__.py", "fraudstream/buckets.py", "fraudstream/contract.py",
+                       "fraudstream/feature_puts.py", "handler.py"]
     # and the handler loads from the asset alone, as Lambda loads it
-    probe = "import sys; sys.path.insert(0, sys.argv[1]); import handler; print(handler.empty_bucket.__module__, handler.__file__)"
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import handler; "
+             "print(handler.empty_bucket.__module__, handler.put_concurrently.__module__, handler.__file__)")
     out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path)
-    module, location = out.stdout.split()
-    assert module == "fraudstream.buckets" and location.startswith(str(path))
+    emptier, writer, location = out.stdout.split()
+    assert (emptier, writer) == ("fraudstream.buckets", "fraudstream.feature_puts") and location.startswith(str(path))
 
 
 def test_powertools_layer_holds_the_locked_release_and_imports_on_its_own(tmp_path):
