@@ -4,7 +4,8 @@
 starts the Flink application and waits until it runs, and stops it before it is deleted;
 `Custom::EmptyBucketOnDelete` empties a bucket so `cdk destroy` can delete it; `Custom::CopiedObject`
 copies an object to a key we name (the model artifact, whose asset key lacks `.tar.gz`);
-`Custom::BatchFeaturesLoaded` writes the cards' 1-week records to the batch group at deploy. The
+`Custom::BatchFeaturesLoaded` writes the cards' 1-week records to the batch group at deploy;
+`Custom::ManagedPrefixList` finds the region's S3 prefix list for the security groups. The
 logic is lambdas/stack_resources/handler.py; CDK's Provider framework relays CloudFormation's
 requests to it. Both functions get their own role, scoped by the resources that use them.
 """
@@ -37,6 +38,7 @@ class StackResources(Construct):
     COPIED_OBJECT = "Custom::CopiedObject"
     INTERFACES_RELEASED = "Custom::NetworkInterfacesReleased"
     BATCH_FEATURES_LOADED = "Custom::BatchFeaturesLoaded"
+    PREFIX_LIST = "Custom::ManagedPrefixList"
 
     def __init__(self, scope: Construct, id: str, *, code: Path, runtime: lambda_.Runtime,
                  retention: logs.RetentionDays, key: kms.IKey, reserved_concurrency: int | None) -> None:
@@ -131,6 +133,15 @@ class StackResources(Construct):
                                               "FeatureGroupName": group.ref, "Records": count})
         resource.node.add_dependency(group)  # its online store exists before the first write
         return resource
+
+    def managed_prefix_list(self, scope: Construct, id: str, name: str) -> str:
+        """The id of the AWS-managed prefix list ``name`` (com.amazonaws.<region>.s3: its id differs per region
+        and CloudFormation exposes it nowhere)."""
+        # DescribeManagedPrefixLists has no resource-level permission (docs/deploy-reference.md: IAM).
+        self.role.add_to_policy(iam.PolicyStatement(actions=["ec2:DescribeManagedPrefixLists"], resources=["*"]))
+        found = CustomResource(scope, id, service_token=self.service_token, resource_type=self.PREFIX_LIST,
+                               properties={"PrefixListName": name})
+        return found.get_att_string("PrefixListId")
 
     def interfaces_released(self, scope: Construct, id: str, *,
                             security_groups: list[ec2.ISecurityGroup]) -> CustomResource:

@@ -77,7 +77,7 @@ class Handlers(Construct):
             assets, runtime, config, retention, environment, endpoint, feature_set, kafka)
         triggers = self._triggers(config)
         self.mappings = self._build_triggers(triggers, config, kafka, emptied)
-        self._build_trigger_grants(triggers, kafka, vpc, subnets, key)
+        self._build_trigger_grants(triggers, kafka, key)
         self._build_feature_grants(feature_store, endpoint)
         self._build_verdict_grants(kafka)
         self.producer, self.producer_logs = self._build_producer_function(assets, runtime, config, retention, kafka)
@@ -196,7 +196,7 @@ class Handlers(Construct):
                                 resources=[kafka.arns.topic(c.TRANSACTIONS_TOPIC)]),
             # Lambda decrypts the function's environment as its role (environment_encryption: the stack's key).
             iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn]),
-            *vpc_access_statements(stack, self.vpc, self.subnets, [self.kafka_writers], function=True),
+            *vpc_access_statements(stack, function=True),
         ):
             role.add_to_policy(statement)
         return function, logs_
@@ -274,15 +274,14 @@ class Handlers(Construct):
             mappings[name] = mapping
         return mappings
 
-    def _build_trigger_grants(self, triggers: tuple[Trigger, ...], kafka: Kafka, vpc: ec2.IVpc,
-                              subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
+    def _build_trigger_grants(self, triggers: tuple[Trigger, ...], kafka: Kafka, key: kms.IKey) -> None:
         """Each trigger polls with its function's role, so that role gets what the trigger does."""
         stack = Stack.of(self)
         for function, topic, group, _batch_size, _window in triggers:
-            self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, vpc, subnets, key)
+            self._grant_trigger(stack, self.roles[function.node.id], kafka, topic, group, key)
 
-    def _grant_trigger(self, stack: Stack, role: iam.Role, kafka: Kafka, topic: str, group: str, vpc: ec2.IVpc,
-                       subnets: ec2.SubnetSelection, key: kms.IKey) -> None:
+    def _grant_trigger(self, stack: Stack, role: iam.Role, kafka: Kafka, topic: str, group: str,
+                       key: kms.IKey) -> None:
         """What the trigger does as the role: reach the cluster, read one topic as one group, write failed batches."""
         statements = [
             iam.PolicyStatement(actions=["kafka:DescribeClusterV2"], resources=[kafka.cluster_arn]),
@@ -300,11 +299,7 @@ class Handlers(Construct):
             # the online store with it as the caller (both handlers call Feature Store).
             iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]),
         ]
-        # The trigger's pollers carry the brokers' group; the function's own interfaces carry the functions' group.
-        groups = [kafka.security_group, self.security_group]
-        if role is self.roles[self.predict.node.id]:
-            groups.append(self.kafka_writers)
-        statements += vpc_access_statements(stack, vpc, subnets, groups, function=True)
+        statements += vpc_access_statements(stack, function=True)
         for statement in statements:
             role.add_to_policy(statement)
 

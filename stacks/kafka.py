@@ -45,8 +45,8 @@ class Kafka(Construct):
         super().__init__(scope, id)
         config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
         vpc, subnets = network.vpc, network.subnets
-        self.security_group = self._build_broker_security_group(vpc)
-        self.client_security_group = self._build_client_security_group(vpc)
+        self.security_group = self._build_broker_security_group(network)
+        self.client_security_group = self._build_client_security_group(network)
         self.broker_logs = log_group(self, "BrokerLogs", key=key, retention=retention)
         self.cluster = self._build_cluster(config, vpc, subnets, key)
         self.cluster_arn = self.cluster.attr_arn
@@ -54,29 +54,27 @@ class Kafka(Construct):
         self.topics = self._build_topics(config)
         self.bootstrap_brokers = self._build_bootstrap_brokers(resources)
 
-    def _build_broker_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+    def _build_broker_security_group(self, network: Network) -> ec2.SecurityGroup:
         """The brokers' group: only the IAM/TLS port, and only from the members that need it."""
         group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="MSK brokers: IAM/TLS port from its own members (Lambda trigger pollers) and Flink",
         )
         # Lambda's MSK trigger polls from ENIs that carry the cluster's own security group.
         group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
         group.add_egress_rule(group, ec2.Port.tcp(IAM_PORT), "trigger pollers")
-        # HTTPS to the Lambda and STS interface endpoints (VPC addresses) and to S3 through its gateway
-        # endpoint (S3's public ranges, routed by the endpoint). The subnets have no other route out.
-        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
-                              "trigger pollers to the Lambda, STS and S3 endpoints")
+        # HTTPS to the Lambda and STS interface endpoints and to S3 through its gateway endpoint (failed batches).
+        network.allow_https(group, endpoints=("Lambda", "Sts"), s3_gateway=True, why="trigger pollers")
         return group
 
-    def _build_client_security_group(self, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+    def _build_client_security_group(self, network: Network) -> ec2.SecurityGroup:
         """Kafka clients you run inside the VPC attach this group to reach the brokers."""
         # For producers such as fraudstream simulate, from an instance or a CloudShell VPC environment.
         group = ec2.SecurityGroup(
-            self, "ClientSecurityGroup", vpc=vpc, allow_all_outbound=False,
+            self, "ClientSecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="Kafka clients in the VPC: to the MSK brokers (IAM/TLS) and AWS endpoints")
         group.add_egress_rule(self.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers")
-        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs via endpoints")
+        network.allow_https(group, endpoints=tuple(network.interface_endpoints), s3_gateway=True, why="Kafka clients")
         self.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "Kafka clients")
         return group
 

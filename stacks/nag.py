@@ -57,7 +57,7 @@ def acknowledge_findings(stack: Stack) -> None:
     """Every finding this stack is known to raise, with why it is acceptable."""
     skip_checkov_findings(stack)
     for endpoint in stack.network.interface_endpoints.values():
-        ack(endpoint.node.find_child("SecurityGroup"), "AwsSolutions-EC23",
+        ack(endpoint.connections.security_groups[0], "AwsSolutions-EC23",
             "The interface endpoint admits HTTPS only from the VPC's own CIDR; the rule cannot read the CIDR "
             "because it is an intrinsic (Fn::GetAtt), not 0.0.0.0/0.")
     handler = stack.get_logical_id(stack.resources.handler.node.default_child)
@@ -74,12 +74,17 @@ def acknowledge_findings(stack: Stack) -> None:
                          "logs:DescribeLogGroups, cloudwatch:PutMetricData limited by namespace).")
     ack(stack.resources.role, f"AwsSolutions-IAM5[{no_resource_level[0]}]", no_resource_level[1])
     new_interfaces = ("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*",
-                      "The service creates its network interfaces with IDs nobody knows before; creation is limited to "
-                      "this stack's subnets and security groups in the same statement, and the account and region.")
+                      "The service deletes (and assigns addresses on) network interfaces whose IDs nobody knows "
+                      "before; limited to interfaces, in this account and region.")
+    interface_creation = ("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*",
+                          "ec2:CreateNetworkInterface only, on this account's and region's EC2 resources: AWS's managed "
+                          "policies for Lambda in a VPC and Managed Flink grant it on '*', and no AWS document says the "
+                          "services' checks before they create interfaces accept subnet and security-group ARNs "
+                          "(docs/deploy-reference.md: IAM). The stack's VPC configuration places the interfaces.")
     for role, findings in (
-        (stack.streaming.role, (no_resource_level, new_interfaces)),
+        (stack.streaming.role, (no_resource_level, new_interfaces, interface_creation)),
         (stack.model.role, (no_resource_level,)),
-        *((role, (no_resource_level, new_interfaces,
+        *((role, (no_resource_level, new_interfaces, interface_creation,
                   (f"Resource::<{bucket}.Arn>/*",
                    "Lambda's trigger names each failed-batch object itself; the role may only put objects in "
                    "this one bucket."))) for role in stack.handlers.roles.values()),

@@ -42,10 +42,11 @@ class FraudPipelineStack(Stack):
         retention = _retention(config.log_retention_days)
         require_supported_region(self)
         self.key = self._build_key()
-        self.network = Network(self, "Network", config=config, retention=retention, key=self.key)
         self.resources = StackResources(self, "StackResources", code=lambda_assets[CUSTOM_RESOURCES], runtime=RUNTIME,
                                         retention=retention, key=self.key,
                                         reserved_concurrency=config.reserved_concurrency(2))
+        self.network = Network(self, "Network", config=config, retention=retention, key=self.key,
+                               resources=self.resources)
         self.access_logs = self._build_access_logs(config)
         shared = Shared(config=config, key=self.key, retention=retention, resources=self.resources,
                         access_logs=self.access_logs)
@@ -64,6 +65,9 @@ class FraudPipelineStack(Stack):
         self.handlers = Handlers(self, "Handlers", shared=shared, network=self.network,
                                  code=FunctionCode(assets=lambda_assets, runtime=RUNTIME, feature_set=feature_set),
                                  kafka=self.kafka, feature_store=self.feature_store, endpoint=self.model)
+        # Only the stack's buckets are reachable through the VPC's S3 gateway endpoint.
+        for bucket in (self.batch.bucket, self.handlers.failed_records):
+            self.network.allow_s3_bucket(bucket)
         self.observability = Observability(self, "Observability", config=config, key=self.key,
                                            aggregate=self.handlers.aggregate, predict=self.handlers.predict,
                                            flink_application=self.streaming.application_name,

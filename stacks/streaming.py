@@ -36,22 +36,21 @@ class StreamingAggregation(Construct):
         config, key, retention, resources = shared.config, shared.key, shared.retention, shared.resources
         vpc, subnets = network.vpc, network.subnets
         self.application_name = f"{Stack.of(self).stack_name}-aggregation"
-        self.security_group = self._build_security_group(vpc, kafka)
+        self.security_group = self._build_security_group(network, kafka)
         self.log_group = log_group(self, "Logs", key=key, retention=retention)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("kinesisanalytics.amazonaws.com"))
         self.code = s3_assets.Asset(self, "Package", path=str(package))
         self.application = self._build_application(config, vpc, subnets, kafka, batch)
-        self._build_grants(config, kafka, vpc, subnets)
+        self._build_grants(config, kafka)
         batch.grant_archive_writes(self.role, key)
         self._build_run(resources, kafka, batch)
 
-    def _build_security_group(self, vpc: ec2.IVpc, kafka: Kafka) -> ec2.SecurityGroup:
+    def _build_security_group(self, network: Network, kafka: Kafka) -> ec2.SecurityGroup:
         """The application's group: out to the brokers and to S3 only, and admitted by the brokers' group."""
-        group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+        group = ec2.SecurityGroup(self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
                                   description="Flink application: to the MSK brokers only")
         group.add_egress_rule(kafka.security_group, ec2.Port.tcp(IAM_PORT), "MSK brokers (IAM/TLS)")
-        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
-                              "the transactions archive, S3 through the gateway endpoint")
+        network.allow_https(group, s3_gateway=True, why="the transactions archive")
         kafka.security_group.add_ingress_rule(group, ec2.Port.tcp(IAM_PORT), "Flink application")
         return group
 
@@ -93,8 +92,7 @@ class StreamingAggregation(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
-    def _build_grants(self, config: PipelineConfig, kafka: Kafka, vpc: ec2.IVpc,
-                      subnets: ec2.SubnetSelection) -> None:
+    def _build_grants(self, config: PipelineConfig, kafka: Kafka) -> None:
         """The role gets only what the job does: its code, its logs, its topics and consumer group, the VPC."""
         stack = Stack.of(self)
         log_stream = self.application.node.find_child("LogStream")
@@ -128,7 +126,7 @@ class StreamingAggregation(Construct):
             iam.PolicyStatement(actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
                                 resources=[kafka.arns.group(group) for group in self.consumer_groups(config)]),
         ]
-        statements += vpc_access_statements(stack, vpc, subnets, [self.security_group], flink=True)
+        statements += vpc_access_statements(stack, flink=True)
         for statement in statements:
             self.role.add_to_policy(statement)
 

@@ -14,6 +14,8 @@
 - Custom::CopiedObject: copy an object to a key we choose, and delete the copy with the resource. The
   model artifact needs it: a CDK file asset keeps only the last extension (`<hash>.gz`), while
   SageMaker's ModelDataUrl must name a `.tar.gz` archive.
+- Custom::ManagedPrefixList: the id of an AWS-managed prefix list by name (the region's S3 ranges, which the
+  security groups name as the only HTTPS destination besides the interface endpoints).
 - Custom::BatchFeaturesLoaded: on create and update, write the cards' 1-week records (JSON lines the CDK app
   made from batch_aggregates.parquet, an asset in S3) to the batch feature group, so a fresh stack scores
   with real 1-week features; nothing on delete (the group goes with the stack).
@@ -71,6 +73,11 @@ def on_event(event: dict, context) -> dict:
         return {"PhysicalResourceId": ",".join(groups)}
     if kind == "Custom::CopiedObject":
         return copied_object(boto3.client("s3"), request, props)
+    if kind == "Custom::ManagedPrefixList":
+        if request == "Delete":
+            return {"PhysicalResourceId": event["PhysicalResourceId"]}
+        found = prefix_list_id(boto3.client("ec2"), props["PrefixListName"])
+        return {"PhysicalResourceId": found, "Data": {"PrefixListId": found}}
     if kind == "Custom::BatchFeaturesLoaded":
         if request != "Delete":
             deadline = time.monotonic() + (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000
@@ -88,6 +95,13 @@ def on_event(event: dict, context) -> dict:
             ensure_running(client, name, deadline)
         return {"PhysicalResourceId": name}
     raise ResourceError(f"unknown resource type {kind}")
+
+
+def prefix_list_id(ec2, name: str) -> str:
+    lists = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": [name]}])["PrefixLists"]
+    if len(lists) != 1:
+        raise ResourceError(f"expected one managed prefix list named {name}, found {len(lists)}")
+    return lists[0]["PrefixListId"]
 
 
 class _FeatureGroup:

@@ -43,6 +43,17 @@ def test_trigger_roles_hold_only_the_vpc_actions_lambdas_msk_guide_lists(resourc
     assert {"ec2:CreateNetworkInterfacePermission", "ec2:DescribeDhcpOptions"} <= set(actions_of(resources, flink))
 
 
+def test_interfaces_may_be_created_in_this_account_and_region_only_and_deleted_only_as_interfaces(resources):
+    # No AWS document says the services' checks accept subnet and security-group ARNs (docs/deploy-reference.md:
+    # IAM): creation names every EC2 resource of the account and region, never "*" or another region.
+    flink = next(n for n in of_type(resources, "AWS::IAM::Role") if n.startswith("StreamingAggregationRole"))
+    here = f"arn:aws:ec2:{aws_calls.REGION}:{aws_calls.ACCOUNT}"
+    for role in [flink, *trigger_roles(resources)]:
+        granted = actions_of(resources, role)
+        assert granted["ec2:CreateNetworkInterface"] == [f"{here}:*/*"]
+        assert granted["ec2:DeleteNetworkInterface"] == [f"{here}:network-interface/*"]
+
+
 def test_kms_grants_are_only_for_aws_resources(resources):
     statements = [s for role in of_type(resources, "AWS::IAM::Role")
                   for s in aws_calls.role_statements(resources, role)

@@ -16,6 +16,7 @@ from fraudstream.online import settings as env
 from fraudstream.online import telemetry as t
 from stacks.config import PipelineConfig
 from stacks.images import region_images
+from stacks.network import INTERFACE_ENDPOINTS
 from tests.support.synth import BATCH_CARDS, CONTEXT, FEATURE_SET, of_type
 from tests.support import aws_calls
 from tests.support.aws_calls import as_list
@@ -352,18 +353,76 @@ def test_cloudwatch_alarms_may_publish_to_the_tls_only_alarm_topic(resources):
     assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
 
 
-def test_trigger_pollers_can_reach_brokers_and_the_service_endpoints(resources):
-    # The pollers carry the cluster's security group: 9098 to itself, 443 out to the endpoints
-    # (interface endpoints in the VPC, S3 through its gateway endpoint on S3's public ranges).
+def _egress(resources: dict, group_id: str) -> list[dict]:
+    """Every egress rule of a security group: inline, and the separate rules that name it."""
+    inline = resources[group_id]["Properties"].get("SecurityGroupEgress", [])
+    separate = [r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupEgress").values()
+                if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}]
+    return inline + separate
+
+
+def _https_destinations(resources: dict, group_id: str) -> set[str]:
+    """Where a group's port-443 rules lead: interface endpoints (by their logical id) or the S3 prefix list."""
+    found = set()
+    for rule in _egress(resources, group_id):
+        if rule["FromPort"] != 443:
+            continue
+        if "DestinationPrefixListId" in rule:
+            [custom, _] = rule["DestinationPrefixListId"]["Fn::GetAtt"]
+            assert resources[custom]["Type"] == "Custom::ManagedPrefixList"
+            assert resources[custom]["Properties"]["PrefixListName"] == {
+                "Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]}
+            found.add("S3")
+        else:
+            [group, _] = rule["DestinationSecurityGroupId"]["Fn::GetAtt"]
+            [endpoint] = [n for n, r in of_type(resources, "AWS::EC2::VPCEndpoint").items()
+                          if {"Fn::GetAtt": [group, "GroupId"]} in r["Properties"].get("SecurityGroupIds", [])]
+            [name] = [name for name, _ in INTERFACE_ENDPOINTS if endpoint.startswith(f"NetworkVpc{name}")]
+            found.add(name)
+    return found
+
+
+def test_no_security_group_lets_anything_out_to_the_internet(resources):
+    rules = [rule for name in of_type(resources, "AWS::EC2::SecurityGroup") for rule in _egress(resources, name)]
+    # (CDK gives a group without rules a placeholder that matches nothing: ICMP type 252 to 255.255.255.255/32.)
+    assert rules and not [r for r in rules if r.get("CidrIp") == "0.0.0.0/0"]
+    assert not of_type(resources, "AWS::EC2::InternetGateway") and not of_type(resources, "AWS::EC2::NatGateway")
+
+
+def test_trigger_pollers_reach_brokers_and_only_the_lambda_sts_and_s3_endpoints(resources):
+    # The pollers carry the cluster's security group: 9098 to itself, 443 to the endpoints they use.
     _, cluster = only(resources, "AWS::MSK::Cluster")
     (group_ref,) = cluster["Properties"]["BrokerNodeGroupInfo"]["SecurityGroups"]
     group_id = group_ref["Fn::GetAtt"][0]
-    egress = resources[group_id]["Properties"]["SecurityGroupEgress"]
-    assert any(e["IpProtocol"] == "tcp" and e["FromPort"] == 443 and e.get("CidrIp") == "0.0.0.0/0" for e in egress)
+    assert _https_destinations(resources, group_id) == {"Lambda", "Sts", "S3"}
     self_rules = [r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
                   if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}]
     assert {r["FromPort"] for r in self_rules} == {9098}
-    assert not of_type(resources, "AWS::EC2::InternetGateway")  # so 0.0.0.0/0 reaches only the endpoints
+
+
+def test_flink_reaches_only_the_brokers_and_s3_and_clients_only_the_brokers_and_the_endpoints(resources):
+    groups = of_type(resources, "AWS::EC2::SecurityGroup")
+    [flink] = [n for n in groups if n.startswith("StreamingAggregationSecurityGroup")]
+    [clients] = [n for n in groups if n.startswith("KafkaClientSecurityGroup")]
+    assert _https_destinations(resources, flink) == {"S3"}
+    assert {r["FromPort"] for r in _egress(resources, flink)} == {9098, 443}
+    assert _https_destinations(resources, clients) == {"Lambda", "Sts", "SageMakerRuntime", "FeatureStoreRuntime", "S3"}
+
+
+def test_the_s3_gateway_endpoint_admits_the_stack_s_two_buckets_only(resources):
+    [(_, endpoint)] = [(n, r) for n, r in of_type(resources, "AWS::EC2::VPCEndpoint").items()
+                       if r["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"]
+    statements = endpoint["Properties"]["PolicyDocument"]["Statement"]
+    buckets = {name for name, r in of_type(resources, "AWS::S3::Bucket").items() if not name.startswith("AccessLogs")}
+    named = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
+        assert not any(a == "s3:*" or a.endswith("*") for a in as_list(statement["Action"]))
+        for resource in as_list(statement["Resource"]):
+            text = json.dumps(resource)
+            [bucket] = [b for b in buckets if b in text]
+            named.add(bucket)
+    assert named == buckets and len(buckets) == 2
 
 
 def _resolve(value, template_json):

@@ -151,6 +151,7 @@ ACTIONS: dict[tuple[str, str], Callable[[dict], list[Need]]] = {
     # No resource type in the Service Authorization Reference: only "*" grants it.
     ("kafka", "GetBootstrapBrokers"): lambda p: [Need("kafka:GetBootstrapBrokers", "*")],
     ("ec2", "DescribeNetworkInterfaces"): lambda p: [Need("ec2:DescribeNetworkInterfaces", "*")],
+    ("ec2", "DescribeManagedPrefixLists"): lambda p: [Need("ec2:DescribeManagedPrefixLists", "*")],
     ("kinesisanalyticsv2", "DescribeApplication"): _flink("kinesisanalytics:DescribeApplication"),
     ("kinesisanalyticsv2", "StartApplication"): _flink("kinesisanalytics:StartApplication"),
     ("kinesisanalyticsv2", "StopApplication"): _flink("kinesisanalytics:StopApplication"),

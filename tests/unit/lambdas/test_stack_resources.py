@@ -462,3 +462,24 @@ def test_running_out_of_time_stops_the_deploy_before_lambda_s_timeout(s3, tmp_pa
         with pytest.raises(handler.ResourceError, match=r"1 of 3 1-week records written, the function ran out of time"):
             handler.load_batch_features(s3, client, batch_features_event("Create", 3)["ResourceProperties"],
                                         deadline=50.0, clock=lambda: next(ticks))
+
+
+# Custom::ManagedPrefixList
+
+def test_the_region_s_s3_prefix_list_is_found_by_name(ec2, monkeypatch):
+    client, stubber = ec2
+    name = "com.amazonaws.eu-west-1.s3"
+    stubber.add_response("describe_managed_prefix_lists", {"PrefixLists": [{
+        "PrefixListId": "pl-6da54004", "PrefixListName": name, "AddressFamily": "IPv4", "State": "create-complete"}]},
+        {"Filters": [{"Name": "prefix-list-name", "Values": [name]}]})
+    monkeypatch.setattr(handler, "boto3", SimpleNamespace(client=lambda service: client))
+    event = {"ResourceType": "Custom::ManagedPrefixList", "RequestType": "Create",
+             "ResourceProperties": {"PrefixListName": name}}
+    assert handler.on_event(event, None) == {"PhysicalResourceId": "pl-6da54004", "Data": {"PrefixListId": "pl-6da54004"}}
+
+
+def test_a_prefix_list_that_is_not_there_fails_the_deploy_naming_it(ec2):
+    client, stubber = ec2
+    stubber.add_response("describe_managed_prefix_lists", {"PrefixLists": []})
+    with pytest.raises(handler.ResourceError, match="expected one managed prefix list named com.amazonaws.xx-1.s3, found 0"):
+        handler.prefix_list_id(client, "com.amazonaws.xx-1.s3")
