@@ -21,7 +21,8 @@ Runtime properties, group `fraudstream` (the CDK app writes them with `runtime_p
 fraudstream/packaging/flink_app.py; application_properties.json has example values): bootstrap.servers,
 transactions.topic, features.topic, invalid.topic, consumer.group, max.out.of.orderness.seconds,
 kafka.security (iam | plaintext), auto.offset.reset (where a new consumer group starts: latest |
-earliest), ticks.keys (one Kafka key per partition of the transactions topic, comma-separated), optionally
+earliest), ticks.keys (one Kafka key per partition of the transactions topic, comma-separated), tick.delay.ms
+(how long after the transactions it passes a time tick is written, a multiple of 100 ms), optionally
 archive.path (every transaction is also written there as JSON lines, partitioned by UTC day, for the nightly
 batch job and `fraudstream consistency`), archive.rollover.seconds, s3.region and s3.endpoint (the archive
 bucket's region and regional endpoint, given to the S3A filesystem), and locally checkpoints.dir,
@@ -62,6 +63,7 @@ from fraudstream.flink_properties import (  # noqa: E402 (the job's property nam
     CONSUMER_GROUP,
     MAX_OUT_OF_ORDERNESS,
     TICKS_KEYS,
+    TICK_DELAY,
     KAFKA_SECURITY,
     AUTO_OFFSET_RESET,
     ARCHIVE_PATH,
@@ -82,6 +84,7 @@ LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application
 LOCAL_CHECKPOINT_MS = 1000  # locally: how often the job checkpoints and commits its Kafka offsets
 SECURITY_MODES = ("iam", "plaintext")
 TICK_INTERVAL_MS = 100  # processing time between two ticks while transactions arrive (ticks.sql)
+MAX_TICK_DELAY_MS = 60_000
 # A row stamped further ahead of this machine's clock would move the watermark past every other row: it is
 # taken as late instead (docs/streaming.md: "Late transactions").
 FUTURE_TOLERANCE_MS = 300_000
@@ -207,11 +210,15 @@ def ticks(properties: dict[str, str]) -> tuple[list[str], str | None]:
         return [], None
     if any(not re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in keys):
         raise ValueError(f"{TICKS_KEYS}={props[TICKS_KEYS]!r}: expected comma-separated keys of letters and digits")
-    sink, insert = statements(sql_file("ticks").format(
+    delay = props[TICK_DELAY]
+    if not (delay.isdigit() and int(delay) % TICK_INTERVAL_MS == 0 and int(delay) <= MAX_TICK_DELAY_MS):
+        raise ValueError(f"{TICK_DELAY}={delay!r}: expected a multiple of {TICK_INTERVAL_MS} ms up to {MAX_TICK_DELAY_MS}")
+    sink, view, insert = statements(sql_file("ticks").format(
         transactions_topic=props[TRANSACTIONS_TOPIC], bootstrap_servers=props[BOOTSTRAP_SERVERS],
         security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]), parsed="parsed_transactions",
-        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", key_rows=", ".join(f"('{key}')" for key in keys)))
-    return [sink], insert
+        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", window_seconds=f"{(int(delay) + TICK_INTERVAL_MS) / 1000:g}",
+        key_rows=", ".join(f"('{key}')" for key in keys)))
+    return [sink, view], insert
 
 
 def archive_tables(properties: dict[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ INVALID_TOPIC = "invalid.topic"
 CONSUMER_GROUP = "consumer.group"
 MAX_OUT_OF_ORDERNESS = "max.out.of.orderness.seconds"
 TICKS_KEYS = "ticks.keys"
+TICK_DELAY = "tick.delay.ms"  # how long after the transactions it passes a time tick is written (ticks.sql)
 KAFKA_SECURITY = "kafka.security"
 AUTO_OFFSET_RESET = "auto.offset.reset"
 ARCHIVE_PATH = "archive.path"
@@ -35,6 +36,8 @@ DEFAULTS = {
     # Files roll every 15 minutes on S3 (few, large objects); the local pipeline rolls each second so that
     # `fraudstream consistency` finds every transaction it carried a moment after the last verdict.
     ARCHIVE_ROLLOVER: "900",
+    # A producer's burst reaching its partitions up to this far apart (processing time) is scored on time.
+    TICK_DELAY: "200",
 }
 def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
                        ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
@@ -55,7 +58,8 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, features
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
     known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR, TMP_DIR,
-                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER, S3_REGION, S3_ENDPOINT)}
+                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER, S3_REGION, S3_ENDPOINT,
+                                                    TICK_DELAY)}
     for name, value in extra.items():
         if name not in known:
             raise TypeError(f"unknown runtime property {name!r}")

@@ -150,3 +150,42 @@ def test_a_quiet_stream_a_late_transaction_and_bad_records_all_come_out(kafka_br
     assert (late[c.NUM_TRANS_LAST_10M], late[c.PREV_EVENT_MS]) == (1, None)  # on itself alone
     reasons = sorted(r["value"][c.REASON] for r in read_all(kafka_broker.bootstrap, topics.invalid))
     assert reasons == ["record has no value", "value is not a JSON object"]
+
+
+def _partition(key, partitions: int) -> int:
+    """Where Kafka's default partitioner puts a record keyed by ``key`` (as produce() keys it)."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(str(key).encode()) & 0x7FFFFFFF) % partitions
+
+
+def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_broker, flink_app, topics, tmp_path):
+    """A producer's burst reaches its partitions in any order. The time tick that passes a transaction is written
+    tick.delay.ms after Flink read it, so an earlier-stamped transaction that lands on another partition in between
+    comes before that tick in its partition: on time, with its own features, not late."""
+    first, second = 5, next(card for card in range(6, 100)
+                            if _partition(card, kafka_broker.partitions) != _partition(5, kafka_broker.partitions))
+    job = start_unbounded(flink_app, topics.properties(tmp_path, tick_delay_ms="3000"), tmp_path / "flink.log")
+    now = time.time()
+    try:
+        # Given a transaction Flink has read (the refused record sent after it on its partition is reported)
+        produce(kafka_broker.bootstrap, topics.transactions,
+                [_tx(first, 0, 1.0) | {c.TRANS_TS: now + 1}, {c.CC_NUM: "not a card", c.AMOUNT: 1.0, c.TRANS_TS: now}],
+                keys=[first, first])
+        wait_for(lambda: read_all(kafka_broker.bootstrap, topics.invalid),
+                 message=f"the refused record was not reported; see {tmp_path / 'flink.log'}")
+        # When a transaction stamped a second earlier lands on another partition only now
+        [(partition, offset)] = produce(kafka_broker.bootstrap, topics.transactions,
+                                        [_tx(second, 0, 2.0) | {c.TRANS_TS: now}], keys=[second])
+        received = wait_for(lambda: len(read_all(kafka_broker.bootstrap, topics.features)) >= 2
+                             and read_all(kafka_broker.bootstrap, topics.features),
+                             message=f"not both scored; see {tmp_path / 'flink.log'}")
+    finally:
+        job.stop()
+    # Then both are on time, each on its own card's features
+    values = sorted((m["value"] for m in received), key=lambda m: m[c.TRANS_TS])
+    assert [(m[c.CC_NUM], m[c.LATE], m[c.NUM_TRANS_LAST_10M]) for m in values] == [(second, False, 1), (first, False, 1)]
+    # because the first tick on that partition came after it
+    ticks = [r["offset"] for r in read_all(kafka_broker.bootstrap, topics.transactions)
+             if r["partition"] == partition and c.TICK_MS in r["value"]]
+    assert ticks and min(ticks) > offset

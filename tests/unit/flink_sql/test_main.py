@@ -68,7 +68,7 @@ def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partitio
     keys = props["ticks.keys"].split(",")
     assert sorted(partition_of(key, 6) for key in keys) == list(range(6))  # each partition once
     # And the job's tick INSERT writes each of those keys, through Kafka's default partitioner
-    [sink], insert = main.ticks(props)
+    [sink, slices], insert = main.ticks(props)
     rows = ", ".join(f"('{key}')" for key in keys)
     assert f"(VALUES {rows})" in insert
     assert "'sink.partitioner' = 'default'" in sink and "'key.format' = 'raw'" in sink  # the key's bytes, hashed
@@ -120,9 +120,9 @@ def test_the_features_sink_carries_every_field_of_the_contracts_message(main):
 
 def test_every_query_is_complete_sql(main):
     props = {**BASE, "ticks.keys": "tick-0,tick-1"}
-    sink, insert = main.ticks(props)
-    for text in main.feature_queries() + sink + [insert]:
-        assert text.startswith(("INSERT INTO", "CREATE TABLE")) and "{" not in text and "}" not in text
+    tables, insert = main.ticks(props)
+    for text in main.feature_queries() + tables + [insert]:
+        assert text.startswith(("INSERT INTO", "CREATE TABLE", "CREATE TEMPORARY VIEW")) and "{" not in text and "}" not in text
     assert "('tick-0'), ('tick-1')" in insert
     assert main.ticks(BASE) == ([], None)  # no keys: no ticks
     assert main.ticks({**props, "bounded": "true"}) == ([], None)  # a bounded run ends with a final watermark
@@ -147,7 +147,7 @@ def test_the_rendered_sql_has_no_leftover_braces(main, extra):
     # Given every statement the job would run with these properties
     texts = every_statement(main, {**BASE, **extra})
     ticks = "ticks.keys" in extra and extra.get("bounded") != "true"  # a bounded run has no ticks
-    assert len(texts) == 5 + 3 + (2 if ticks else 0) + (4 if "archive.path" in extra else 0)
+    assert len(texts) == 5 + 3 + (3 if ticks else 0) + (4 if "archive.path" in extra else 0)
     rule = c.invalid_reason_sql()  # the contract's own regular expressions hold braces ('^[0-9]{1,19}$')
     for text in texts:
         # Then each is one whole statement, every placeholder filled, no comment left
@@ -156,8 +156,23 @@ def test_the_rendered_sql_has_no_leftover_braces(main, extra):
         assert "{" not in rest and "}" not in rest, re.findall(r"\{[^}]*\}?", rest)
         assert not text.rstrip().endswith(";") and not re.search(r"^\s*--", text, re.MULTILINE)
     # and the views carry the contract's rule whole
-    views = [text for text in texts if text.startswith("CREATE TEMPORARY VIEW")]
+    views = [text for text in texts if text.startswith("CREATE TEMPORARY VIEW")
+             and not text.startswith("CREATE TEMPORARY VIEW tick_slices")]  # over the parsed view, not the source
     assert views and all(rule in view for view in views)
+
+
+def test_a_tick_is_written_the_configured_delay_after_the_transactions_it_passes(main):
+    # The default: each 100 ms slice of transactions read is ticked by the one HOP window it opens, 200 ms later
+    [_, slices], insert = main.ticks({**BASE, "ticks.keys": "tick-0"})
+    assert "TUMBLE(TABLE parsed_transactions, DESCRIPTOR(proc), INTERVAL '0.1' SECOND)" in slices
+    assert "HOP(TABLE tick_slices, DESCRIPTOR(read_at), INTERVAL '0.1' SECOND,\n                   INTERVAL '0.3' SECOND)" in insert
+    assert "< window_start + INTERVAL '0.1' SECOND" in insert  # only a window the slice opens ticks it
+    # Another delay, and the ones that cannot be a number of slices
+    [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "tick.delay.ms": "1000"})
+    assert "INTERVAL '1.1' SECOND)" in insert
+    for bad in ("150", "-100", "abc", "60100"):
+        with pytest.raises(ValueError, match=f"tick.delay.ms='{bad}': expected a multiple of 100 ms up to 60000"):
+            main.ticks({**BASE, "ticks.keys": "tick-0", "tick.delay.ms": bad})
 
 
 def test_tick_keys_must_be_plain_words(main):
