@@ -51,8 +51,11 @@ def test_a_command_that_exits_takes_what_it_left_behind_and_reports_its_code(tmp
     assert wait_gone([left])
 
 
+# The parent takes SIGHUP's default action, as a process on a terminal does: one started under nohup (or by a
+# test runner that ignores SIGHUP) inherits the ignore and would outlive the hangup by design.
 PARENT = """
 import os, signal, sys, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from fraudstream.local.processes import Supervised
