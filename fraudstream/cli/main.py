@@ -46,11 +46,18 @@ def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt  # so `finally` blocks stop the processes a command started
 
 
+def stop_on_signals() -> None:
+    """A kill or a closed terminal stops what the command started; a signal the caller chose to ignore (nohup
+    ignores SIGHUP) stays ignored, so `nohup fraudstream local up &` outlives its terminal as asked."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # a kill, a closed terminal: stop what the command started
-        signal.signal(sig, _interrupt)
+    stop_on_signals()
     try:
         code = args.func(args)
     except (InputError, ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # a broken local store too

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+
 import pyarrow.parquet as pq
 import pytest
 
 from fraudstream import contract as c
 from fraudstream.cli import main
+from fraudstream.cli.main import stop_on_signals
 
 
 def _error_lines(capsys):
@@ -133,3 +136,24 @@ def test_replay_with_a_file_that_is_not_a_model_is_one_error_line_before_anythin
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"fraudstream replay: error: {features}: not a model archive")
     assert not (tmp_path / "local").exists()
+
+
+@pytest.fixture
+def restored_signals():
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_a_command_stops_on_a_hangup_unless_started_under_nohup(restored_signals):
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    stop_on_signals()
+    with pytest.raises(KeyboardInterrupt):  # what every command's `finally` stops its processes on
+        signal.raise_signal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it
+    stop_on_signals()
+    signal.raise_signal(signal.SIGHUP)  # ignored: the command goes on
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    with pytest.raises(KeyboardInterrupt):  # a kill still stops it
+        signal.raise_signal(signal.SIGTERM)
