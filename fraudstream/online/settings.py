@@ -73,13 +73,22 @@ class PredictSettings:
 
 
 @dataclass(frozen=True)
-class VerdictTopicSettings:
-    """Where the predict function writes its verdicts (fraudstream/online/verdict_topic.py)."""
+class KafkaTopic:
+    """A topic a function writes to and how it reaches the brokers: IAM on MSK (``region`` signs the tokens),
+    plaintext on the local broker. The producer function sends to one (fraudstream/online/produce.py)."""
 
     brokers: str
-    topic: str = c.VERDICTS_TOPIC
+    topic: str = c.TRANSACTIONS_TOPIC
     security: str = "iam"
     region: str | None = None
+
+
+@dataclass(frozen=True)
+class VerdictTopicSettings(KafkaTopic):
+    """Where the predict function writes its verdicts (fraudstream/online/verdict_topic.py), and the model they
+    name."""
+
+    topic: str = c.VERDICTS_TOPIC
     model_version: str = "unversioned"
 
 
@@ -161,39 +170,23 @@ def predict_settings(env: Mapping[str, str] = os.environ) -> PredictSettings:
     return settings
 
 
-def _kafka_security(env: Mapping[str, str]) -> tuple[str, str | None]:
-    """How a function authenticates to Kafka (iam on MSK, plaintext on the local broker), and the region that
-    signs its IAM tokens."""
+def _kafka_topic(env: Mapping[str, str], brokers_variable: str, topic_variable: str, default_topic: str) -> dict:
+    """The fields of a KafkaTopic from the environment; an IAM client needs the region that signs its tokens."""
     security = _choice(env, ENV_KAFKA_SECURITY, ("iam", "plaintext"), "iam")
     if security == "iam" and not env.get(ENV_REGION):
         raise ConfigurationError(f"{ENV_REGION} is required when {ENV_KAFKA_SECURITY}=iam (it signs the IAM tokens)")
-    return security, env.get(ENV_REGION) or None
+    return {"brokers": env[brokers_variable], "topic": env.get(topic_variable) or default_topic,
+            "security": security, "region": env.get(ENV_REGION) or None}
 
 
 def verdict_topic_settings(env: Mapping[str, str] = os.environ) -> VerdictTopicSettings | None:
-    brokers = env.get(ENV_VERDICTS_BROKERS)
-    if not brokers:
+    if not env.get(ENV_VERDICTS_BROKERS):
         return None
-    security, region = _kafka_security(env)
-    return VerdictTopicSettings(brokers=brokers, topic=env.get(ENV_VERDICTS_TOPIC) or c.VERDICTS_TOPIC,
-                                security=security, region=region,
+    return VerdictTopicSettings(**_kafka_topic(env, ENV_VERDICTS_BROKERS, ENV_VERDICTS_TOPIC, c.VERDICTS_TOPIC),
                                 model_version=env.get(ENV_MODEL_VERSION) or "unversioned")
 
 
-@dataclass(frozen=True)
-class ProducerSettings:
-    """Where the producer function sends a scenario's transactions (fraudstream/online/produce.py)."""
-
-    brokers: str
-    topic: str = c.TRANSACTIONS_TOPIC
-    security: str = "iam"
-    region: str | None = None
-
-
-def producer_settings(env: Mapping[str, str] = os.environ) -> ProducerSettings:
-    brokers = env.get(ENV_PRODUCER_BROKERS)
-    if not brokers:
+def producer_settings(env: Mapping[str, str] = os.environ) -> KafkaTopic:
+    if not env.get(ENV_PRODUCER_BROKERS):
         raise ConfigurationError(f"{ENV_PRODUCER_BROKERS} is required: the brokers to send to")
-    security, region = _kafka_security(env)
-    return ProducerSettings(brokers=brokers, topic=env.get(ENV_TRANSACTIONS_TOPIC) or c.TRANSACTIONS_TOPIC,
-                            security=security, region=region)
+    return KafkaTopic(**_kafka_topic(env, ENV_PRODUCER_BROKERS, ENV_TRANSACTIONS_TOPIC, c.TRANSACTIONS_TOPIC))
