@@ -20,7 +20,7 @@ import aws_cdk as cdk  # noqa: E402
 
 from fraudstream.paths import BUILD  # noqa: E402
 from fraudstream.stack_outputs import DEFAULT_STACK_NAME  # noqa: E402
-from stacks.config import ConfigError, PipelineConfig  # noqa: E402
+from stacks.config import STACK_NAME_KEY, ConfigError, PipelineConfig, check_context_keys  # noqa: E402
 
 
 def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App:
@@ -36,6 +36,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     # account) rather than the log-delivery ACL, which buckets with ACLs disabled cannot take.
     flags = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
     app = cdk.App(context={**flags, **(context or {})}, outdir=outdir)
+    check_context_keys(app.node.get_all_context())
     config = PipelineConfig.from_context(app.node.try_get_context)
     model_artifact = config.artifact("model_artifact", "Train one with `make demo` (or `fraudstream train`)")
     flink_package = config.artifact("flink_package", "Build it with `make flink-package` (needs Maven Central)")
@@ -51,7 +52,7 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     _check_region(os.environ.get("CDK_DEFAULT_REGION"))
     assets = lambda_assets.build(BUILD / "lambda")
     job_code = build_job_code(BUILD / "job")
-    stack_name = app.node.try_get_context("stackName") or DEFAULT_STACK_NAME
+    stack_name = app.node.try_get_context(STACK_NAME_KEY) or DEFAULT_STACK_NAME
     FraudPipelineStack(
         app, stack_name, config=config, model_artifact=model_artifact, flink_package=flink_package,
         feature_set=feature_set, lambda_assets=assets, job_code=job_code, batch_records=batch_records,

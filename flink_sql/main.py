@@ -76,15 +76,20 @@ from fraudstream.flink_properties import (  # noqa: E402 (the job's property nam
     BOUNDED,
     REQUIRED,
     DEFAULTS,
+    MAX_TICK_DELAY_MS,
+    OUT_OF_ORDERNESS_EXPECTED,
+    TICK_DELAY_EXPECTED,
+    TICK_INTERVAL_MS,
     consumer_groups,
+    out_of_orderness_ok,
+    tick_delay_ok,
+    tick_write_delay_ms,
 )
 
 MANAGED_PROPERTIES = Path("/etc/flink/application_properties.json")
 LOCAL_JAR = HERE / "lib" / "fraudstream-flink-deps.jar"  # where the application zip puts the dependency jar
 LOCAL_CHECKPOINT_MS = 1000  # locally: how often the job checkpoints and commits its Kafka offsets
 SECURITY_MODES = ("iam", "plaintext")
-TICK_INTERVAL_MS = 100  # processing time between two ticks while transactions arrive (ticks.sql)
-MAX_TICK_DELAY_MS = 60_000
 # A row stamped further ahead of this machine's clock would move the watermark past every other row: it is
 # taken as late instead (docs/streaming.md: "Late transactions").
 FUTURE_TOLERANCE_MS = 300_000
@@ -145,7 +150,8 @@ def row_ms() -> str:
     """The source's event time in ms: a tick's or a transaction's, 0 when unusable or too far ahead of the clock."""
     seconds = f"TRY_CAST({contract.TRANS_TS} AS DOUBLE)"
     ahead = f"UNIX_TIMESTAMP() * 1000 + {FUTURE_TOLERANCE_MS}"
-    return (f"COALESCE(CASE WHEN {_is_tick()} AND TRY_CAST({contract.TICK_MS} AS BIGINT) <= {ahead} "
+    tick_ahead = f"{ahead} + {MAX_TICK_DELAY_MS}"  # a tick carries the newest time plus the out-of-orderness
+    return (f"COALESCE(CASE WHEN {_is_tick()} AND TRY_CAST({contract.TICK_MS} AS BIGINT) <= {tick_ahead} "
             f"THEN TRY_CAST({contract.TICK_MS} AS BIGINT) END, "
             f"CASE WHEN {seconds} BETWEEN {contract.MIN_EVENT_TIME!r} AND {contract.MAX_EVENT_TIME!r} "
             f"AND {contract.event_ms_sql(seconds)} <= {ahead} THEN {contract.event_ms_sql(seconds)} END, 0)")
@@ -211,12 +217,16 @@ def ticks(properties: dict[str, str]) -> tuple[list[str], str | None]:
     if any(not re.fullmatch(r"[A-Za-z0-9_-]+", key) for key in keys):
         raise ValueError(f"{TICKS_KEYS}={props[TICKS_KEYS]!r}: expected comma-separated keys of letters and digits")
     delay = props[TICK_DELAY]
-    if not (delay.isdigit() and int(delay) % TICK_INTERVAL_MS == 0 and int(delay) <= MAX_TICK_DELAY_MS):
-        raise ValueError(f"{TICK_DELAY}={delay!r}: expected a multiple of {TICK_INTERVAL_MS} ms up to {MAX_TICK_DELAY_MS}")
+    if not (delay.isdigit() and tick_delay_ok(int(delay))):
+        raise ValueError(f"{TICK_DELAY}={delay!r}: expected {TICK_DELAY_EXPECTED}")
+    if not out_of_orderness_ok(float(props[MAX_OUT_OF_ORDERNESS])):
+        raise ValueError(f"{MAX_OUT_OF_ORDERNESS}={props[MAX_OUT_OF_ORDERNESS]}: expected {OUT_OF_ORDERNESS_EXPECTED}")
+    tolerance_ms = round(float(props[MAX_OUT_OF_ORDERNESS]) * 1000)
     sink, view, insert = statements(sql_file("ticks").format(
         transactions_topic=props[TRANSACTIONS_TOPIC], bootstrap_servers=props[BOOTSTRAP_SERVERS],
         security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]), parsed="parsed_transactions",
-        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", window_seconds=f"{(int(delay) + TICK_INTERVAL_MS) / 1000:g}",
+        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", tolerance_ms=tolerance_ms,
+        window_seconds=f"{(tick_write_delay_ms(int(delay), tolerance_ms) + TICK_INTERVAL_MS) / 1000:g}",
         key_rows=", ".join(f"('{key}')" for key in keys)))
     return [sink, view], insert
 

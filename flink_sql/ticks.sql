@@ -1,18 +1,19 @@
 -- Time ticks: event time moves only with new rows, so on a quiet stream the last transactions would wait
--- for the next one to be scored. For every {interval_ms} ms of processing time in which transactions were read,
--- this writes {{"tick_ms": newest event time + 1}} to every partition of the transactions topic (one key per
--- partition, {keys}, chosen by main.py's caller so that Kafka's default partitioner maps each to its own
--- partition). The source takes a tick's time as its row time, the watermark passes the newest transaction, and
--- its features are emitted; transactions_parsed.sql then leaves the tick out. A tick comes after everything
--- already in its partition, so a backlog or a replay of old event times is read before its tick: never late.
+-- for the next one to be scored. For every {interval_seconds} s of processing time in which transactions were
+-- read, this writes {{"tick_ms": newest event time + 1 + {tolerance_ms}}} (max.out.of.orderness.seconds in ms,
+-- by which the watermark trails a row) to every partition of the transactions topic (one key per partition,
+-- {keys}, chosen by main.py's caller so that Kafka's default partitioner maps each to its own partition). The
+-- source takes a tick's time as its row time, the watermark passes the newest transaction, and its features are
+-- emitted; transactions_parsed.sql then leaves the tick out. A tick comes after everything already in its
+-- partition, so a backlog or a replay of old event times is read before its tick: never late.
 --
--- A tick is written {delay_ms} ms (tick.delay.ms) after the transactions it passes were read, not at once: a
--- producer's burst lands on its partitions in any order, and an earlier-stamped transaction that reaches its
--- partition after a tick stamped later than itself would be late (scored on itself alone). So each slice of
--- {interval_ms} ms carries the newest event time read up to its end (tick_slices), and the one HOP window
--- ({window_seconds} s, sliding by a slice) that the slice opens writes it when it closes, {delay_ms} ms after the
--- slice: the least value in the window is the opening slice's, since the value never decreases. A window that
--- no slice opens writes nothing.
+-- A tick is written tick.delay.ms after the transactions it passes were read (or the out-of-orderness, if
+-- longer: fraudstream/flink_properties.py tick_write_delay_ms), not at once: a producer's burst lands on its partitions in any order, and an
+-- earlier-stamped transaction that reaches its partition after a tick stamped later than itself would be late
+-- (scored on itself alone). So each slice of {interval_seconds} s carries the newest event time read up to its
+-- end (tick_slices), and the one HOP window ({window_seconds} s, sliding by a slice) that the slice opens writes
+-- it when it closes, that delay after the slice: the least value in the window is the opening slice's, since the
+-- value never decreases. A window that no slice opens writes nothing.
 CREATE TABLE time_ticks (
     tick_key STRING,
     tick_ms BIGINT
@@ -38,7 +39,7 @@ FROM (
 INSERT INTO time_ticks
 SELECT k.tick_key, t.tick_ms
 FROM (
-    SELECT MIN(newest_ms) + 1 AS tick_ms
+    SELECT MIN(newest_ms) + 1 + {tolerance_ms} AS tick_ms
     FROM TABLE(HOP(TABLE tick_slices, DESCRIPTOR(read_at), INTERVAL '{interval_seconds}' SECOND,
                    INTERVAL '{window_seconds}' SECOND))
     GROUP BY window_start, window_end

@@ -39,6 +39,29 @@ DEFAULTS = {
     # A producer's burst reaching its partitions up to this far apart (processing time) is scored on time.
     TICK_DELAY: "200",
 }
+# Time ticks (flink_sql/ticks.sql): one per this much processing time while transactions arrive, written
+# tick.delay.ms after the transactions it passes, or the out-of-orderness when that is longer.
+TICK_INTERVAL_MS = 100
+MAX_TICK_DELAY_MS = 60_000
+TICK_DELAY_EXPECTED = f"a multiple of {TICK_INTERVAL_MS} ms up to {MAX_TICK_DELAY_MS}"
+OUT_OF_ORDERNESS_EXPECTED = f"0 to {MAX_TICK_DELAY_MS // 1000} seconds with time ticks (a tick waits that long)"
+
+
+def tick_delay_ok(delay_ms: int) -> bool:
+    return 0 <= delay_ms <= MAX_TICK_DELAY_MS and delay_ms % TICK_INTERVAL_MS == 0
+
+
+def out_of_orderness_ok(seconds: float) -> bool:
+    return 0 <= seconds <= MAX_TICK_DELAY_MS / 1000
+
+
+def tick_write_delay_ms(delay_ms: int, out_of_orderness_ms: int) -> int:
+    """How long after the transactions it passes a tick is written: tick.delay.ms, or the out-of-orderness
+    rounded up to whole tick intervals when that is longer, since a tick moves the watermark past everything it
+    passes and a straggler within the tolerance must land before it."""
+    return max(delay_ms, -(-out_of_orderness_ms // TICK_INTERVAL_MS) * TICK_INTERVAL_MS)
+
+
 def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
                        ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
                        max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],

@@ -8,6 +8,9 @@ one line naming the key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,10 @@ class PipelineConfig:
     # Streaming aggregation.
     flink_parallelism: int = 1
     flink_consumer_group: str = flink.DEFAULTS[flink.CONSUMER_GROUP]
+    # Event time (docs/streaming.md): how far behind the newest transaction one may be stamped and still be on
+    # time (producers whose clocks disagree), and how far apart a burst may land on its partitions.
+    max_out_of_orderness_seconds: float = float(flink.DEFAULTS[flink.MAX_OUT_OF_ORDERNESS])
+    tick_delay_ms: int = int(flink.DEFAULTS[flink.TICK_DELAY])
     # Feature store.
     streaming_feature_group: str = c.STREAMING_FEATURE_GROUP
     batch_feature_group: str = c.BATCH_FEATURE_GROUP
@@ -110,6 +117,9 @@ class PipelineConfig:
         check(self.topic_partitions >= 1, "topic_partitions", "1 or more")
         check(self.broker_volume_gib >= 1, "broker_volume_gib", "1 or more")
         check(self.flink_parallelism >= 1, "flink_parallelism", "1 or more")
+        check(flink.out_of_orderness_ok(self.max_out_of_orderness_seconds), "max_out_of_orderness_seconds",
+              flink.OUT_OF_ORDERNESS_EXPECTED)
+        check(flink.tick_delay_ok(self.tick_delay_ms), "tick_delay_ms", flink.TICK_DELAY_EXPECTED)
         check(self.endpoint_instance_count >= 1, "endpoint_instance_count", "1 or more")
         for field in ("aggregate_batch_size", "predict_batch_size"):
             check(1 <= getattr(self, field) <= 10_000, field, "1 to 10000 (Lambda's MSK trigger limit)")
@@ -143,6 +153,25 @@ class PipelineConfig:
                 f"or pass -c {context_key(field)}=PATH."
             )
         return path
+
+
+# Context keys of this app outside PipelineConfig (app.py reads it).
+STACK_NAME_KEY = "stackName"
+# Our keys are camelCase words; the CDK's own are kebab-case (cli-telemetry), namespaced (aws:cdk:...) or feature
+# flags (@aws-cdk/...), and pass unchecked.
+_OUR_KIND_OF_KEY = re.compile(r"[a-z][a-zA-Z0-9]*")
+
+
+def check_context_keys(context: Mapping[str, object]) -> None:
+    """A misspelt key would be ignored and its default deployed (reserveConcurency=false reserving all the same):
+    refuse a camelCase key that is not one of ours, naming the closest one."""
+    known = {context_key(field.name) for field in dataclasses.fields(PipelineConfig)} | {STACK_NAME_KEY}
+    for key in sorted(context):
+        if key in known or not _OUR_KIND_OF_KEY.fullmatch(key):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"context {key}: not a key of this stack{hint} (docs/deploy-reference.md lists them)")
 
 
 def context_key(field: str) -> str:

@@ -159,13 +159,18 @@ def _partition(key, partitions: int) -> int:
     return (murmur2(str(key).encode()) & 0x7FFFFFFF) % partitions
 
 
-def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_broker, flink_app, topics, tmp_path):
+@pytest.mark.parametrize("setting", [{"tick_delay_ms": "3000"}, {"max_out_of_orderness_seconds": "3"}],
+                         ids=["tick-delay", "out-of-orderness"])
+def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_broker, flink_app, topics, tmp_path,
+                                                                         setting):
     """A producer's burst reaches its partitions in any order. The time tick that passes a transaction is written
-    tick.delay.ms after Flink read it, so an earlier-stamped transaction that lands on another partition in between
-    comes before that tick in its partition: on time, with its own features, not late."""
+    tick.delay.ms (or the out-of-orderness, when longer) after Flink read it, so an earlier-stamped transaction that
+    lands on another partition in between comes before that tick in its partition: on time, with its own features,
+    not late. And then the stream is quiet: the tick moves the watermark past both (with an out-of-orderness it
+    carries the newest time plus it), so neither waits for a later transaction."""
     first, second = 5, next(card for card in range(6, 100)
                             if _partition(card, kafka_broker.partitions) != _partition(5, kafka_broker.partitions))
-    job = start_unbounded(flink_app, topics.properties(tmp_path, tick_delay_ms="3000"), tmp_path / "flink.log")
+    job = start_unbounded(flink_app, topics.properties(tmp_path, **setting), tmp_path / "flink.log")
     now = time.time()
     try:
         # Given a transaction Flink has read (the refused record sent after it on its partition is reported)

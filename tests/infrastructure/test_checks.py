@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudstream.paths import REPO
-from stacks.config import ConfigError, PipelineConfig
+from stacks.config import ConfigError, PipelineConfig, check_context_keys
 from tests.support.synth import run_app, run_app_here
 from tests.support.models import write_model
 
@@ -152,11 +152,29 @@ def test_time_mode_and_streaming_wait_are_no_longer_settings_and_the_invalid_gro
     ({"aggregateBatchingWindowSeconds": 301}, "0 to 300"),
     ({"fraudThreshold": 1.5}, "[0, 1]"),
     ({"startingPosition": "AT_TIMESTAMP"}, "LATEST or TRIM_HORIZON"),
+    ({"tickDelayMs": 150}, "tickDelayMs=150: expected a multiple of 100 ms up to 60000"),
+    ({"maxOutOfOrdernessSeconds": "90"}, "maxOutOfOrdernessSeconds=90.0: expected 0 to 60 seconds"),
 ])
 def test_bad_context_names_the_key_and_what_it_expects(context, message):
     with pytest.raises(ConfigError, match="context ") as error:
         PipelineConfig.from_context(context.get)
     assert message in str(error.value)
+
+
+def test_a_misspelt_context_key_stops_synthesis_naming_the_key_it_resembles(artifacts, tmp_path):
+    result = run_app_here({**artifacts, "reserveConcurency": "false"}, tmp_path / "out")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == ("error: context reserveConcurency: not a key of this stack; did you mean reserveConcurrency? "
+                    "(docs/deploy-reference.md lists them)")
+
+
+def test_the_cdks_own_context_keys_and_ours_pass_the_key_check():
+    check_context_keys({"stackName": "X", "brokerCount": 4, "cli-telemetry": False, "acknowledged-issue-numbers": [1],
+                        "aws:cdk:enable-path-metadata": True, "@aws-cdk/core:newStyleStackSynthesis": True,
+                        "availability-zones:account=1:region=eu-west-1": ["a"]})
+    with pytest.raises(ConfigError, match="context someKey: not a key of this stack \\(docs"):
+        check_context_keys({"someKey": 1})
 
 
 def test_model_feature_set_travels_from_the_artifact(tmp_path):

@@ -26,6 +26,8 @@ CONTEXT = {
     "fraudThreshold": 0.4,
     "logRetentionDays": 14,
     "alarmEmail": "oncall@example.com",
+    "maxOutOfOrdernessSeconds": 2.5,
+    "tickDelayMs": 500,
 }
 FEATURE_SET = "v1"  # not the default, so the test sees it come from the artifact
 BATCH_CARDS = 25  # the 1-week records the synthesized stack loads at deploy

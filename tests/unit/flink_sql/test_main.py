@@ -175,6 +175,21 @@ def test_a_tick_is_written_the_configured_delay_after_the_transactions_it_passes
             main.ticks({**BASE, "ticks.keys": "tick-0", "tick.delay.ms": bad})
 
 
+def test_with_an_out_of_orderness_a_tick_waits_that_long_and_carries_the_newest_time_past_it(main):
+    # The watermark trails a row by the tolerance: a tick stamped that much later moves it past the newest
+    # transaction, written no sooner than the tolerance after it, so a straggler within it lands first.
+    [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "2.45"})
+    assert "MIN(newest_ms) + 1 + 2450 AS tick_ms" in insert
+    assert "INTERVAL '2.6' SECOND)" in insert  # 2.5 s (whole slices) after the slice it passes
+    [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "0.1",
+                                 "tick.delay.ms": "1000"})
+    assert "MIN(newest_ms) + 1 + 100 AS tick_ms" in insert and "INTERVAL '1.1' SECOND)" in insert  # the longer
+    [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0"})
+    assert "MIN(newest_ms) + 1 + 0 AS tick_ms" in insert
+    with pytest.raises(ValueError, match="max.out.of.orderness.seconds=61: expected 0 to 60 seconds with time ticks"):
+        main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "61"})
+
+
 def test_tick_keys_must_be_plain_words(main):
     with pytest.raises(ValueError, match="ticks.keys"):
         main.ticks({**BASE, "ticks.keys": "a',b"})
