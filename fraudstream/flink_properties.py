@@ -4,6 +4,8 @@ application zip, as contract.py is) and the Python side (the CDK app, the local 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 PROPERTY_GROUP = "fraudstream"
 READY_MARKER = "features job running"
 # The keys of the property group, one name each.
@@ -62,10 +64,24 @@ def tick_write_delay_ms(delay_ms: int, out_of_orderness_ms: int) -> int:
     return max(delay_ms, -(-out_of_orderness_ms // TICK_INTERVAL_MS) * TICK_INTERVAL_MS)
 
 
+@dataclass(frozen=True)
+class EventTime:
+    """How the job judges event time (docs/streaming.md): how far behind the newest transaction one may be stamped
+    and still be on time, and how far apart (processing time) a burst may land on its partitions. The stack's
+    context (maxOutOfOrdernessSeconds, tickDelayMs) and `fraudstream replay` (--max-out-of-orderness,
+    --tick-delay-ms) set the same two; flink_sql/main.py checks them with tick_delay_ok and out_of_orderness_ok."""
+
+    max_out_of_orderness_s: float = float(DEFAULTS[MAX_OUT_OF_ORDERNESS])
+    tick_delay_ms: int = int(DEFAULTS[TICK_DELAY])
+
+    def properties(self) -> dict[str, str]:
+        return {MAX_OUT_OF_ORDERNESS: f"{self.max_out_of_orderness_s:g}", TICK_DELAY: str(self.tick_delay_ms)}
+
+
 def runtime_properties(bootstrap_servers: str, transactions_topic: str, features_topic: str, invalid_topic: str,
                        ticks_keys: list[str] | tuple[str, ...] = (), consumer_group: str = DEFAULTS[CONSUMER_GROUP],
-                       max_out_of_orderness_seconds: str = DEFAULTS[MAX_OUT_OF_ORDERNESS],
-                       archive_path: str | None = None, **extra: str) -> dict[str, str]:
+                       event_time: EventTime = EventTime(), archive_path: str | None = None,
+                       **extra: str) -> dict[str, str]:
     """The `fraudstream` property group for these settings (values may be CDK tokens); ``extra`` takes
     the other keys by their property name with '.' as '_' (kafka_security="plaintext", ...)."""
     properties = {
@@ -74,15 +90,14 @@ def runtime_properties(bootstrap_servers: str, transactions_topic: str, features
         FEATURES_TOPIC: features_topic,
         INVALID_TOPIC: invalid_topic,
         CONSUMER_GROUP: consumer_group,
-        MAX_OUT_OF_ORDERNESS: str(max_out_of_orderness_seconds),
+        **event_time.properties(),
     }
     if ticks_keys:
         properties[TICKS_KEYS] = ",".join(ticks_keys)
     if archive_path:
         properties[ARCHIVE_PATH] = archive_path
     known = {key.replace(".", "_"): key for key in (KAFKA_SECURITY, AUTO_OFFSET_RESET, CHECKPOINTS_DIR, TMP_DIR,
-                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER, S3_REGION, S3_ENDPOINT,
-                                                    TICK_DELAY)}
+                                                    PARALLELISM, BOUNDED, ARCHIVE_ROLLOVER, S3_REGION, S3_ENDPOINT)}
     for name, value in extra.items():
         if name not in known:
             raise TypeError(f"unknown runtime property {name!r}")

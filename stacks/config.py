@@ -139,6 +139,10 @@ class PipelineConfig:
         check(self.streaming_feature_group != self.batch_feature_group, "batch_feature_group",
               "a name other than streamingFeatureGroup")
 
+    @property
+    def event_time(self) -> flink.EventTime:
+        return flink.EventTime(self.max_out_of_orderness_seconds, self.tick_delay_ms)
+
     def reserved_concurrency(self, executions: int) -> int | None:
         """``executions`` when concurrency is reserved, else None (the function shares the account's)."""
         return executions if self.reserve_concurrency else None

@@ -73,8 +73,7 @@ class StreamingAggregation(Construct):
                     invalid_topic=c.INVALID_TRANSACTIONS_TOPIC,
                     ticks_keys=flink_app.tick_keys(config.topic_partitions),
                     consumer_group=config.flink_consumer_group,
-                    max_out_of_orderness_seconds=f"{config.max_out_of_orderness_seconds:g}",
-                    tick_delay_ms=str(config.tick_delay_ms),
+                    event_time=config.event_time,
                     archive_path=batch.flink_archive_uri if config.archive_transactions else None,
                     # The archive bucket is in the stack's region, reached through the VPC's S3 gateway endpoint,
                     # which serves that region's endpoint only.

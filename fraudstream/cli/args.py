@@ -38,6 +38,28 @@ def positive_seconds(maximum: float = math.inf):
     return parse
 
 
+def out_of_orderness(text: str) -> float:
+    """An argparse type: the Flink job's max.out.of.orderness.seconds, checked by the job's own rule."""
+    from fraudstream import flink_properties as flink
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not flink.out_of_orderness_ok(value):
+        raise argparse.ArgumentTypeError(f"expected {flink.OUT_OF_ORDERNESS_EXPECTED}, got {text!r}")
+    return value
+
+
+def tick_delay(text: str) -> int:
+    """An argparse type: the Flink job's tick.delay.ms, checked by the job's own rule."""
+    from fraudstream import flink_properties as flink
+
+    if not (text.isdigit() and flink.tick_delay_ok(int(text))):
+        raise argparse.ArgumentTypeError(f"expected {flink.TICK_DELAY_EXPECTED}, got {text!r}")
+    return int(text)
+
+
 def output_file(suffix: str):
     """An argparse type: the path of a file to write, named ``*suffix`` (what is written is that format) and not an
     existing directory; checked before any work starts."""

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from fraudstream import contract as c
-from fraudstream.cli.args import positive_seconds
+from fraudstream import flink_properties as flink
+from fraudstream.cli.args import out_of_orderness, positive_seconds, tick_delay
 from fraudstream.cli.progress import Progress
 
 
@@ -55,6 +56,14 @@ def add_parsers(sub, quiet: argparse.ArgumentParser) -> None:
                     help="seconds to wait for the last verdicts (default: 60)")
     rp.add_argument("--no-delay", action="store_true",
                     help="send every transaction at once, ignoring the lines' delay_s: the scenario as one burst")
+    default = flink.EventTime()
+    rp.add_argument("--max-out-of-orderness", type=out_of_orderness, default=default.max_out_of_orderness_s,
+                    metavar="S", help="how far behind the newest transaction one may be stamped and still be on time, "
+                    "0-60 s; each transaction then waits that long for its features on a quiet stream (default: "
+                    f"{default.max_out_of_orderness_s:g}, as the stack's maxOutOfOrdernessSeconds)")
+    rp.add_argument("--tick-delay-ms", type=tick_delay, default=default.tick_delay_ms, metavar="MS",
+                    help="how far apart a burst may land on its partitions and still be on time, a multiple of 100 "
+                    f"up to 60000 (default: {default.tick_delay_ms}, as the stack's tickDelayMs)")
     rp.add_argument("--check-seed-outcome", action="store_true",
                     help="also check the outcome the AWS sample's scenario expects (the three one-offs NOT FRAUD, the attack "
                     "flagged by its third transaction and FRAUD from then on), and exit 1 if it is not met")
@@ -74,7 +83,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     options = ReplayOptions(scenario=Path(args.file), model=Path(args.model), workdir=Path(args.workdir),
                             batch_aggregates=Path(args.batch_aggregates), history=args.history and Path(args.history),
-                            history_to_today=args.history_to_today, no_delay=args.no_delay, verdict_timeout=args.timeout)
+                            history_to_today=args.history_to_today, no_delay=args.no_delay, verdict_timeout=args.timeout,
+                            event_time=flink.EventTime(args.max_out_of_orderness, args.tick_delay_ms))
     done = replay(options, on_verdict=lambda v: print(v.message(), flush=True), progress=Progress(args.quiet),
                   warn=lambda problem: print(problem, file=sys.stderr))
     result = done.result

@@ -51,8 +51,9 @@ class FlinkJob:
     def __init__(self, directory: Path, log_path: Path, bootstrap_servers: str,
                  log: Callable[[str], None] = lambda _m: None, application_zip: Path = APPLICATION_ZIP,
                  max_restarts: int = MAX_RESTARTS, hung_seconds: float = HUNG_SECONDS,
-                 archive_dir: Path | None = None, max_out_of_orderness_s: float = 0) -> None:
-        self.max_out_of_orderness_s = max_out_of_orderness_s  # event time: how far the watermark trails
+                 archive_dir: Path | None = None, event_time: flink_properties.EventTime = flink_properties.EventTime()
+                 ) -> None:
+        self.event_time = event_time
         self.archive_dir = archive_dir  # where the job archives every transaction, as on S3 (None: no archive)
         self.directory, self.log_path, self.bootstrap_servers = directory, log_path, bootstrap_servers
         self.log, self.application_zip, self.max_restarts, self.hung_seconds = log, application_zip, max_restarts, hung_seconds
@@ -122,7 +123,7 @@ class FlinkJob:
         group = f.runtime_properties(self.bootstrap_servers, c.TRANSACTIONS_TOPIC, c.TRANSACTION_FEATURES_TOPIC,
                                      c.INVALID_TRANSACTIONS_TOPIC, ticks_keys=tick_keys(c.TOPIC_PARTITIONS),
                                      kafka_security="plaintext", auto_offset_reset="earliest",
-                                     max_out_of_orderness_seconds=f"{self.max_out_of_orderness_s:g}",
+                                     event_time=self.event_time,
                                      checkpoints_dir=str(self.directory / "checkpoints"), tmp_dir=str(self.directory / "tmp"),
                                      **({"archive_path": self.archive_dir.resolve().as_uri(),
                                          "archive_rollover_seconds": ARCHIVE_ROLLOVER_SECONDS} if self.archive_dir else {}))

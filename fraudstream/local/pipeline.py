@@ -34,6 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from fraudstream import archive
 from fraudstream import contract as c
 from fraudstream.contract import RecordRef
+from fraudstream.flink_properties import EventTime
 from fraudstream.local.broker import KafkaBroker
 from fraudstream.local.flink import FlinkJob
 from fraudstream.local.handlers import (
@@ -72,7 +73,7 @@ class PipelineOptions:
     flink_hung_seconds: float | None = None  # Flink's watchdog limit (None: local/flink.py's default)
     archive_transactions: bool = True  # keep every transaction Flink read, as the stack does on S3
     history: Path | None = None  # the transactions before the run, recorded for `fraudstream consistency`
-    max_out_of_orderness_s: float = 0  # the watermark's allowance for out-of-order event times
+    event_time: EventTime = EventTime()  # the job's out-of-orderness and tick delay, as the stack's context sets them
     feature_set: str | None = None  # the model's, when the caller has checked it already (else read at start)
 
 
@@ -101,7 +102,7 @@ class LocalPipeline:
         self.history = Path(options.history).resolve() if options.history else None
         self.broker = KafkaBroker(self.files.kafka, self.logs, partitions=c.TOPIC_PARTITIONS, log=log)
         self.flink = FlinkJob(self.files.flink, self.logs / "flink.log", self.broker.bootstrap, log,
-                              archive_dir=self.archive_dir, max_out_of_orderness_s=options.max_out_of_orderness_s,
+                              archive_dir=self.archive_dir, event_time=options.event_time,
                               **({"hung_seconds": options.flink_hung_seconds} if options.flink_hung_seconds else {}))
         self.verdicts: dict[RecordRef, Verdict] = {}
         self.arrival: dict[RecordRef, float] = {}  # key -> time.monotonic() of its first verdict

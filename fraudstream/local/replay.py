@@ -17,6 +17,7 @@ from pathlib import Path
 from fraudstream import contract as c
 from fraudstream.checks import InputError
 from fraudstream.contract import RecordRef
+from fraudstream.flink_properties import EventTime
 from fraudstream.local.scenario import ScenarioLine, read_scenario, seed_outcome
 from fraudstream.online.verdict import Verdict
 
@@ -109,6 +110,7 @@ class ReplayOptions:
     history_to_today: bool = False  # move the history to end at today's 00:00 UTC (and the 1-week records with it)
     no_delay: bool = False  # send every line at once
     verdict_timeout: float = 60.0
+    event_time: EventTime = EventTime()  # the Flink job's out-of-orderness and tick delay
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def replay(options: ReplayOptions, on_verdict: Callable[[Verdict], None] = lambd
         history, batch_aggregates = moved["history"], moved["batch_aggregates"]
     if options.no_delay:
         lines = [replace(line, delay_s=0.0) for line in lines]
-    run_options = PipelineOptions(history=history if history.is_file() else None, feature_set=feature_set)
+    run_options = PipelineOptions(history=history if history.is_file() else None, feature_set=feature_set,
+                                  event_time=options.event_time)
     pipeline = LocalPipeline(options.workdir, options.model, run_options, on_verdict=on_verdict, log=progress)
     with pipeline:
         pipeline.start(batch_aggregates)

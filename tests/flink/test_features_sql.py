@@ -16,6 +16,7 @@ from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online.features import model_features
 from fraudstream.contract import RecordRef
+from fraudstream.flink_properties import EventTime
 from fraudstream.online.messages import parse_transaction_features
 from tests.support.flink_job import Topics, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
@@ -159,10 +160,10 @@ def _partition(key, partitions: int) -> int:
     return (murmur2(str(key).encode()) & 0x7FFFFFFF) % partitions
 
 
-@pytest.mark.parametrize("setting", [{"tick_delay_ms": "3000"}, {"max_out_of_orderness_seconds": "3"}],
+@pytest.mark.parametrize("event_time", [EventTime(tick_delay_ms=3000), EventTime(max_out_of_orderness_s=3)],
                          ids=["tick-delay", "out-of-orderness"])
 def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_broker, flink_app, topics, tmp_path,
-                                                                         setting):
+                                                                         event_time):
     """A producer's burst reaches its partitions in any order. The time tick that passes a transaction is written
     tick.delay.ms (or the out-of-orderness, when longer) after Flink read it, so an earlier-stamped transaction that
     lands on another partition in between comes before that tick in its partition: on time, with its own features,
@@ -170,7 +171,7 @@ def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_
     carries the newest time plus it), so neither waits for a later transaction."""
     first, second = 5, next(card for card in range(6, 100)
                             if _partition(card, kafka_broker.partitions) != _partition(5, kafka_broker.partitions))
-    job = start_unbounded(flink_app, topics.properties(tmp_path, **setting), tmp_path / "flink.log")
+    job = start_unbounded(flink_app, topics.properties(tmp_path, event_time=event_time), tmp_path / "flink.log")
     now = time.time()
     try:
         # Given a transaction Flink has read (the refused record sent after it on its partition is reported)

@@ -64,7 +64,7 @@ def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partitio
     assert props == {"bootstrap.servers": "b-1.example:9098", "transactions.topic": c.TRANSACTIONS_TOPIC,
                      "features.topic": c.TRANSACTION_FEATURES_TOPIC, "invalid.topic": c.INVALID_TRANSACTIONS_TOPIC,
                      "consumer.group": "fraudstream-features", "max.out.of.orderness.seconds": "0",
-                     "ticks.keys": ",".join(tick_keys(6))}
+                     "tick.delay.ms": "200", "ticks.keys": ",".join(tick_keys(6))}
     keys = props["ticks.keys"].split(",")
     assert sorted(partition_of(key, 6) for key in keys) == list(range(6))  # each partition once
     # And the job's tick INSERT writes each of those keys, through Kafka's default partitioner

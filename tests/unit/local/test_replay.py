@@ -148,3 +148,46 @@ def test_the_entry_point_refuses_unusable_inputs_with_one_line_before_anything_s
     with pytest.raises(InputError, match="--history-to-today needs --history"):
         replay(ReplayOptions(**{**options.__dict__, "history_to_today": True}))
     assert not (tmp_path / "work").exists()  # nothing started
+
+
+def test_replay_runs_the_flink_job_with_the_event_time_it_is_given(tmp_path, monkeypatch):
+    import json
+
+    from fraudstream import flink_properties as flink
+    from fraudstream.checks import InputError
+    from fraudstream.cli import main
+    from fraudstream.local.pipeline import LocalPipeline
+    from tests.support.models import write_model
+
+    written = {}
+
+    def start(self, batch_aggregates):  # what the job would be started with, then stop before any server starts
+        self.flink.directory.mkdir(parents=True, exist_ok=True)
+        groups = json.loads(self.flink._write_properties().read_text())
+        written.update(next(g["PropertyMap"] for g in groups if g["PropertyGroupId"] == flink.PROPERTY_GROUP))
+        raise InputError("stopped before the servers")
+
+    monkeypatch.setattr(LocalPipeline, "start", start)
+    scenario = tmp_path / "scenario.jsonl"
+    scenario.write_text('{"cc_num": 4111111111111111, "amount": 1.0}\n')
+    (tmp_path / "batch_aggregates.parquet").touch()
+    common = ["replay", str(scenario), "--model", str(write_model(tmp_path / "model.tar.gz")), "-q",
+              "--batch-aggregates", str(tmp_path / "batch_aggregates.parquet"), "--workdir", str(tmp_path / "work")]
+    assert main([*common, "--max-out-of-orderness", "2.5", "--tick-delay-ms", "500"]) == 1
+    assert (written["max.out.of.orderness.seconds"], written["tick.delay.ms"]) == ("2.5", "500")
+    assert main(common) == 1  # the stack's defaults
+    assert (written["max.out.of.orderness.seconds"], written["tick.delay.ms"]) == ("0", "200")
+
+
+def test_replay_refuses_an_event_time_the_job_would_refuse(tmp_path, capsys):
+    import pytest
+
+    from fraudstream.cli import main
+
+    within = "expected 0 to 60 seconds with time ticks (a tick waits that long)"
+    for option, value, expected in (("--max-out-of-orderness", "61", within), ("--max-out-of-orderness", "soon", within),
+                                    ("--tick-delay-ms", "150", "expected a multiple of 100 ms up to 60000")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["replay", str(tmp_path / "s.jsonl"), option, value])
+        assert exit_info.value.code == 2
+        assert f"error: argument {option}: {expected}, got '{value}'" in capsys.readouterr().err
