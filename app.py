@@ -36,7 +36,8 @@ def build_app(context: dict | None = None, outdir: str | None = None) -> cdk.App
     # account) rather than the log-delivery ACL, which buckets with ACLs disabled cannot take.
     flags = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
     app = cdk.App(context={**flags, **(context or {})}, outdir=outdir)
-    check_context_keys(app.node.get_all_context())
+    for key in check_context_keys(app.node.get_all_context()):
+        print(f"warning: context {key} is not a key of this stack; ignored", file=sys.stderr)
     config = PipelineConfig.from_context(app.node.try_get_context)
     model_artifact = config.artifact("model_artifact", "Train one with `make demo` (or `fraudstream train`)")
     flink_package = config.artifact("flink_package", "Build it with `make flink-package` (needs Maven Central)")

@@ -185,7 +185,7 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
     return statements(
         sql_file("tables_kafka").format(
             row_ms=row_ms(), future_tolerance_ms=FUTURE_TOLERANCE_MS,
-            watermark_delay=interval(float(props[MAX_OUT_OF_ORDERNESS]) + 0.001),
+            watermark_delay=interval((round(float(props[MAX_OUT_OF_ORDERNESS]) * 1000) + 1) / 1000),  # as the ticks round it
             bootstrap_servers=props[BOOTSTRAP_SERVERS],
             transactions_topic=props[TRANSACTIONS_TOPIC],
             features_topic=props[FEATURES_TOPIC],

@@ -46,7 +46,8 @@ DEFAULTS = {
 TICK_INTERVAL_MS = 100
 MAX_TICK_DELAY_MS = 60_000
 TICK_DELAY_EXPECTED = f"a multiple of {TICK_INTERVAL_MS} ms up to {MAX_TICK_DELAY_MS}"
-OUT_OF_ORDERNESS_EXPECTED = f"0 to {MAX_TICK_DELAY_MS // 1000} seconds with time ticks (a tick waits that long)"
+OUT_OF_ORDERNESS_EXPECTED = (f"0 to {MAX_TICK_DELAY_MS // 1000} seconds in whole milliseconds with time ticks "
+                             "(a tick waits that long)")
 
 
 def tick_delay_ok(delay_ms: int) -> bool:
@@ -54,7 +55,8 @@ def tick_delay_ok(delay_ms: int) -> bool:
 
 
 def out_of_orderness_ok(seconds: float) -> bool:
-    return 0 <= seconds <= MAX_TICK_DELAY_MS / 1000
+    """Whole milliseconds (the tick and the watermark move in ms) from 0 to the longest tick delay."""
+    return 0 <= seconds <= MAX_TICK_DELAY_MS / 1000 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-6
 
 
 def tick_write_delay_ms(delay_ms: int, out_of_orderness_ms: int) -> int:

@@ -161,21 +161,32 @@ class PipelineConfig:
 
 # Context keys of this app outside PipelineConfig (app.py reads it).
 STACK_NAME_KEY = "stackName"
-# Our keys are camelCase words; the CDK's own are kebab-case (cli-telemetry), namespaced (aws:cdk:...) or feature
-# flags (@aws-cdk/...), and pass unchecked.
+# Our keys are camelCase words. The CDK's own are kebab-case (cli-telemetry), namespaced (aws:cdk:...) or feature
+# flags (@aws-cdk/...); a user's ~/.cdk.json may carry keys of other apps.
 _OUR_KIND_OF_KEY = re.compile(r"[a-z][a-zA-Z0-9]*")
 
 
-def check_context_keys(context: Mapping[str, object]) -> None:
+def _shape(key: str) -> str:
+    return re.sub(r"[-_]", "", key).lower()
+
+
+def check_context_keys(context: Mapping[str, object]) -> list[str]:
     """A misspelt key would be ignored and its default deployed (reserveConcurency=false reserving all the same):
-    refuse a camelCase key that is not one of ours, naming the closest one."""
+    refuse a key that is one of ours spelt another way (reserve-concurrency, ReserveConcurrency) or nearly
+    (reserveConcurency), naming ours. Returns the other camelCase keys, which are ignored (the caller warns)."""
     known = {context_key(field.name) for field in dataclasses.fields(PipelineConfig)} | {STACK_NAME_KEY}
+    by_shape = {_shape(key): key for key in known}
+    ignored = []
     for key in sorted(context):
-        if key in known or not _OUR_KIND_OF_KEY.fullmatch(key):
+        if key in known or ":" in key or key.startswith("@"):
             continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(f"context {key}: not a key of this stack{hint} (docs/deploy-reference.md lists them)")
+        close = by_shape.get(_shape(key)) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.85)), None)
+        if close:
+            raise ConfigError(f"context {key}: not a key of this stack; did you mean {close}? "
+                              "(docs/deploy-reference.md lists them)")
+        if _OUR_KIND_OF_KEY.fullmatch(key):
+            ignored.append(key)
+    return ignored
 
 
 def context_key(field: str) -> str:

@@ -169,12 +169,17 @@ def test_a_misspelt_context_key_stops_synthesis_naming_the_key_it_resembles(arti
                     "(docs/deploy-reference.md lists them)")
 
 
-def test_the_cdks_own_context_keys_and_ours_pass_the_key_check():
-    check_context_keys({"stackName": "X", "brokerCount": 4, "cli-telemetry": False, "acknowledged-issue-numbers": [1],
-                        "aws:cdk:enable-path-metadata": True, "@aws-cdk/core:newStyleStackSynthesis": True,
-                        "availability-zones:account=1:region=eu-west-1": ["a"]})
-    with pytest.raises(ConfigError, match="context someKey: not a key of this stack \\(docs"):
-        check_context_keys({"someKey": 1})
+def test_a_key_of_ours_spelt_another_way_is_refused_and_other_keys_are_only_named():
+    for spelling in ("reserve-concurrency", "reserve_concurrency", "ReserveConcurrency", "reserveConcurency"):
+        with pytest.raises(ConfigError, match=f"context {spelling}: not a key of this stack; did you mean "
+                                              "reserveConcurrency\\?"):
+            check_context_keys({spelling: "false"})
+    # The CDK's own keys pass; a key of another app (a user's ~/.cdk.json) is returned, for a warning
+    assert check_context_keys({"stackName": "X", "brokerCount": 4, "cli-telemetry": False,
+                               "acknowledged-issue-numbers": [1], "aws:cdk:enable-path-metadata": True,
+                               "@aws-cdk/core:newStyleStackSynthesis": True, "aws-cdk:enableDiffNoFail": True,
+                               "availability-zones:account=1:region=eu-west-1": ["a"], "env": "dev",
+                               "stage": "prod"}) == ["env", "stage"]
 
 
 def test_model_feature_set_travels_from_the_artifact(tmp_path):

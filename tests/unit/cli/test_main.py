@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-
 import pyarrow.parquet as pq
 import pytest
 
 from fraudstream import contract as c
 from fraudstream.cli import main
-from fraudstream.cli.main import stop_on_signals
 
 
 def _error_lines(capsys):
@@ -138,22 +135,32 @@ def test_replay_with_a_file_that_is_not_a_model_is_one_error_line_before_anythin
     assert not (tmp_path / "local").exists()
 
 
-@pytest.fixture
-def restored_signals():
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+# A command's process: SIGHUP as its parent left it (argv[2]), then the CLI's handlers, then a hangup and a kill.
+SIGNALLED = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from fraudstream.cli.main import stop_on_signals
+signal.signal(signal.SIGHUP, getattr(signal, sys.argv[2]))
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+stop_on_signals()
+for sig in (signal.SIGHUP, signal.SIGTERM):
+    try:
+        os.kill(os.getpid(), sig)  # a Python handler runs before the next line
+        print(sig.name, "went on", flush=True)
+    except KeyboardInterrupt:
+        print(sig.name, "stopped the command", flush=True)
+"""
 
 
-def test_a_command_stops_on_a_hangup_unless_started_under_nohup(restored_signals):
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    stop_on_signals()
-    with pytest.raises(KeyboardInterrupt):  # what every command's `finally` stops its processes on
-        signal.raise_signal(signal.SIGHUP)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it
-    stop_on_signals()
-    signal.raise_signal(signal.SIGHUP)  # ignored: the command goes on
-    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
-    with pytest.raises(KeyboardInterrupt):  # a kill still stops it
-        signal.raise_signal(signal.SIGTERM)
+@pytest.mark.parametrize("parent, hangup", [("SIG_DFL", "stopped the command"), ("SIG_IGN", "went on")],
+                         ids=["terminal", "nohup"])
+def test_a_command_stops_on_a_hangup_unless_started_under_nohup(parent, hangup):
+    import subprocess
+    import sys
+
+    from fraudstream.paths import REPO
+
+    done = subprocess.run([sys.executable, "-c", SIGNALLED, str(REPO), parent], capture_output=True, text=True,
+                          timeout=60)
+    # Then a hangup stops it unless nohup left SIGHUP ignored, and a kill always stops it (its `finally` blocks run)
+    assert done.stdout.splitlines() == [f"SIGHUP {hangup}", "SIGTERM stopped the command"], done.stderr

@@ -186,8 +186,9 @@ def test_with_an_out_of_orderness_a_tick_waits_that_long_and_carries_the_newest_
     assert "MIN(newest_ms) + 1 + 100 AS tick_ms" in insert and "INTERVAL '1.1' SECOND)" in insert  # the longer
     [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0"})
     assert "MIN(newest_ms) + 1 + 0 AS tick_ms" in insert
-    with pytest.raises(ValueError, match="max.out.of.orderness.seconds=61: expected 0 to 60 seconds with time ticks"):
-        main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "61"})
+    for bad in ("61", "0.0005", "-1"):  # a tick and the watermark move in whole ms: half of one would split them
+        with pytest.raises(ValueError, match=f"max.out.of.orderness.seconds={bad}: expected 0 to 60 seconds in whole milliseconds"):
+            main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": bad})
 
 
 def test_tick_keys_must_be_plain_words(main):

@@ -184,8 +184,9 @@ def test_replay_refuses_an_event_time_the_job_would_refuse(tmp_path, capsys):
 
     from fraudstream.cli import main
 
-    within = "expected 0 to 60 seconds with time ticks (a tick waits that long)"
+    within = "expected 0 to 60 seconds in whole milliseconds with time ticks (a tick waits that long)"
     for option, value, expected in (("--max-out-of-orderness", "61", within), ("--max-out-of-orderness", "soon", within),
+                                    ("--max-out-of-orderness", "0.0005", within),
                                     ("--tick-delay-ms", "150", "expected a multiple of 100 ms up to 60000")):
         with pytest.raises(SystemExit) as exit_info:
             main(["replay", str(tmp_path / "s.jsonl"), option, value])
