@@ -176,6 +176,11 @@ def _checked(properties: dict[str, str]) -> dict[str, str]:
     return props
 
 
+def tolerance_ms(props: dict[str, str]) -> int:
+    """max.out.of.orderness.seconds in whole ms: the watermark trails a row by it (+1 ms) and a tick carries it."""
+    return round(float(props[MAX_OUT_OF_ORDERNESS]) * 1000)
+
+
 def kafka_tables(properties: dict[str, str]) -> list[str]:
     """The transactions sources, the features and invalid-transactions sinks (for MSK or the local broker) and
     the parsed view."""
@@ -185,7 +190,7 @@ def kafka_tables(properties: dict[str, str]) -> list[str]:
     return statements(
         sql_file("tables_kafka").format(
             row_ms=row_ms(), future_tolerance_ms=FUTURE_TOLERANCE_MS,
-            watermark_delay=interval((round(float(props[MAX_OUT_OF_ORDERNESS]) * 1000) + 1) / 1000),  # as the ticks round it
+            watermark_delay=interval((tolerance_ms(props) + 1) / 1000),
             bootstrap_servers=props[BOOTSTRAP_SERVERS],
             transactions_topic=props[TRANSACTIONS_TOPIC],
             features_topic=props[FEATURES_TOPIC],
@@ -221,12 +226,12 @@ def ticks(properties: dict[str, str]) -> tuple[list[str], str | None]:
         raise ValueError(f"{TICK_DELAY}={delay!r}: expected {TICK_DELAY_EXPECTED}")
     if not out_of_orderness_ok(float(props[MAX_OUT_OF_ORDERNESS])):
         raise ValueError(f"{MAX_OUT_OF_ORDERNESS}={props[MAX_OUT_OF_ORDERNESS]}: expected {OUT_OF_ORDERNESS_EXPECTED}")
-    tolerance_ms = round(float(props[MAX_OUT_OF_ORDERNESS]) * 1000)
+    tolerance = tolerance_ms(props)
     sink, view, insert = statements(sql_file("ticks").format(
         transactions_topic=props[TRANSACTIONS_TOPIC], bootstrap_servers=props[BOOTSTRAP_SERVERS],
         security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]), parsed="parsed_transactions",
-        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", tolerance_ms=tolerance_ms,
-        window_seconds=f"{(tick_write_delay_ms(int(delay), tolerance_ms) + TICK_INTERVAL_MS) / 1000:g}",
+        interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", tolerance_ms=tolerance,
+        window_seconds=f"{(tick_write_delay_ms(int(delay), tolerance) + TICK_INTERVAL_MS) / 1000:g}",
         key_rows=", ".join(f"('{key}')" for key in keys)))
     return [sink, view], insert
 

@@ -29,10 +29,16 @@ def encode(value: Any) -> str:
     return str(value) if isinstance(value, int) else repr(float(value))
 
 
-def put_record(client, group: str, record: Mapping[str, Any]) -> None:
-    """One PutRecord (a sagemaker-featurestore-runtime client); absent (None) values are left out."""
-    client.put_record(FeatureGroupName=group,
-                      Record=[{"FeatureName": k, "ValueAsString": encode(v)} for k, v in record.items() if v is not None])
+class FeatureGroupWriter:
+    """PutRecord through a sagemaker-featurestore-runtime client: a RecordWriter for put_concurrently."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def put_record(self, group: str, record: Mapping[str, Any]) -> None:
+        """One PutRecord; absent (None) values are left out."""
+        self.client.put_record(FeatureGroupName=group, Record=[{"FeatureName": k, "ValueAsString": encode(v)}
+                                                               for k, v in record.items() if v is not None])
 
 
 def put_concurrently(store: RecordWriter, group: str, records: Iterable[Mapping[str, Any]], concurrency: int,

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from fraudstream import contract as c
-from fraudstream.feature_puts import PutResult, put_concurrently, put_record
+from fraudstream.feature_puts import FeatureGroupWriter, PutResult, put_concurrently
 
 Record = dict[str, Any]
 
@@ -50,11 +50,11 @@ def _decode(group: str, values: Mapping[str, str]) -> Record:
     return {name: (int(v) if types.get(name) == c.INTEGRAL else float(v)) for name, v in values.items() if name in types}
 
 
-class FeatureStoreOnlineStore:
-    """SageMaker Feature Store online store, through sagemaker-featurestore-runtime."""
+class FeatureStoreOnlineStore(FeatureGroupWriter):
+    """SageMaker Feature Store online store, through sagemaker-featurestore-runtime (put_record: FeatureGroupWriter)."""
 
     def __init__(self, client, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.client = client
+        super().__init__(client)
         self.sleep = sleep
 
     def get_records(self, requests: Mapping[str, Collection[int]]) -> dict[str, dict[int, Record | None]]:
@@ -88,9 +88,6 @@ class FeatureStoreOnlineStore:
                     on_done: Callable[[], None] = lambda: None) -> PutResult:
         """One PutRecord per record (the API has no batch write), at most ``concurrency`` in flight."""
         return put_concurrently(self, group, records, concurrency, on_done)
-
-    def put_record(self, group: str, record: Mapping[str, Any]) -> None:
-        put_record(self.client, group, record)
 
 
 class EmbeddedOnlineStore:

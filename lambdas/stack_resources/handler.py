@@ -36,7 +36,7 @@ from botocore.config import Config
 
 from fraudstream import contract as c
 from fraudstream.buckets import empty_bucket
-from fraudstream.feature_puts import put_concurrently, put_record
+from fraudstream.feature_puts import FeatureGroupWriter, put_concurrently
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -104,16 +104,6 @@ def prefix_list_id(ec2, name: str) -> str:
     return lists[0]["PrefixListId"]
 
 
-class _FeatureGroup:
-    """The batch feature group as put_concurrently writes to it."""
-
-    def __init__(self, client) -> None:
-        self.client = client
-
-    def put_record(self, group: str, record: dict) -> None:
-        put_record(self.client, group, record)
-
-
 def load_batch_features(s3, featurestore, props: dict, deadline: float, clock=time.monotonic) -> int:
     """Write every record of the object to the group, LOAD_CONCURRENCY at a time; the number written.
 
@@ -131,7 +121,7 @@ def load_batch_features(s3, featurestore, props: dict, deadline: float, clock=ti
             if line.strip():
                 yield json.loads(line)
 
-    result = put_concurrently(_FeatureGroup(featurestore), group, records(), LOAD_CONCURRENCY)
+    result = put_concurrently(FeatureGroupWriter(featurestore), group, records(), LOAD_CONCURRENCY)
     if result.failed or out_of_time or result.written != expected:
         why = "the function ran out of time" if out_of_time else f"{len(result.failed)} failed"
         if result.failed:
