@@ -100,6 +100,7 @@ BUFFER_TIMEOUT = "10 ms"
 # Per card window state is kept this long after its last use (processing time): the 8-day frame of the day
 # totals is the oldest any transaction reads.
 STATE_TTL = "8 d"
+MAX_START_RESTARTS = 3  # locally: a job restarted this often before all its tasks run is stopped (it would loop)
 # The client options of each security mode (the rest of the Kafka tables is the same everywhere).
 SECURITY_OPTIONS = {
     "iam": {  # Amazon MSK: IAM authentication over TLS, the MSK IAM library in the application jar
@@ -232,7 +233,7 @@ def ticks(properties: dict[str, str]) -> tuple[list[str], str | None]:
         security=_options(SECURITY_OPTIONS[props[KAFKA_SECURITY]]), parsed="parsed_transactions",
         interval_seconds=f"{TICK_INTERVAL_MS / 1000:g}", tolerance_ms=tolerance,
         window_seconds=f"{(tick_write_delay_ms(int(delay), tolerance) + TICK_INTERVAL_MS) / 1000:g}",
-        key_rows=", ".join(f"('{key}')" for key in keys)))
+        key_array=", ".join(f"'{key}'" for key in keys)))
     return [sink, view], insert
 
 
@@ -263,9 +264,16 @@ def load_properties(path: Path) -> dict[str, str]:
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest completed checkpoint under ``directory`` (a chk-N with its _metadata), if any."""
+    """The newest completed checkpoint under ``directory``: the highest-numbered chk-N with its _metadata (a resumed
+    job numbers on from the checkpoint it resumed from), if any.
+
+    By number, not by a directory's modification time: Flink deletes a subsumed checkpoint's files in parallel
+    (execution.checkpointing.cleaner.parallel-mode), _metadata possibly last, so a job killed meanwhile leaves an
+    older chk-N whose directory changed last and whose state files are gone; resuming from it fails on every
+    attempt. _metadata itself appears whole or not at all (Flink writes it through a recoverable writer)."""
     done = [meta.parent for meta in directory.glob("*/chk-*/_metadata")] if directory.is_dir() else []
-    return max(done, key=lambda path: path.stat().st_mtime) if done else None
+    numbered = [(int(path.name.removeprefix("chk-")), path) for path in done if path.name.removeprefix("chk-").isdigit()]
+    return max(numbered, key=lambda item: (item[0], (item[1] / "_metadata").stat().st_mtime))[1] if numbered else None
 
 
 def free_port() -> int:
@@ -335,18 +343,49 @@ def table_environment(settings: dict[str, str] | None = None):
     return env
 
 
+def _get(port: str, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.load(response)
+
+
+def _failures(port: str, job_id: str) -> list[str]:
+    """The job's failures so far, oldest first, one line each (exception and message), from its exception
+    history: a job that fails while it starts (a checkpoint it cannot restore) is restarted by Flink without end,
+    and this is the only place that says why."""
+    entries = _get(port, f"/jobs/{job_id}/exceptions").get("exceptionHistory", {}).get("entries", [])
+    return [_root_cause(entry.get("stacktrace") or entry.get("exceptionName") or "?") for entry in reversed(entries)]
+
+
+def _root_cause(stacktrace: str) -> str:
+    """The innermost exception of a Java stack trace, in one line (its last "Caused by:", else its first line)."""
+    lines = stacktrace.strip().splitlines()
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    return (causes[-1] if causes else lines[0])[:500]
+
+
 def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
     """Until every task of the job runs (execute() returns some seconds before: records sent in between
-    would wait), asked of the mini-cluster's REST API; RuntimeError if the job failed or was cancelled."""
+    would wait), asked of the mini-cluster's REST API; RuntimeError if the job failed or was cancelled. Each
+    failure meanwhile is printed, as it happens."""
     deadline = time.monotonic() + timeout
     state = "unknown"
+    reported, restarts = 0, 0
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}", timeout=5) as response:
-                job = json.load(response)
+            job = _get(port, f"/jobs/{job_id}")
             state = job["state"]
+            failures = _failures(port, job_id)
+            for failure in failures[reported:]:
+                print(f"the job failed while starting ({state} now): {failure}", flush=True)
+            # A whole job that keeps failing (it cannot restore its checkpoint) is restarted by Flink without end:
+            # give up and say why. One failing region (the archive's) restarts alone while the job stays RUNNING.
+            restarts += max(0, len(failures) - reported) if state == "RESTARTING" else 0
+            reported = max(reported, len(failures))
+            if restarts >= MAX_START_RESTARTS:
+                raise RuntimeError(f"the job restarted {restarts} times while starting; the last failure: "
+                                   f"{failures[-1] if failures else 'not recorded'}")
             statuses = {vertex["status"] for vertex in job["vertices"]}
-            if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # the ticks' VALUES source finishes
+            if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # a bounded source may finish
                 return
             if state == "FINISHED":  # a bounded run (tests) that was over before this asked
                 return
@@ -360,8 +399,9 @@ def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
     print(f"not every task was seen running within {timeout:g} s (job state: {state})", flush=True)
 
 
-def run(properties: dict[str, str], local: bool = False) -> None:
-    """Submit the job; locally, wait for it (it runs until it is stopped, or to the end of a bounded input)."""
+def run(properties: dict[str, str], local: bool = False, explain: bool = False) -> None:
+    """Submit the job; locally, wait for it (it runs until it is stopped, or to the end of a bounded input).
+    With ``explain``, print the job's execution plan instead of submitting it."""
     props = _checked(properties)
     settings = {**job_settings(), **filesystem_settings(props), **(local_settings(props) if local else {})}
     env = table_environment(settings)
@@ -374,6 +414,9 @@ def run(properties: dict[str, str], local: bool = False) -> None:
         statement_set.add_insert_sql(insert)
     if archive:
         statement_set.add_insert_sql(f"INSERT INTO transactions_archive {archive_query()}")
+    if explain:
+        print(statement_set.explain(), flush=True)
+        return
     result = statement_set.execute()
     if local:
         if props.get(BOUNDED) != "true":  # a bounded run (tests) is waited for to its end, not to its start
@@ -388,8 +431,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--local", action="store_true",
                         help="run in a local mini-cluster with the jar beside this file, and wait")
     parser.add_argument("--properties", type=Path, help="runtime properties file (default: the managed service's)")
+    parser.add_argument("--explain", action="store_true", help="print the job's execution plan and submit nothing")
     args = parser.parse_args(argv)
-    run(load_properties(args.properties or MANAGED_PROPERTIES), local=args.local)
+    run(load_properties(args.properties or MANAGED_PROPERTIES), local=args.local, explain=args.explain)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,18 @@
 -- partition, so a backlog or a replay of old event times is read before its tick: never late.
 --
 -- A tick is written tick.delay.ms after the transactions it passes were read (or the out-of-orderness, if
--- longer: fraudstream/flink_properties.py tick_write_delay_ms), not at once: a producer's burst lands on its partitions in any order, and an
--- earlier-stamped transaction that reaches its partition after a tick stamped later than itself would be late
--- (scored on itself alone). So each slice of {interval_seconds} s carries the newest event time read up to its
--- end (tick_slices), and the one HOP window ({window_seconds} s, sliding by a slice) that the slice opens writes
--- it when it closes, that delay after the slice: the least value in the window is the opening slice's, since the
--- value never decreases. A window that no slice opens writes nothing.
+-- longer: fraudstream/flink_properties.py tick_write_delay_ms), not at once: a producer's burst lands on its
+-- partitions in any order, and an earlier-stamped transaction that reaches its partition after a tick stamped
+-- later than itself would be late (scored on itself alone). So each slice of {interval_seconds} s carries the newest
+-- event time read up to its end (tick_slices), and the HOP windows ({window_seconds} s, sliding by a slice) over
+-- the slices' arrival write it: read_at is a processing-time attribute, so MIN(CAST(read_at ...)) is when the
+-- earliest row reached this query, and a window writes only when that is before the end of its first slice, that
+-- delay before the window closes. Its least value is that earliest row's, since the value never decreases. A
+-- window that no row opens writes nothing; a row held up on its way (a loaded machine) opens the windows it
+-- reaches, so it is written late and perhaps twice, never lost (a tick written twice moves nothing twice).
+--
+-- The keys come from an UNNEST of an array carried by each row: stateless. A join with a VALUES table would
+-- hold its key rows, and every tick, in state that expires with table.exec.state.ttl (8 days): no tick after that.
 CREATE TABLE time_ticks (
     tick_key STRING,
     tick_ms BIGINT
@@ -39,10 +45,10 @@ FROM (
 INSERT INTO time_ticks
 SELECT k.tick_key, t.tick_ms
 FROM (
-    SELECT MIN(newest_ms) + 1 + {tolerance_ms} AS tick_ms
+    SELECT MIN(newest_ms) + 1 + {tolerance_ms} AS tick_ms, ARRAY[{key_array}] AS tick_keys
     FROM TABLE(HOP(TABLE tick_slices, DESCRIPTOR(read_at), INTERVAL '{interval_seconds}' SECOND,
                    INTERVAL '{window_seconds}' SECOND))
     GROUP BY window_start, window_end
     HAVING MIN(CAST(read_at AS TIMESTAMP_LTZ(3))) < window_start + INTERVAL '{interval_seconds}' SECOND
 ) AS t
-CROSS JOIN (VALUES {key_rows}) AS k(tick_key);
+CROSS JOIN UNNEST(t.tick_keys) AS k(tick_key);

@@ -8,7 +8,8 @@ each second instead of every 15 minutes). It runs under a watchdog (local/proces
 
 A supervisor thread keeps it alive: a job that exits, or that stops committing offsets while the topic has
 records it has not read (hung), is stopped and started again, resuming from its latest checkpoint (window
-state and Kafka offsets), up to `max_restarts` times; after that `check()` raises.
+state and Kafka offsets), up to `max_restarts` times, a start that fails counting as one; after that `check()`
+raises, with the job's last words.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ MAX_RESTARTS = 3
 ARCHIVE_ROLLOVER_SECONDS = "1"  # a transaction is in a committed archive file about 2 s after Flink read it
 
 
-def jvm_environment(tmp: Path) -> dict[str, str]:
-    """This process's environment, with the JVM PyFlink starts writing its temporary files under ``tmp``: the table
-    planner unpacks a 41 MB jar into java.io.tmpdir and, when the job is stopped, leaves it there."""
+def jvm_environment(tmp: Path, log_dir: Path) -> dict[str, str]:
+    """This process's environment, with the JVM PyFlink starts writing its temporary files under ``tmp`` and its own
+    log (Flink's, Kafka's clients', the checkpoints') into ``log_dir``: the table planner unpacks a 41 MB jar into
+    java.io.tmpdir and leaves it there, and PyFlink's default log directory is inside .venv-flink, one file that every
+    job on the machine overwrites."""
     tmp.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
     jvm_args = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp.resolve()}".strip()
-    return {**os.environ, "JVM_ARGS": jvm_args}
+    return {**os.environ, "JVM_ARGS": jvm_args, "FLINK_LOG_DIR": str(log_dir.resolve())}
 
 
 class FlinkJob:
@@ -74,7 +78,8 @@ class FlinkJob:
         properties = self._write_properties()
         self.process = Supervised("flink", [str(FLINK_PYTHON), str(self.app_dir / "main.py"), "--local",
                                             "--properties", str(properties)], self.log_path,
-                                  env=jvm_environment(self.directory / "tmp"), cwd=self.app_dir)
+                                  env=jvm_environment(self.directory / "tmp", self.log_path.parent),
+                                  cwd=self.app_dir)
         self._launch(timeout)
         self._supervisor = threading.Thread(target=self._supervise, args=(timeout,), name="flink-supervisor", daemon=True)
         self._supervisor.start()
@@ -145,33 +150,51 @@ class FlinkJob:
                 if flink_properties.READY_MARKER.encode() in log.read():
                     return
             if not self.process.running:
-                raise RuntimeError(f"Flink exited with code {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(f"Flink exited with code {self.process.returncode}{self._last_words(start)}; "
+                                   f"see {self.log_path} and {self.jvm_log}")
             if time.monotonic() > deadline:
                 self.process.stop()
-                raise RuntimeError(f"Flink did not start within {timeout:.0f} s; see {self.log_path}")
+                raise RuntimeError(f"Flink did not start within {timeout:.0f} s{self._last_words(start)}; "
+                                   f"see {self.log_path} and {self.jvm_log}")
             time.sleep(0.2)
+
+    @property
+    def jvm_log(self) -> Path:
+        """Flink's own log (jvm_environment puts it beside ours; PyFlink names it flink-<user>-python-<host>.log)."""
+        found = sorted(self.log_path.parent.glob("flink-*-python-*.log"))
+        return found[0] if found else self.log_path.parent
+
+    def _last_words(self, start: int) -> str:
+        """The last line the job wrote since ``start`` (its error, when it failed), to put in an error message."""
+        with open(self.log_path, "rb") as log:
+            log.seek(start)
+            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+        return f" ({lines[-1][:500]})" if lines else ""
 
     def _supervise(self, timeout: float) -> None:
         progress = _Progress(self.bootstrap_servers, self.consumer_group)
         try:
+            launch_error = None  # why the last restart failed, if it did: the next round tries again
             while not self._stop.wait(CHECK_SECONDS):
                 if not self.process.running:
-                    reason = f"the Flink job exited with code {self.process.returncode}"
+                    reason = launch_error or f"the Flink job exited with code {self.process.returncode}"
                 elif progress.stalled_for() > self.hung_seconds:
                     reason = f"the Flink job committed no offset for {self.hung_seconds:.0f} s with records waiting (hung)"
                 else:
                     continue
                 if self.restarts >= self.max_restarts:
-                    self.failure = f"{reason}, {self.restarts} restarts already; see {self.log_path}"
+                    self.failure = (f"{launch_error} ({self.restarts} restarts already)" if launch_error else
+                                    f"{reason}, {self.restarts} restarts already; see {self.log_path}")
                     return
                 self.restarts += 1
                 self.log(f"{reason}: restarting it from its latest checkpoint ({self.restarts} of {self.max_restarts})")
                 self.process.kill()
                 try:
                     self._launch(timeout)
-                except RuntimeError as error:
-                    self.failure = str(error)
-                    return
+                except RuntimeError as error:  # it exited or did not start: stopped; the next round sees it down
+                    launch_error = str(error)
+                    continue
+                launch_error = None
                 progress.reset()
         finally:
             progress.close()

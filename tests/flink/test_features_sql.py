@@ -17,8 +17,9 @@ from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online.features import model_features
 from fraudstream.contract import RecordRef
 from fraudstream.flink_properties import EventTime
+from fraudstream.packaging.flink_app import tick_keys
 from fraudstream.online.messages import parse_transaction_features
-from tests.support.flink_job import Topics, run_bounded, start_unbounded
+from tests.support.flink_job import Topics, explain, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
 from tests.support.wait import wait_for
 
@@ -195,3 +196,35 @@ def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_
     ticks = [r["offset"] for r in read_all(kafka_broker.bootstrap, topics.transactions)
              if r["partition"] == partition and c.TICK_MS in r["value"]]
     assert ticks and min(ticks) > offset
+
+
+def test_the_time_ticks_hold_no_state_that_expires(flink_app, topics, tmp_path):
+    """The job keeps its state table.exec.state.ttl (8 days) after its last write. The ticks go to one key per
+    partition: from a join with a VALUES table, those key rows were written once, when the job started, and
+    expired with that TTL, after which no tick was written again (and every tick was kept 8 days in the join's
+    state). From an UNNEST of the keys, which is stateless, they are written as long as the job runs."""
+    plan = explain(flink_app, topics.properties(tmp_path))
+    plan = plan[plan.index("== Optimized Execution Plan =="):]
+    ticks = plan[plan.index("Sink(table=[default_catalog.default_database.time_ticks]"):]
+    ticks = ticks[:ticks.index("\n\n")]  # the ticks' branch of the optimized plan, down to its sources
+    assert "Correlate(" in ticks and "UNNEST" in ticks.upper()
+    assert "Join(" not in ticks and "Values(" not in ticks
+
+
+def test_with_twelve_partitions_each_gets_its_own_tick(kafka_broker, flink_app, tmp_path):
+    """A stack may set more partitions (context topicPartitions): every one gets ticks, under its own key (they
+    differ in length, tick-0 and tick-10: a key padded to the longest would hash to another partition)."""
+    topics = Topics(kafka_broker, partitions=12)
+    job = start_unbounded(flink_app, topics.properties(tmp_path), tmp_path / "flink.log")
+
+    def ticks() -> list[dict]:
+        return [r for r in read_all(kafka_broker.bootstrap, topics.transactions) if c.TICK_MS in r["value"]]
+
+    try:
+        produce(kafka_broker.bootstrap, topics.transactions, [_tx(5, 0, 1.0) | {c.TRANS_TS: time.time()}], keys=[5])
+        written = wait_for(lambda: (found := ticks()) and len({r["partition"] for r in found}) == 12 and found,
+                           message=f"not every partition got a tick; see {tmp_path / 'flink.log'}")
+    finally:
+        job.stop()
+    assert {r["key"] for r in written} == {key.encode() for key in tick_keys(12)}
+    assert sorted({r["partition"] for r in written}) == list(range(12))

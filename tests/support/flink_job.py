@@ -31,14 +31,14 @@ class Topics:
     """Fresh topics on the session's broker (transactions, features, invalid), so tests never see each other's
     records; the job ticks on every partition of the transactions topic."""
 
-    def __init__(self, broker) -> None:
-        self.broker = broker
+    def __init__(self, broker, partitions: int | None = None) -> None:
+        self.broker, self.partitions = broker, partitions or broker.partitions
         self.transactions, self.features, self.invalid = new_topic_name("tx"), new_topic_name("feat"), new_topic_name("inv")
-        broker.create_topics([self.transactions, self.features, self.invalid])
+        broker.create_topics([self.transactions, self.features, self.invalid], partitions=self.partitions)
 
     def properties(self, tmp_path: Path, **extra: str) -> Path:
         group = flink.runtime_properties(self.broker.bootstrap, self.transactions, self.features, self.invalid,
-                                         ticks_keys=tick_keys(self.broker.partitions),
+                                         ticks_keys=tick_keys(self.partitions),
                                          consumer_group=new_topic_name("flink"), kafka_security="plaintext",
                                          auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
                                          **extra)
@@ -55,13 +55,24 @@ def command(app: Path, properties: Path) -> list[str]:
 def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the job over what the topic holds now (bounded) and wait for it to finish."""
     result = subprocess.run(command(app, properties), capture_output=True, text=True, timeout=timeout, check=False,
-                            env=jvm_environment(properties.parent / "flink-tmp"), cwd=app)
+                            env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"),
+                            cwd=app)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
+def explain(app: Path, properties: Path, timeout: float = 300) -> str:
+    """The execution plan the job would run with ``properties`` (main.py --explain: nothing is submitted)."""
+    result = subprocess.run(command(app, properties) + ["--explain"], capture_output=True, text=True, timeout=timeout,
+                            check=False, cwd=app,
+                            env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def start_unbounded(app: Path, properties: Path, log: Path) -> Supervised:
-    job = Supervised("flink-test", command(app, properties), log, env=jvm_environment(properties.parent / "flink-tmp"),
+    job = Supervised("flink-test", command(app, properties), log,
+                     env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"),
                      cwd=app)
     job.start()
     return job

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import re
 
 import pytest
@@ -69,8 +70,7 @@ def test_runtime_properties_carry_the_three_topics_and_one_tick_key_per_partitio
     assert sorted(partition_of(key, 6) for key in keys) == list(range(6))  # each partition once
     # And the job's tick INSERT writes each of those keys, through Kafka's default partitioner
     [sink, slices], insert = main.ticks(props)
-    rows = ", ".join(f"('{key}')" for key in keys)
-    assert f"(VALUES {rows})" in insert
+    assert "ARRAY[" + ", ".join(f"'{key}'" for key in keys) + "]" in insert
     assert "'sink.partitioner' = 'default'" in sink and "'key.format' = 'raw'" in sink  # the key's bytes, hashed
     assert f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink  # ticks travel with the transactions they follow
     # Without keys there are no ticks; the other settings go by their property names
@@ -123,7 +123,7 @@ def test_every_query_is_complete_sql(main):
     tables, insert = main.ticks(props)
     for text in main.feature_queries() + tables + [insert]:
         assert text.startswith(("INSERT INTO", "CREATE TABLE", "CREATE TEMPORARY VIEW")) and "{" not in text and "}" not in text
-    assert "('tick-0'), ('tick-1')" in insert
+    assert "ARRAY['tick-0', 'tick-1']" in insert
     assert main.ticks(BASE) == ([], None)  # no keys: no ticks
     assert main.ticks({**props, "bounded": "true"}) == ([], None)  # a bounded run ends with a final watermark
 
@@ -218,6 +218,12 @@ def test_locally_the_job_takes_the_jar_beside_it_and_resumes_from_its_latest_che
         checkpoint.mkdir(parents=True)
         (checkpoint / "_metadata").write_bytes(b"x")
     (tmp_path / "b" / "chk-8").mkdir()  # being written: no _metadata yet
+    # and an older one, subsumed, that Flink was deleting when the job died: its state files gone, _metadata left,
+    # its directory the last to change
+    (tmp_path / "b" / "chk-6").mkdir()
+    (tmp_path / "b" / "chk-6" / "_metadata").write_bytes(b"x")
+    later = (tmp_path / "b" / "chk-7").stat().st_mtime + 5
+    os.utime(tmp_path / "b" / "chk-6", (later, later))
     settings = main.local_settings({"checkpoints.dir": str(tmp_path)})
     assert settings["pipeline.jars"].endswith("/lib/fraudstream-flink-deps.jar")
     assert settings["execution.savepoint.path"] == (tmp_path / "b" / "chk-7").as_uri()
@@ -288,12 +294,17 @@ def test_archive_files_roll_every_15_minutes_on_aws_and_as_often_as_asked_locall
 
 
 class FakeRest:
-    """The mini-cluster's REST API at /jobs/<id>: unreachable at first, then the job's states in turn."""
+    """The mini-cluster's REST API: at /jobs/<id> unreachable at first, then the job's states in turn; at
+    /jobs/<id>/exceptions the job's exception history (``failures``: one list of entries per answer, the last
+    one kept; none by default)."""
 
-    def __init__(self, *answers):
-        self.answers, self.urls = list(answers), []
+    def __init__(self, *answers, failures=([],)):
+        self.answers, self.failures, self.urls = list(answers), list(failures), []
 
     def __call__(self, url, timeout):
+        if url.endswith("/exceptions"):
+            entries = self.failures.pop(0) if len(self.failures) > 1 else self.failures[0]
+            return io.BytesIO(json.dumps({"exceptionHistory": {"entries": entries}}).encode())
         self.urls.append(url)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -308,7 +319,7 @@ def job(state, *statuses):
 def test_ready_only_once_every_task_runs(main, monkeypatch):
     # Given a REST API that is not up yet, then a job whose tasks are still being deployed
     rest = FakeRest(ConnectionRefusedError(), job("RUNNING", "RUNNING", "DEPLOYING"), job("RUNNING", "CREATED", "CREATED"),
-                    job("RUNNING", "RUNNING", "FINISHED", "RUNNING"))  # the ticks' VALUES source finishes at once
+                    job("RUNNING", "RUNNING", "FINISHED", "RUNNING"))  # a bounded source finishes
     monkeypatch.setattr(main.urllib.request, "urlopen", rest)
     monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
     # When the job is waited for
@@ -333,3 +344,46 @@ def test_a_bounded_run_over_before_it_is_asked_counts_as_run(main, monkeypatch):
     monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
     main.wait_until_running("8081", "abc123")  # no error: the tests' bounded jobs may end this fast
     assert len(rest.urls) == 1
+
+
+MISSING_STATE = {"exceptionName": "java.lang.Exception", "stacktrace": (
+    "java.lang.Exception: Exception while creating StreamOperatorStateContext.\n\tat a.b(C.java:1)\n"
+    "Caused by: org.apache.flink.util.FlinkException: Could not restore keyed state backend\n\tat d.e(F.java:2)\n"
+    "Caused by: java.io.FileNotFoundException: /w/checkpoints/j/chk-6/f9 (No such file or directory)\n\tat g.h(I.java:3)")}
+
+
+def test_a_job_failing_as_it_starts_says_why_once_per_failure(main, monkeypatch, capsys):
+    # Given a job that fails once as it starts (Flink restarts it), then runs
+    rest = FakeRest(job("RESTARTING", "CANCELED"), job("RUNNING", "INITIALIZING"), job("RUNNING", "RUNNING"),
+                    failures=([MISSING_STATE],))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    main.wait_until_running("8081", "abc123")
+    # Then the log says why, once, in one line: the innermost cause
+    assert capsys.readouterr().out.splitlines() == [
+        "the job failed while starting (RESTARTING now): java.io.FileNotFoundException: "
+        "/w/checkpoints/j/chk-6/f9 (No such file or directory)"]
+
+
+def test_a_job_that_keeps_failing_as_it_starts_is_given_up_with_its_reason(main, monkeypatch, capsys):
+    # Given a job that cannot restore its checkpoint: Flink restarts it without end
+    restarting = job("RESTARTING", "CANCELED")
+    rest = FakeRest(restarting, restarting, restarting, restarting, job("RUNNING", "RUNNING"),
+                    failures=([MISSING_STATE], [MISSING_STATE], [MISSING_STATE] * 2, [MISSING_STATE] * 3))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    # Then its third restart ends the wait, naming the cause (the local supervisor then restarts the process)
+    with pytest.raises(RuntimeError, match=r"restarted 3 times while starting; the last failure: java.io.FileNotFound"):
+        main.wait_until_running("8081", "abc123")
+    assert len(rest.answers) == 1 and len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_a_region_failing_while_the_job_runs_does_not_end_the_wait(main, monkeypatch, capsys):
+    # Given the archive's region failing again and again (region failover: the job itself stays RUNNING)
+    rest = FakeRest(*[job("RUNNING", "RUNNING", "FAILED")] * 4, job("RUNNING", "RUNNING", "RUNNING"),
+                    failures=([MISSING_STATE], [MISSING_STATE] * 2, [MISSING_STATE] * 3, [MISSING_STATE] * 4))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    # Then the wait goes on until every task runs, each failure said
+    main.wait_until_running("8081", "abc123")
+    assert rest.answers == [] and len(capsys.readouterr().out.splitlines()) == 4

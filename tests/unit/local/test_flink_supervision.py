@@ -1,8 +1,17 @@
-"""The local Flink job's supervisor keeps supervising whatever its progress probe runs into."""
+"""The local Flink job's supervisor keeps supervising whatever its progress probe runs into, and a restart that
+fails is one more restart, not the end."""
 
 from __future__ import annotations
 
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fraudstream import flink_properties
 from fraudstream.local import flink
+from tests.support.wait import wait_for
 
 
 class _Client:
@@ -29,3 +38,77 @@ def test_a_probe_that_fails_in_any_way_counts_as_no_stall_and_starts_over_with_n
     assert progress.stalled_for() == 0.0
     assert progress.admin is None and progress.consumer is None and _Client.closed == 2
     assert progress.stalled_for() == 0.0
+
+
+# A stand-in for the application zip: a job that reports ready and runs, except on the launches listed in
+# FAIL_ON, where it fails as a job that cannot restore its checkpoint does (flink_sql/main.py wait_until_running).
+STAND_IN = '''
+import pathlib, sys, time
+count = pathlib.Path.cwd().parent / "launches"
+launch = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(launch))
+if launch in {fail_on}:
+    print("RuntimeError: the job restarted 3 times while starting; the last failure: java.io.FileNotFoundException: "
+          "chk-6/f9", flush=True)
+    sys.exit(1)
+print({ready!r}, flush=True)
+time.sleep(600)
+'''
+
+
+class _NoStall:
+    def __init__(self, *args):
+        pass
+
+    def stalled_for(self) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _job(tmp_path, monkeypatch, fail_on: set[int]) -> flink.FlinkJob:
+    application = tmp_path / "app.zip"
+    with zipfile.ZipFile(application, "w") as archive:
+        archive.writestr("main.py", STAND_IN.format(fail_on=fail_on, ready=flink_properties.READY_MARKER))
+    monkeypatch.setattr(flink, "FLINK_PYTHON", Path(sys.executable))
+    monkeypatch.setattr(flink, "_Progress", _NoStall)
+    return flink.FlinkJob(tmp_path / "flink", tmp_path / "logs" / "flink.log", "127.0.0.1:1", application_zip=application,
+                          max_restarts=2)
+
+
+def _launches(job: flink.FlinkJob) -> int:
+    count = job.directory / "launches"
+    return int(count.read_text()) if count.exists() else 0
+
+
+def test_a_restart_that_fails_is_tried_again_while_restarts_remain(tmp_path, monkeypatch):
+    # Given a running job whose first restart fails (its second succeeds)
+    job = _job(tmp_path, monkeypatch, fail_on={2})
+    job.start(timeout=60)
+    try:
+        # When it crashes
+        job.kill()
+        # Then the failed start counts as one restart and the next one runs it
+        wait_for(lambda: _launches(job) == 3 and job.process.running and job.restarts == 2, timeout=60)
+        job.check()
+    finally:
+        job.stop()
+
+
+def test_when_restarts_run_out_the_error_carries_the_jobs_last_words(tmp_path, monkeypatch):
+    job = _job(tmp_path, monkeypatch, fail_on={2, 3})
+    job.start(timeout=60)
+    try:
+        job.kill()
+        error = wait_for(lambda: job.failure, timeout=60)
+    finally:
+        job.stop()
+    assert _launches(job) == 3 and job.restarts == 2
+    assert "Flink exited with code 1 (RuntimeError: the job restarted 3 times while starting; the last failure: " \
+           "java.io.FileNotFoundException: chk-6/f9)" in error and "2 restarts already" in error
+    with pytest.raises(RuntimeError, match="FileNotFoundException"):
+        job.check()
