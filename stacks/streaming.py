@@ -41,6 +41,9 @@ class StreamingAggregation(Construct):
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("kinesisanalytics.amazonaws.com"))
         self.code = s3_assets.Asset(self, "Package", path=str(package))
         self.application = self._build_application(config, vpc, subnets, kafka, batch)
+        # An update of the running application restores all of its latest snapshot, or fails (flink_properties.py).
+        self.application.node.default_child.add_property_override("RunConfiguration",
+                                                                  flink_properties.RUN_CONFIGURATION)
         self._build_grants(config, kafka)
         batch.grant_archive_writes(self.role, key)
         self._build_run(resources, kafka, batch)

@@ -35,6 +35,7 @@ import boto3
 from botocore.config import Config
 
 from fraudstream import contract as c
+from fraudstream import flink_properties
 from fraudstream.buckets import empty_bucket
 from fraudstream.feature_puts import FeatureGroupWriter, put_concurrently
 
@@ -201,12 +202,11 @@ def ensure_running(client, name: str, deadline: float, sleep=time.sleep, clock=t
             raise ResourceError(f"Flink application {name} does not exist")
         if current == "READY":
             if started:
-                raise ResourceError(f"Flink application {name} went back to READY while starting: see its log group")
+                raise ResourceError(f"Flink application {name} went back to READY while starting: see its log group "
+                                    "(a job whose SQL changed cannot start from the old job's snapshot: "
+                                    "docs/streaming.md, \"Changing the job's SQL\")")
             LOG.info("starting %s", name)
-            client.start_application(
-                ApplicationName=name,
-                RunConfiguration={"FlinkRunConfiguration": {"AllowNonRestoredState": True}},
-            )
+            client.start_application(ApplicationName=name, RunConfiguration=flink_properties.RUN_CONFIGURATION)
             started = True
         elif current not in TRANSITIONAL:
             raise ResourceError(f"Flink application {name} is {current}; it cannot be started")

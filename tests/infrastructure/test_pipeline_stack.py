@@ -66,6 +66,10 @@ def test_flink_application_runs_1_20_in_the_vpc_with_brokers_and_topics_injected
     config = props["ApplicationConfiguration"]
     assert config["VpcConfigurations"][0]["SubnetIds"]
     assert config["FlinkApplicationConfiguration"]["CheckpointConfiguration"]["CheckpointingEnabled"] is True
+    # an update restores the whole latest snapshot or fails: never runs on with part of the state dropped
+    assert props["RunConfiguration"] == {
+        "ApplicationRestoreConfiguration": {"ApplicationRestoreType": "RESTORE_FROM_LATEST_SNAPSHOT"},
+        "FlinkRunConfiguration": {"AllowNonRestoredState": False}}
     groups = {g["PropertyGroupId"]: g["PropertyMap"] for g in config["EnvironmentProperties"]["PropertyGroups"]}
     assert groups["kinesis.analytics.flink.run.options"] == {"python": "main.py",
                                                               "jarfile": "lib/fraudstream-flink-deps.jar"}

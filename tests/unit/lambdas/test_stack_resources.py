@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from fraudstream.paths import LAMBDAS
 from fraudstream import contract as c
+from fraudstream import flink_properties
 from fraudstream.feature_puts import encode
 from fraudstream.packaging.batch_records import write_batch_records
 from tests.support.batch_aggregates import aggregates
@@ -82,7 +83,10 @@ def expect_missing(stubber):
 
 
 def expect_start(stubber):
-    run = {"FlinkRunConfiguration": {"AllowNonRestoredState": True}}
+    # from its latest snapshot, all of it: a snapshot that does not map fails the start instead of being skipped
+    run = {"ApplicationRestoreConfiguration": {"ApplicationRestoreType": "RESTORE_FROM_LATEST_SNAPSHOT"},
+           "FlinkRunConfiguration": {"AllowNonRestoredState": False}}
+    assert run == flink_properties.RUN_CONFIGURATION  # the stack's own RunConfiguration too
     stubber.add_response("start_application", {}, {"ApplicationName": APP, "RunConfiguration": run})
 
 

@@ -56,11 +56,12 @@ def test_each_asset_holds_its_handler_and_the_shared_contract_and_imports_withou
 
 def test_the_custom_resources_asset_carries_the_modules_it_shares_with_cleanup_and_the_online_store(assets, tmp_path):
     # The stack's custom resources and `fraudstream cleanup` empty buckets with one function (fraudstream/buckets.py);
-    # the 1-week records loaded at deploy are written as the online store writes them (fraudstream/feature_puts.py)
+    # the 1-week records loaded at deploy are written as the online store writes them (fraudstream/feature_puts.py);
+    # the Flink application starts as the stack's update restarts it (fraudstream/flink_properties.py)
     path = assets[lambda_assets.CUSTOM_RESOURCES]
     shipped = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
     assert shipped == ["fraudstream/__init__.py", "fraudstream/buckets.py", "fraudstream/contract.py",
-                       "fraudstream/feature_puts.py", "handler.py"]
+                       "fraudstream/feature_puts.py", "fraudstream/flink_properties.py", "handler.py"]
     # and the handler loads from the asset alone, as Lambda loads it
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); import handler; "
              "print(handler.empty_bucket.__module__, handler.put_concurrently.__module__, handler.__file__)")
