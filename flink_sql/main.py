@@ -348,51 +348,58 @@ def _get(port: str, path: str) -> dict:
         return json.load(response)
 
 
-def _failures(port: str, job_id: str) -> list[str]:
+def _failures(port: str, job_id: str) -> list[str] | None:
     """The job's failures so far, oldest first, one line each (exception and message), from its exception
     history: a job that fails while it starts (a checkpoint it cannot restore) is restarted by Flink without end,
-    and this is the only place that says why."""
-    entries = _get(port, f"/jobs/{job_id}/exceptions").get("exceptionHistory", {}).get("entries", [])
-    return [_root_cause(entry.get("stacktrace") or entry.get("exceptionName") or "?") for entry in reversed(entries)]
+    and this is the only place that says why. None when the history cannot be read now."""
+    try:
+        entries = _get(port, f"/jobs/{job_id}/exceptions").get("exceptionHistory", {}).get("entries", [])
+        return [_root_cause(entry.get("stacktrace") or entry.get("exceptionName") or "") for entry in reversed(entries)]
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _root_cause(stacktrace: str) -> str:
     """The innermost exception of a Java stack trace, in one line (its last "Caused by:", else its first line)."""
-    lines = stacktrace.strip().splitlines()
+    lines = stacktrace.strip().splitlines() or ["(no message)"]
     causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
     return (causes[-1] if causes else lines[0])[:500]
 
 
 def wait_until_running(port: str, job_id: str, timeout: float = 300) -> None:
     """Until every task of the job runs (execute() returns some seconds before: records sent in between
-    would wait), asked of the mini-cluster's REST API; RuntimeError if the job failed or was cancelled. Each
-    failure meanwhile is printed, as it happens."""
+    would wait), asked of the mini-cluster's REST API; RuntimeError if the job failed or was cancelled, or keeps
+    restarting. Each failure meanwhile is printed, as it is seen."""
     deadline = time.monotonic() + timeout
     state = "unknown"
-    reported, restarts = 0, 0
+    failures: list[str] = []
+    restarts: set[int] = set()  # the times the whole job went RESTARTING
     while time.monotonic() < deadline:
         try:
             job = _get(port, f"/jobs/{job_id}")
-            state = job["state"]
-            failures = _failures(port, job_id)
-            for failure in failures[reported:]:
-                print(f"the job failed while starting ({state} now): {failure}", flush=True)
-            # A whole job that keeps failing (it cannot restore its checkpoint) is restarted by Flink without end:
-            # give up and say why. One failing region (the archive's) restarts alone while the job stays RUNNING.
-            restarts += max(0, len(failures) - reported) if state == "RESTARTING" else 0
-            reported = max(reported, len(failures))
-            if restarts >= MAX_START_RESTARTS:
-                raise RuntimeError(f"the job restarted {restarts} times while starting; the last failure: "
-                                   f"{failures[-1] if failures else 'not recorded'}")
-            statuses = {vertex["status"] for vertex in job["vertices"]}
-            if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # a bounded source may finish
-                return
-            if state == "FINISHED":  # a bounded run (tests) that was over before this asked
-                return
-            if state in ("FAILED", "CANCELED"):
-                raise RuntimeError(f"the job ended ({state}) before all its tasks ran; see the log above")
-        except (OSError, ValueError, KeyError):
-            pass  # the REST endpoint is starting
+        except (OSError, ValueError):
+            time.sleep(0.2)  # the REST endpoint is starting
+            continue
+        state = job.get("state", state)
+        now = _failures(port, job_id)
+        for failure in (now or [])[len(failures):]:
+            print(f"the job failed while starting ({state} now): {failure}", flush=True)
+        failures = now if now and len(now) > len(failures) else failures
+        # A whole job that keeps failing (it cannot restore its checkpoint) is restarted by Flink without end: give
+        # up and say why. Each whole-job restart stamps its RESTARTING time anew, however briefly it lasted; one
+        # failing region (the archive's) restarts alone while the job stays RUNNING, and stamps nothing.
+        restarts.add(job.get("timestamps", {}).get("RESTARTING", 0))
+        restarts.discard(0)
+        if len(restarts) >= MAX_START_RESTARTS:
+            raise RuntimeError(f"the job restarted {len(restarts)} times while starting; the last failure: "
+                               f"{failures[-1] if failures else 'not recorded'}")
+        statuses = {vertex.get("status") for vertex in job.get("vertices", [])}
+        if "RUNNING" in statuses and statuses <= {"RUNNING", "FINISHED"}:  # a bounded source may finish
+            return
+        if state == "FINISHED":  # a bounded run (tests) that was over before this asked
+            return
+        if state in ("FAILED", "CANCELED"):
+            raise RuntimeError(f"the job ended ({state}) before all its tasks ran; see the log above")
         time.sleep(0.2)
     # Not all seen running in time (a bounded run's tasks may end one by one): go on; the local pipeline's
     # supervisor notices a job that does not make progress (fraudstream/local/flink.py).

@@ -15,8 +15,11 @@
 -- the slices' arrival write it: read_at is a processing-time attribute, so MIN(CAST(read_at ...)) is when the
 -- earliest row reached this query, and a window writes only when that is before the end of its first slice, that
 -- delay before the window closes. Its least value is that earliest row's, since the value never decreases. A
--- window that no row opens writes nothing; a row held up on its way (a loaded machine) opens the windows it
--- reaches, so it is written late and perhaps twice, never lost (a tick written twice moves nothing twice).
+-- window that no row opens writes nothing. A row held up on its way (a loaded machine) is timed before the
+-- exchange and placed in windows after it, so it opens every window it reaches: written late, and up to
+-- {window_seconds} / {interval_seconds} times, never lost (a tick written again moves nothing). That holds
+-- because both ends read one clock: each is a single subtask, and Flink's default slot sharing puts them in one
+-- slot.
 --
 -- The keys come from an UNNEST of an array carried by each row: stateless. A join with a VALUES table would
 -- hold its key rows, and every tick, in state that expires with table.exec.state.ttl (8 days): no tick after that.

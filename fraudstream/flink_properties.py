@@ -13,7 +13,7 @@ READY_MARKER = "features job running"
 # stack), all of it. With non-restored state allowed, a job whose SQL changed would start from a snapshot none of
 # whose state maps (operator ids follow the whole graph: a change to the ticks alone left all 39 operators' state
 # unmapped, measured locally) with empty windows and no Kafka offsets, and score on wrong features without a word.
-# Refused, the start fails and so does the deploy (docs/streaming.md, "Changing the job's SQL").
+# Refused, Flink does not start from it (docs/streaming.md, "Changing the job's SQL", says what the deploy does).
 RUN_CONFIGURATION = {"ApplicationRestoreConfiguration": {"ApplicationRestoreType": "RESTORE_FROM_LATEST_SNAPSHOT"},
                      "FlinkRunConfiguration": {"AllowNonRestoredState": False}}
 # The keys of the property group, one name each.

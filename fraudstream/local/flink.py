@@ -37,6 +37,7 @@ APPLICATION_ZIP = BUILD / "flink-app.zip"
 CHECK_SECONDS = 1.0  # how often the supervisor looks at the job
 HUNG_SECONDS = 30.0  # no offset committed this long while records wait: the job is hung
 MAX_RESTARTS = 3
+JVM_LOG_PATTERN = "flink-*-python-*.log"  # what PyFlink names Flink's own log (pyflink_gateway_server.py)
 ARCHIVE_ROLLOVER_SECONDS = "1"  # a transaction is in a committed archive file about 2 s after Flink read it
 
 
@@ -64,6 +65,7 @@ class FlinkJob:
         self.consumer_group = flink_properties.DEFAULTS[flink_properties.CONSUMER_GROUP]
         self.process: Supervised | None = None
         self.restarts = 0
+        self.launches = 0  # JVMs started so far (the first, then one per restart)
         self.failure: str | None = None
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -140,15 +142,15 @@ class FlinkJob:
 
     def _launch(self, timeout: float) -> None:
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._keep_jvm_log()
+        self.launches += 1
         self.process.start()
         self.log(f"starting Flink (local mini-cluster, from {self.application_zip.name}); "
                  f"log: {self.log_path}")
         deadline = time.monotonic() + timeout
         while True:
-            with open(self.log_path, "rb") as log:
-                log.seek(start)
-                if flink_properties.READY_MARKER.encode() in log.read():
-                    return
+            if flink_properties.READY_MARKER in self._output_since(start):
+                return
             if not self.process.running:
                 raise RuntimeError(f"Flink exited with code {self.process.returncode}{self._last_words(start)}; "
                                    f"see {self.log_path} and {self.jvm_log}")
@@ -160,15 +162,26 @@ class FlinkJob:
 
     @property
     def jvm_log(self) -> Path:
-        """Flink's own log (jvm_environment puts it beside ours; PyFlink names it flink-<user>-python-<host>.log)."""
-        found = sorted(self.log_path.parent.glob("flink-*-python-*.log"))
-        return found[0] if found else self.log_path.parent
+        """Flink's own log of the latest launch (jvm_environment puts it beside ours; PyFlink names it
+        flink-<user>-python-<host>.log)."""
+        found = list(self.log_path.parent.glob(JVM_LOG_PATTERN))
+        return max(found, key=lambda path: path.stat().st_mtime) if found else self.log_path.parent / JVM_LOG_PATTERN
+
+    def _keep_jvm_log(self) -> None:
+        """Keep the previous launch's JVM log as <name>.<launch> (PyFlink's log4j configuration overwrites it): the
+        stack trace of a crash or of a failed start is in the launch's own."""
+        for path in self.log_path.parent.glob(JVM_LOG_PATTERN):
+            path.rename(path.with_name(f"{path.name}.{self.launches}"))
+
+    def _output_since(self, start: int) -> str:
+        """What the job wrote to our log since byte ``start`` (this launch's output)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(start)
+            return log.read().decode(errors="replace")
 
     def _last_words(self, start: int) -> str:
         """The last line the job wrote since ``start`` (its error, when it failed), to put in an error message."""
-        with open(self.log_path, "rb") as log:
-            log.seek(start)
-            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in self._output_since(start).splitlines() if line.strip()]
         return f" ({lines[-1][:500]})" if lines else ""
 
     def _supervise(self, timeout: float) -> None:

@@ -16,10 +16,11 @@ from fraudstream.offline.generate import generate
 from fraudstream.offline.generate_config import GeneratorConfig
 from fraudstream.online.features import model_features
 from fraudstream.contract import RecordRef
+from fraudstream import flink_properties
 from fraudstream.flink_properties import EventTime
 from fraudstream.packaging.flink_app import tick_keys
 from fraudstream.online.messages import parse_transaction_features
-from tests.support.flink_job import Topics, explain, run_bounded, start_unbounded
+from tests.support.flink_job import Topics, explain, properties_file, run_bounded, start_unbounded
 from tests.support.kafka import produce, read_all
 from tests.support.wait import wait_for
 
@@ -198,12 +199,15 @@ def test_a_burst_landing_on_its_partitions_out_of_order_is_scored_on_time(kafka_
     assert ticks and min(ticks) > offset
 
 
-def test_the_time_ticks_hold_no_state_that_expires(flink_app, topics, tmp_path):
+def test_the_tick_keys_are_spread_without_a_join_whose_state_expires(flink_app, tmp_path):
     """The job keeps its state table.exec.state.ttl (8 days) after its last write. The ticks go to one key per
     partition: from a join with a VALUES table, those key rows were written once, when the job started, and
     expired with that TTL, after which no tick was written again (and every tick was kept 8 days in the join's
-    state). From an UNNEST of the keys, which is stateless, they are written as long as the job runs."""
-    plan = explain(flink_app, topics.properties(tmp_path))
+    state). From an UNNEST of an array each row carries, a stateless Correlate, they are written as long as the job
+    runs. The plan is read with main.py --explain (nothing is submitted, no broker is reached)."""
+    group = flink_properties.runtime_properties("127.0.0.1:9", "tx", "feat", "inv", ticks_keys=tick_keys(3),
+                                                kafka_security="plaintext")
+    plan = explain(flink_app, properties_file(tmp_path / "properties.json", group))
     plan = plan[plan.index("== Optimized Execution Plan =="):]
     ticks = plan[plan.index("Sink(table=[default_catalog.default_database.time_ticks]"):]
     ticks = ticks[:ticks.index("\n\n")]  # the ticks' branch of the optimized plan, down to its sources

@@ -42,10 +42,14 @@ class Topics:
                                          consumer_group=new_topic_name("flink"), kafka_security="plaintext",
                                          auto_offset_reset="earliest", tmp_dir=str(tmp_path / "flink-tmp"),
                                          **extra)
-        path = tmp_path / f"properties-{self.transactions}.json"
-        path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
-                                    {"PropertyGroupId": flink.PROPERTY_GROUP, "PropertyMap": group}]))
-        return path
+        return properties_file(tmp_path / f"properties-{self.transactions}.json", group)
+
+
+def properties_file(path: Path, group: dict[str, str]) -> Path:
+    """A runtime-properties file as the managed service writes it: the run options and our property group."""
+    path.write_text(json.dumps([{"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": RUN_OPTIONS},
+                                {"PropertyGroupId": flink.PROPERTY_GROUP, "PropertyMap": group}]))
+    return path
 
 
 def command(app: Path, properties: Path) -> list[str]:

@@ -304,6 +304,8 @@ class FakeRest:
     def __call__(self, url, timeout):
         if url.endswith("/exceptions"):
             entries = self.failures.pop(0) if len(self.failures) > 1 else self.failures[0]
+            if isinstance(entries, Exception):
+                raise entries
             return io.BytesIO(json.dumps({"exceptionHistory": {"entries": entries}}).encode())
         self.urls.append(url)
         answer = self.answers.pop(0)
@@ -312,8 +314,10 @@ class FakeRest:
         return io.BytesIO(json.dumps(answer).encode())
 
 
-def job(state, *statuses):
-    return {"state": state, "vertices": [{"status": status} for status in statuses]}
+def job(state, *statuses, restarted_at=0):
+    """/jobs/<id> as Flink answers it; ``restarted_at``: when the whole job last went RESTARTING (0: never)."""
+    return {"state": state, "vertices": [{"status": status} for status in statuses],
+            "timestamps": {"CREATED": 1, "RUNNING": 2, "RESTARTING": restarted_at}}
 
 
 def test_ready_only_once_every_task_runs(main, monkeypatch):
@@ -354,8 +358,8 @@ MISSING_STATE = {"exceptionName": "java.lang.Exception", "stacktrace": (
 
 def test_a_job_failing_as_it_starts_says_why_once_per_failure(main, monkeypatch, capsys):
     # Given a job that fails once as it starts (Flink restarts it), then runs
-    rest = FakeRest(job("RESTARTING", "CANCELED"), job("RUNNING", "INITIALIZING"), job("RUNNING", "RUNNING"),
-                    failures=([MISSING_STATE],))
+    rest = FakeRest(job("RESTARTING", "CANCELED", restarted_at=10), job("RUNNING", "INITIALIZING", restarted_at=10),
+                    job("RUNNING", "RUNNING", restarted_at=10), failures=([MISSING_STATE],))
     monkeypatch.setattr(main.urllib.request, "urlopen", rest)
     monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
     main.wait_until_running("8081", "abc123")
@@ -366,9 +370,10 @@ def test_a_job_failing_as_it_starts_says_why_once_per_failure(main, monkeypatch,
 
 
 def test_a_job_that_keeps_failing_as_it_starts_is_given_up_with_its_reason(main, monkeypatch, capsys):
-    # Given a job that cannot restore its checkpoint: Flink restarts it without end
-    restarting = job("RESTARTING", "CANCELED")
-    rest = FakeRest(restarting, restarting, restarting, restarting, job("RUNNING", "RUNNING"),
+    # Given a job that cannot restore its checkpoint: Flink restarts it without end, each restart over before it is
+    # asked again (the job is seen initializing, never restarting)
+    rest = FakeRest(*[job("RUNNING", "INITIALIZING", restarted_at=at) for at in (10, 10, 20, 30)],
+                    job("RUNNING", "RUNNING", restarted_at=30),
                     failures=([MISSING_STATE], [MISSING_STATE], [MISSING_STATE] * 2, [MISSING_STATE] * 3))
     monkeypatch.setattr(main.urllib.request, "urlopen", rest)
     monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
@@ -379,7 +384,7 @@ def test_a_job_that_keeps_failing_as_it_starts_is_given_up_with_its_reason(main,
 
 
 def test_a_region_failing_while_the_job_runs_does_not_end_the_wait(main, monkeypatch, capsys):
-    # Given the archive's region failing again and again (region failover: the job itself stays RUNNING)
+    # Given the archive's region failing again and again (region failover: the job itself never restarts)
     rest = FakeRest(*[job("RUNNING", "RUNNING", "FAILED")] * 4, job("RUNNING", "RUNNING", "RUNNING"),
                     failures=([MISSING_STATE], [MISSING_STATE] * 2, [MISSING_STATE] * 3, [MISSING_STATE] * 4))
     monkeypatch.setattr(main.urllib.request, "urlopen", rest)
@@ -387,3 +392,13 @@ def test_a_region_failing_while_the_job_runs_does_not_end_the_wait(main, monkeyp
     # Then the wait goes on until every task runs, each failure said
     main.wait_until_running("8081", "abc123")
     assert rest.answers == [] and len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_an_exception_history_that_cannot_be_read_does_not_hold_up_the_start(main, monkeypatch, capsys):
+    rest = FakeRest(job("RUNNING", "INITIALIZING"), job("RUNNING", "RUNNING"),
+                    failures=(ValueError("not JSON"), [{"exceptionName": "", "stacktrace": "  "}]))
+    monkeypatch.setattr(main.urllib.request, "urlopen", rest)
+    monkeypatch.setattr(main.time, "sleep", lambda _seconds: None)
+    main.wait_until_running("8081", "abc123")
+    assert rest.answers == [] and capsys.readouterr().out.splitlines() == [
+        "the job failed while starting (RUNNING now): (no message)"]

@@ -43,10 +43,11 @@ def test_a_probe_that_fails_in_any_way_counts_as_no_stall_and_starts_over_with_n
 # A stand-in for the application zip: a job that reports ready and runs, except on the launches listed in
 # FAIL_ON, where it fails as a job that cannot restore its checkpoint does (flink_sql/main.py wait_until_running).
 STAND_IN = '''
-import pathlib, sys, time
+import os, pathlib, sys, time
 count = pathlib.Path.cwd().parent / "launches"
 launch = int(count.read_text()) + 1 if count.exists() else 1
 count.write_text(str(launch))
+pathlib.Path(os.environ["FLINK_LOG_DIR"], "flink-me-python-host.log").write_text(f"JVM of launch {{launch}}")
 if launch in {fail_on}:
     print("RuntimeError: the job restarted 3 times while starting; the last failure: java.io.FileNotFoundException: "
           "chk-6/f9", flush=True)
@@ -97,6 +98,12 @@ def test_a_restart_that_fails_is_tried_again_while_restarts_remain(tmp_path, mon
         job.check()
     finally:
         job.stop()
+    # and each launch's JVM log is kept: the failed start's stack trace is not overwritten by the next launch's
+    logs = tmp_path / "logs"
+    assert [(logs / name).read_text() for name in ("flink-me-python-host.log.1", "flink-me-python-host.log.2",
+                                                   "flink-me-python-host.log")] == \
+        ["JVM of launch 1", "JVM of launch 2", "JVM of launch 3"]
+    assert job.jvm_log == logs / "flink-me-python-host.log"
 
 
 def test_when_restarts_run_out_the_error_carries_the_jobs_last_words(tmp_path, monkeypatch):
@@ -110,5 +117,7 @@ def test_when_restarts_run_out_the_error_carries_the_jobs_last_words(tmp_path, m
     assert _launches(job) == 3 and job.restarts == 2
     assert "Flink exited with code 1 (RuntimeError: the job restarted 3 times while starting; the last failure: " \
            "java.io.FileNotFoundException: chk-6/f9)" in error and "2 restarts already" in error
+    assert error.endswith(f"see {tmp_path / 'logs' / 'flink.log'} and {tmp_path / 'logs' / 'flink-me-python-host.log'} "
+                          "(2 restarts already)")
     with pytest.raises(RuntimeError, match="FileNotFoundException"):
         job.check()
