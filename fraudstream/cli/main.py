@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sqlite3
 import sys
+from collections.abc import Iterator
 
 from fraudstream.checks import InputError
 from fraudstream.cli import batch, local, operate
@@ -46,26 +48,36 @@ def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt  # so `finally` blocks stop the processes a command started
 
 
-def stop_on_signals() -> None:
-    """A kill or a closed terminal stops what the command started; a signal the caller chose to ignore (nohup
-    ignores SIGHUP) stays ignored, so `nohup fraudstream local up &` outlives its terminal as asked."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While the command runs, a kill or a closed terminal stops what it started; a signal the caller chose to
+    ignore (nohup ignores SIGHUP) stays ignored, so `nohup fraudstream local up &` outlives its terminal as asked.
+    The handlers before are put back after, so a caller of main() (a test, a script) keeps its own."""
+    before = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
+        current = signal.getsignal(sig)
+        if current is not signal.SIG_IGN:
+            before[sig] = current
             signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    stop_on_signals()
-    try:
-        code = args.func(args)
-    except (InputError, ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # a broken local store too
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with stop_on_signals():
+        try:
+            code = args.func(args)
+        except (InputError, ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # a broken local store too
+            print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+            return 130
     return code or 0
 
 

@@ -286,7 +286,7 @@ def test_flink_entry_point_accepts_the_runtime_properties_the_stack_sets(resourc
     assert insert and f"'topic' = '{c.TRANSACTIONS_TOPIC}'" in sink[0]
     # with the context's event-time tolerance: the watermark trails by it, a tick carries it and waits as long
     assert "row_time - INTERVAL '0 00:00:02.501' DAY TO SECOND(3)" in ddl
-    assert "MIN(newest_ms) + 1 + 2500 AS tick_ms" in insert and "INTERVAL '2.6' SECOND)" in insert
+    assert "MAX(newest_ms) + 1 + 2500 AS tick_ms" in insert and "INTERVAL '2.6' SECOND)" in insert
     assert (properties["max.out.of.orderness.seconds"], properties["tick.delay.ms"]) == ("2.5", "500")
     assert "b-1.example:9098,b-2.example:9098" in ddl and "AWS_MSK_IAM" in ddl
     assert f"'properties.group.id' = '{CONTEXT.get('flinkConsumerGroup', 'fraudstream-features')}'" in ddl

@@ -142,13 +142,13 @@ sys.path.insert(0, sys.argv[1])
 from fraudstream.cli.main import stop_on_signals
 signal.signal(signal.SIGHUP, getattr(signal, sys.argv[2]))
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-stop_on_signals()
-for sig in (signal.SIGHUP, signal.SIGTERM):
-    try:
-        os.kill(os.getpid(), sig)  # a Python handler runs before the next line
-        print(sig.name, "went on", flush=True)
-    except KeyboardInterrupt:
-        print(sig.name, "stopped the command", flush=True)
+with stop_on_signals():
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        try:
+            os.kill(os.getpid(), sig)  # a Python handler runs before the next line
+            print(sig.name, "went on", flush=True)
+        except KeyboardInterrupt:
+            print(sig.name, "stopped the command", flush=True)
 """
 
 
@@ -164,3 +164,20 @@ def test_a_command_stops_on_a_hangup_unless_started_under_nohup(parent, hangup):
                           timeout=60)
     # Then a hangup stops it unless nohup left SIGHUP ignored, and a kill always stops it (its `finally` blocks run)
     assert done.stdout.splitlines() == [f"SIGHUP {hangup}", "SIGTERM stopped the command"], done.stderr
+
+
+def test_main_called_in_a_process_gives_back_its_signal_handlers(tmp_path, capsys):
+    import signal
+
+    def mine(_signum, _frame):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        # When a command runs in this process and fails (or succeeds)
+        assert main(["replay", str(tmp_path / "missing.jsonl"), "--workdir", str(tmp_path / "w"), "-q"]) == 1
+        # Then the caller's own handler is back: the CLI's stop handler was for the command's time only
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+

@@ -179,13 +179,13 @@ def test_with_an_out_of_orderness_a_tick_waits_that_long_and_carries_the_newest_
     # The watermark trails a row by the tolerance: a tick stamped that much later moves it past the newest
     # transaction, written no sooner than the tolerance after it, so a straggler within it lands first.
     [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "2.45"})
-    assert "MIN(newest_ms) + 1 + 2450 AS tick_ms" in insert
+    assert "MAX(newest_ms) + 1 + 2450 AS tick_ms" in insert
     assert "INTERVAL '2.6' SECOND)" in insert  # 2.5 s (whole slices) after the slice it passes
     [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": "0.1",
                                  "tick.delay.ms": "1000"})
-    assert "MIN(newest_ms) + 1 + 100 AS tick_ms" in insert and "INTERVAL '1.1' SECOND)" in insert  # the longer
+    assert "MAX(newest_ms) + 1 + 100 AS tick_ms" in insert and "INTERVAL '1.1' SECOND)" in insert  # the longer
     [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0"})
-    assert "MIN(newest_ms) + 1 + 0 AS tick_ms" in insert
+    assert "MAX(newest_ms) + 1 + 0 AS tick_ms" in insert
     for bad in ("61", "0.0005", "-1"):  # a tick and the watermark move in whole ms: half of one would split them
         with pytest.raises(ValueError, match=f"max.out.of.orderness.seconds={bad}: expected 0 to 60 seconds in whole milliseconds"):
             main.ticks({**BASE, "ticks.keys": "tick-0", "max.out.of.orderness.seconds": bad})
