@@ -14,7 +14,9 @@
 -- one row (tick_slices): the newest event time read in it and the slice's end, slice_end. The HOP windows
 -- ({window_seconds} s, sliding by a slice) hold each row by the time it reaches them, and a window writes the row's
 -- time for each row whose slice ended by the end of the window's first slice: the window closes the delay after
--- that, so no tick comes early. Each row is its own group (GROUP BY slice_end): rows that reach the windows
+-- that, so no tick comes early. The slice's timer fires a millisecond before its end, so a row can reach the
+-- windows before its slice_end: the window that starts a slice before slice_end takes it then (and, when it
+-- comes after, the next one too: two ticks, the first the delay after the slice). Each row is its own group (GROUP BY slice_end): rows that reach the windows
 -- together (the slices' timer held up on a loaded machine, and then two slices' rows come at once) each get their
 -- tick; a window over them together wrote only the earliest one's, and the later transactions waited for the next
 -- one (seen in a test run: a burst's last two transactions got no verdict). A row held up on its way reaches
@@ -52,6 +54,6 @@ FROM (
     FROM TABLE(HOP(TABLE tick_slices, DESCRIPTOR(read_at), INTERVAL '{interval_seconds}' SECOND,
                    INTERVAL '{window_seconds}' SECOND))
     GROUP BY window_start, window_end, slice_end
-    HAVING MAX(slice_end) < window_start + INTERVAL '{interval_seconds}' SECOND
+    HAVING MAX(slice_end) <= window_start + INTERVAL '{interval_seconds}' SECOND
 ) AS t
 CROSS JOIN UNNEST(t.tick_keys) AS k(tick_key);

@@ -41,8 +41,8 @@ result.wait()
 """
 
 
-def test_two_slices_reaching_the_windows_together_each_get_their_tick(kafka_broker, flink_app, topics: Topics,
-                                                                     tmp_path):
+def test_slices_reaching_the_windows_together_each_get_their_tick(kafka_broker, flink_app, topics: Topics,
+                                                                 tmp_path):
     """On a loaded machine the slices' timer can fire late and hand the windows two slices' rows at once (seen: a
     burst's last two transactions got no verdict). Each row is its own group, so each slice's newest time is
     ticked; one window over both wrote only the earlier one's, and the later transactions waited."""
@@ -57,14 +57,14 @@ def test_two_slices_reaching_the_windows_together_each_get_their_tick(kafka_brok
     try:
         wait_for(lambda: flink_properties.READY_MARKER in log.read_text(), timeout=180,
                  message=f"the ticks job did not start; see {log}")
-        # When two consecutive slices' rows reach the windows together (the later one's slice ended just now)
+        # When three consecutive slices' rows reach the windows together (the last one's slice ends about now: the
+        # slices' timer fires a millisecond before a slice's end)
         now_ms = int(time.time() * 1000) // 100 * 100
-        rows = [{"newest_ms": now_ms - 150, "slice_end": _sql_time(now_ms - 100)},
-                {"newest_ms": now_ms - 50, "slice_end": _sql_time(now_ms)}]
-        produce(kafka_broker.bootstrap, slices, rows)
+        newest = {now_ms - 100: now_ms - 150, now_ms: now_ms - 50, now_ms + 100: now_ms + 30}  # slice end: newest
+        produce(kafka_broker.bootstrap, slices,
+                [{"newest_ms": ms, "slice_end": _sql_time(end)} for end, ms in newest.items()])
 
-        expected = {(partition, tick) for partition in range(kafka_broker.partitions)
-                    for tick in (now_ms - 150 + 1, now_ms - 50 + 1)}
+        expected = {(partition, ms + 1) for partition in range(kafka_broker.partitions) for ms in newest.values()}
 
         def ticked() -> set[tuple[int, int]]:
             return {(r["partition"], r["value"][c.TICK_MS]) for r in read_all(kafka_broker.bootstrap, topics.transactions)}

@@ -162,11 +162,13 @@ def test_the_rendered_sql_has_no_leftover_braces(main, extra):
 
 
 def test_a_tick_is_written_the_configured_delay_after_the_transactions_it_passes(main):
-    # The default: each 100 ms slice of transactions read is ticked by the one HOP window it opens, 200 ms later
+    # The default: each 100 ms slice of transactions read is ticked by the HOP windows that start at most a slice
+    # before its end (each slice its own group), 200 ms after it
     [_, slices], insert = main.ticks({**BASE, "ticks.keys": "tick-0"})
     assert "TUMBLE(TABLE parsed_transactions, DESCRIPTOR(proc), INTERVAL '0.1' SECOND)" in slices
     assert "HOP(TABLE tick_slices, DESCRIPTOR(read_at), INTERVAL '0.1' SECOND,\n                   INTERVAL '0.3' SECOND)" in insert
-    assert "< window_start + INTERVAL '0.1' SECOND" in insert  # only a window the slice opens ticks it
+    assert "GROUP BY window_start, window_end, slice_end" in insert
+    assert "HAVING MAX(slice_end) <= window_start + INTERVAL '0.1' SECOND" in insert
     # Another delay, and the ones that cannot be a number of slices
     [_, _], insert = main.ticks({**BASE, "ticks.keys": "tick-0", "tick.delay.ms": "1000"})
     assert "INTERVAL '1.1' SECOND)" in insert
