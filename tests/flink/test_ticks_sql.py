@@ -10,10 +10,9 @@ import pytest
 
 from fraudstream import contract as c
 from fraudstream import flink_properties
-from fraudstream.local.flink import jvm_environment
 from fraudstream.local.processes import Supervised
 from fraudstream.paths import FLINK_PYTHON
-from tests.support.flink_job import Topics
+from tests.support.flink_job import Topics, job_environment
 from tests.support.kafka import new_topic_name, produce, read_all
 from tests.support.wait import wait_for
 
@@ -52,7 +51,7 @@ def test_slices_reaching_the_windows_together_each_get_their_tick(kafka_broker, 
     driver.write_text(DRIVER)
     log = tmp_path / "flink.log"
     job = Supervised("ticks-driver", [str(FLINK_PYTHON), str(driver), str(topics.properties(tmp_path)), slices], log,
-                     env=jvm_environment(tmp_path / "flink-tmp", tmp_path / "flink-logs"), cwd=flink_app)
+                     env=job_environment(tmp_path), cwd=flink_app)
     job.start()
     try:
         wait_for(lambda: flink_properties.READY_MARKER in log.read_text(), timeout=180,

@@ -52,6 +52,11 @@ def properties_file(path: Path, group: dict[str, str]) -> Path:
     return path
 
 
+def job_environment(directory: Path) -> dict[str, str]:
+    """The environment of a test's Flink run: its JVM's temporary files and log under ``directory``."""
+    return jvm_environment(directory / "flink-tmp", directory / "flink-logs")
+
+
 def command(app: Path, properties: Path) -> list[str]:
     return [str(FLINK_PYTHON), str(app / "main.py"), "--local", "--properties", str(properties)]
 
@@ -59,8 +64,7 @@ def command(app: Path, properties: Path) -> list[str]:
 def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the job over what the topic holds now (bounded) and wait for it to finish."""
     result = subprocess.run(command(app, properties), capture_output=True, text=True, timeout=timeout, check=False,
-                            env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"),
-                            cwd=app)
+                            env=job_environment(properties.parent), cwd=app)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -68,15 +72,12 @@ def run_bounded(app: Path, properties: Path, timeout: float = 600) -> subprocess
 def explain(app: Path, properties: Path, timeout: float = 300) -> str:
     """The execution plan the job would run with ``properties`` (main.py --explain: nothing is submitted)."""
     result = subprocess.run(command(app, properties) + ["--explain"], capture_output=True, text=True, timeout=timeout,
-                            check=False, cwd=app,
-                            env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"))
+                            check=False, cwd=app, env=job_environment(properties.parent))
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def start_unbounded(app: Path, properties: Path, log: Path) -> Supervised:
-    job = Supervised("flink-test", command(app, properties), log,
-                     env=jvm_environment(properties.parent / "flink-tmp", properties.parent / "flink-logs"),
-                     cwd=app)
+    job = Supervised("flink-test", command(app, properties), log, env=job_environment(properties.parent), cwd=app)
     job.start()
     return job
